@@ -1,0 +1,68 @@
+"""Model construction: our ResNeXt family by spec or name, and timm/torchvision baselines."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..errors import UserError
+from ..spec import BaselineSpec, ModelSpec
+from .resnext import ResNeXt, copy_grouped_weights
+
+# Named configurations of the paper and of torchvision/timm (ImageNet heads unless stated).
+NAMED: dict[str, ModelSpec] = {
+    "resnet50": ModelSpec("imagenet-50", 1, 64),
+    "resnet101": ModelSpec("imagenet-101", 1, 64),
+    "resnet152": ModelSpec("imagenet-152", 1, 64),
+    "resnet200": ModelSpec("imagenet-200", 1, 64),
+    "resnext50_32x4d": ModelSpec("imagenet-50", 32, 4),
+    "resnext101_32x4d": ModelSpec("imagenet-101", 32, 4),
+    "resnext101_32x8d": ModelSpec("imagenet-101", 32, 8),
+    "resnext101_64x4d": ModelSpec("imagenet-101", 64, 4),
+    "resnext101_2x64d": ModelSpec("imagenet-101", 2, 64),
+    "resnet101_1x100d": ModelSpec("imagenet-101", 1, 100),
+    "wide_resnet50_2": ModelSpec("imagenet-50", 1, 128),
+    "resnext29_8x64d": ModelSpec("cifar-29", 8, 64, num_classes=10),
+    "resnext29_16x64d": ModelSpec("cifar-29", 16, 64, num_classes=10),
+}
+
+
+def named_spec(name: str) -> ModelSpec:
+    """The ModelSpec of a named configuration such as 'resnext50_32x4d'."""
+    try:
+        return NAMED[name]
+    except KeyError:
+        raise UserError(f"unknown model {name!r}; known: {', '.join(NAMED)}") from None
+
+
+def build_baseline(spec: BaselineSpec) -> nn.Module:
+    """A timm or torchvision model with random weights (nothing is downloaded)."""
+    kwargs = dict(spec.kwargs)
+    if spec.library == "timm":
+        import timm
+
+        if not timm.is_model(spec.arch):
+            raise UserError(f"timm has no model {spec.arch!r}")
+        return timm.create_model(
+            spec.arch, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_chans, **kwargs
+        )
+    import torchvision
+
+    if spec.arch not in torchvision.models.list_models():
+        raise UserError(f"torchvision has no model {spec.arch!r}")
+    model = torchvision.models.get_model(spec.arch, weights=None, num_classes=spec.num_classes, **kwargs)
+    if spec.in_chans != 3:
+        # torchvision's ResNets take 3 channels; swap the stem conv for other inputs.
+        old = model.conv1
+        model.conv1 = nn.Conv2d(spec.in_chans, old.out_channels, old.kernel_size, old.stride, old.padding, bias=False)
+    return model
+
+
+def build_model(spec: ModelSpec | BaselineSpec | str) -> nn.Module:
+    """Build a model from a spec, a named configuration, or 'timm:NAME' / 'torchvision:NAME'."""
+    if isinstance(spec, str):
+        spec = BaselineSpec(spec) if ":" in spec else named_spec(spec)
+    if isinstance(spec, BaselineSpec):
+        return build_baseline(spec)
+    return ResNeXt(spec)
+
+
+__all__ = ["NAMED", "ResNeXt", "build_model", "build_baseline", "named_spec", "copy_grouped_weights"]

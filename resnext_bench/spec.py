@@ -1,0 +1,422 @@
+"""Frozen specs (model, data, recipe, runtime, ablation) and strict YAML loading.
+
+Specs are plain data. Loading validates every key and type, and any mistake becomes one
+`UserError` line that names the file and the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Template:
+    """A network layout: which stem, how many bottleneck blocks per stage."""
+
+    name: str
+    kind: str  # "imagenet" (7x7/2 stem + max pool) or "cifar" (3x3 stem)
+    stage_blocks: tuple[int, ...]
+    image_size: int
+
+    @property
+    def depth(self) -> int:
+        return 3 * sum(self.stage_blocks) + 2
+
+
+TEMPLATES: dict[str, Template] = {
+    t.name: t
+    for t in (
+        Template("imagenet-50", "imagenet", (3, 4, 6, 3), 224),
+        Template("imagenet-101", "imagenet", (3, 4, 23, 3), 224),
+        Template("imagenet-152", "imagenet", (3, 8, 36, 3), 224),
+        Template("imagenet-200", "imagenet", (3, 24, 36, 3), 224),
+        Template("cifar-29", "cifar", (3, 3, 3), 32),
+    )
+}
+
+BLOCK_FORMS = ("a", "b", "c")
+
+
+def get_template(name: str) -> Template:
+    """The template called `name`, or a UserError listing the known ones."""
+    try:
+        return TEMPLATES[name]
+    except KeyError:
+        raise UserError(f"unknown template {name!r}; known: {', '.join(TEMPLATES)}") from None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One ResNeXt: template, cardinality C, bottleneck width d (per group, first stage)."""
+
+    template: str = "imagenet-50"
+    cardinality: int = 1
+    bottleneck_width: int = 64
+    shortcut: bool = True
+    block_form: str = "c"
+    num_classes: int = 1000
+    in_chans: int = 3
+    stem_width: int = 64
+    base_planes: int = 64  # first-stage planes; block output = 4 x planes, doubling per stage
+    zero_init_residual: bool = False
+
+    def __post_init__(self):
+        get_template(self.template)
+        for key in ("cardinality", "bottleneck_width", "num_classes", "in_chans", "stem_width", "base_planes"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UserError(f"{key}: expected an integer >= 1, got {value!r}")
+        if self.block_form not in BLOCK_FORMS:
+            raise UserError(f"block_form: expected one of {BLOCK_FORMS}, got {self.block_form!r}")
+
+    @property
+    def group_width(self) -> int:
+        """Width of the grouped 3x3 conv in the first stage (C x d)."""
+        return self.cardinality * self.bottleneck_width
+
+    @property
+    def label(self) -> str:
+        return f"{self.cardinality}x{self.bottleneck_width}d"
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """A model from another library, e.g. `timm:resnext50_32x4d` or `torchvision:resnet50`."""
+
+    name: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    num_classes: int = 1000
+    in_chans: int = 3
+
+    def __post_init__(self):
+        library, _, arch = self.name.partition(":")
+        if library not in ("timm", "torchvision") or not arch:
+            raise UserError(f"baseline {self.name!r}: expected 'timm:MODEL' or 'torchvision:MODEL'")
+
+    @property
+    def library(self) -> str:
+        return self.name.partition(":")[0]
+
+    @property
+    def arch(self) -> str:
+        return self.name.partition(":")[2]
+
+
+DATASETS = ("digits", "cifar10", "cifar100", "imagenet", "synthetic")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data set and how to load it."""
+
+    name: str = "digits"
+    root: Optional[str] = None
+    download: bool = False
+    loader: str = "auto"  # auto | device (whole set as a tensor on the device) | workers (DataLoader)
+    num_workers: int = 4
+    image_size: Optional[int] = None  # training crop; None = the data set's native size
+    train_limit: Optional[int] = None  # keep only the first N training images (quick sweeps, tests)
+    val_limit: Optional[int] = None
+
+    def __post_init__(self):
+        if self.name not in DATASETS:
+            raise UserError(f"data.name: expected one of {DATASETS}, got {self.name!r}")
+        if self.loader not in ("auto", "device", "workers"):
+            raise UserError(f"data.loader: expected auto, device or workers, got {self.loader!r}")
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    """Optimisation recipe. lr is for a batch of lr_batch and is scaled linearly with batch_size."""
+
+    name: str = "short"
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 0.1
+    lr_batch: int = 64
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    schedule: str = "cosine"  # cosine | step
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+
+    def __post_init__(self):
+        if self.schedule not in ("cosine", "step"):
+            raise UserError(f"recipe.schedule: expected cosine or step, got {self.schedule!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr_batch < 1:
+            raise UserError("recipe: epochs, batch_size and lr_batch must be >= 1")
+
+    @property
+    def scaled_lr(self) -> float:
+        return self.lr * self.batch_size / self.lr_batch
+
+
+# Named recipes (paper Sec. 4 and Sec. 5.3 / App. A). An ablation picks one and overrides fields.
+RECIPES: dict[str, RecipeSpec] = {
+    "paper-imagenet": RecipeSpec(
+        name="paper-imagenet", epochs=100, batch_size=256, lr=0.1, lr_batch=256, momentum=0.9,
+        weight_decay=1e-4, schedule="step", milestones=(30, 60, 90), gamma=0.1,
+    ),
+    "paper-cifar": RecipeSpec(
+        name="paper-cifar", epochs=300, batch_size=128, lr=0.1, lr_batch=128, momentum=0.9,
+        weight_decay=5e-4, schedule="step", milestones=(150, 225), gamma=0.1,
+    ),
+    "short": RecipeSpec(
+        name="short", epochs=5, batch_size=64, lr=0.1, lr_batch=64, momentum=0.9,
+        weight_decay=5e-4, schedule="cosine",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """How to run (not what): device, precision, memory layout, compile, checkpoint cadence."""
+
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "fp32"  # fp32 | bf16 | fp16
+    channels_last: bool = False
+    compile: bool = False
+    cudnn_benchmark: bool = True
+    checkpoint_minutes: float = 10.0
+    threads: Optional[int] = None
+
+    def __post_init__(self):
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise UserError(f"runtime.precision: expected fp32, bf16 or fp16, got {self.precision!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise UserError(f"runtime.device: expected auto, cpu or cuda, got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class MatchSpec:
+    """What equal complexity means: the quantity to match and the allowed deviation in %."""
+
+    target: str = "block_params"  # block_params (paper Eqn. 4) | params | flops
+    tolerance_pct: float = 5.0
+
+    def __post_init__(self):
+        if self.target not in ("block_params", "params", "flops"):
+            raise UserError(f"match.target: expected block_params, params or flops, got {self.target!r}")
+        if not self.tolerance_pct > 0:
+            raise UserError(f"match.tolerance_pct: expected a number > 0, got {self.tolerance_pct!r}")
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    cardinality: int = 1
+    bottleneck_width: int = 64
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One explicit configuration in an ablation file (fields left out take the ablation's defaults)."""
+
+    name: Optional[str] = None
+    template: Optional[str] = None
+    cardinality: Optional[int] = None
+    bottleneck_width: Optional[int] = None
+    shortcut: Optional[bool] = None
+    block_form: Optional[str] = None
+    base_planes: Optional[int] = None
+    stem_width: Optional[int] = None
+    baseline: Optional[str] = None  # timm:MODEL or torchvision:MODEL
+    kwargs: Optional[dict] = None  # baseline model kwargs
+
+
+@dataclass(frozen=True)
+class AblationSpec:
+    """One paper experiment: a grid (reference + cardinalities) and/or explicit configurations."""
+
+    name: str
+    description: str = ""
+    template: str = "imagenet-50"
+    model: ModelSpec = field(default_factory=ModelSpec)
+    reference: Optional[ReferenceSpec] = None
+    match: MatchSpec = field(default_factory=MatchSpec)
+    cardinalities: tuple[int, ...] = ()
+    configurations: tuple[ConfigEntry, ...] = ()
+    data: DataSpec = field(default_factory=DataSpec)
+    recipe: RecipeSpec = field(default_factory=lambda: RECIPES["short"])
+    seeds: tuple[int, ...] = (0,)
+    runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
+    source: str = ""  # the file it was read from
+
+
+# ---------------------------------------------------------------- strict loading
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value, tp, where: str):
+    """Check `value` against the annotation `tp` and convert lists to tuples / mappings to specs."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], where)
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return build(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{where}: expected a list, got {type(value).__name__}")
+        item_tp = typing.get_args(tp)[0]
+        return tuple(_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value))
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise UserError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {tp!r} at {where}")
+
+
+def build(cls, mapping: dict, where: str = ""):
+    """Build dataclass `cls` from `mapping`, refusing unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    prefix = f"{where}." if where else ""
+    unknown = sorted(set(mapping) - names)
+    if unknown:
+        raise UserError(f"{prefix}{unknown[0]}: unknown key (known: {', '.join(sorted(names))})")
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in mapping.items()}
+    try:
+        return cls(**kwargs)
+    except UserError as e:
+        msg = str(e)
+        raise UserError(msg if msg.startswith(prefix) or not prefix else f"{prefix}{msg}") from None
+    except TypeError as e:  # a required field is missing
+        raise UserError(f"{where or cls.__name__}: {e}") from None
+
+
+def resolve_recipe(value) -> RecipeSpec:
+    """A recipe given as a preset name or as {name: PRESET, FIELD: override, ...}."""
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        raise UserError(f"recipe: expected a preset name or a mapping, got {value!r}")
+    name = value.get("name", "short")
+    if name not in RECIPES:
+        raise UserError(f"recipe.name: unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+    base = dataclasses.asdict(RECIPES[name])
+    base.update(value)
+    return build(RecipeSpec, base, "recipe")
+
+
+def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
+    """Validate a parsed ablation mapping; errors name the key."""
+    if not isinstance(raw, dict):
+        raise UserError("expected a mapping at the top level")
+    raw = dict(raw)
+    if "name" not in raw:
+        raise UserError("name: required key is missing")
+    template = raw.get("template", "imagenet-50")
+    if not isinstance(template, str):
+        raise UserError(f"template: expected a string, got {template!r}")
+    try:
+        get_template(template)
+    except UserError as e:
+        raise UserError(f"template: {e}") from None
+    model = dict(raw.pop("model", None) or {})
+    if not isinstance(model, dict):
+        raise UserError("model: expected a mapping")
+    model.setdefault("template", template)
+    raw["model"] = model
+    recipe = raw.pop("recipe", "short")
+    spec = build(AblationSpec, {**raw, "source": source}, "")
+    spec = dataclasses.replace(spec, recipe=resolve_recipe(recipe))
+    if not spec.cardinalities and not spec.configurations:
+        raise UserError("cardinalities / configurations: the ablation lists no configuration")
+    if spec.cardinalities and spec.reference is None:
+        raise UserError("reference: required when cardinalities are given (the configuration to match)")
+    for i, c in enumerate(spec.cardinalities):
+        if c < 1:
+            raise UserError(f"cardinalities[{i}]: expected an integer >= 1, got {c}")
+    for key in ("cardinality", "bottleneck_width"):
+        if spec.reference is not None and getattr(spec.reference, key) < 1:
+            raise UserError(f"reference.{key}: expected an integer >= 1, got {getattr(spec.reference, key)}")
+    for i, entry in enumerate(spec.configurations):
+        for key in ("cardinality", "bottleneck_width", "base_planes", "stem_width"):
+            value = getattr(entry, key)
+            if value is not None and value < 1:
+                raise UserError(f"configurations[{i}].{key}: expected an integer >= 1, got {value}")
+        if entry.template is not None:
+            try:
+                get_template(entry.template)
+            except UserError as e:
+                raise UserError(f"configurations[{i}].template: {e}") from None
+        if entry.baseline is None and entry.kwargs is not None:
+            raise UserError(f"configurations[{i}].kwargs: only a baseline takes kwargs")
+        if entry.baseline is not None:
+            try:
+                BaselineSpec(entry.baseline)
+            except UserError as e:
+                raise UserError(f"configurations[{i}].baseline: {e}") from None
+    if not spec.seeds:
+        raise UserError("seeds: expected at least one seed")
+    return spec
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a missing or unparsable file is a one-line UserError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path}: not valid YAML{line}") from None
+
+
+def load_ablation(path: str | Path) -> AblationSpec:
+    """Read and strictly validate an ablation file."""
+    raw = load_yaml(path)
+    try:
+        return ablation_from_dict(raw, str(path))
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
+
+
+def to_dict(spec) -> Any:
+    """A spec as plain YAML-able data (tuples become lists)."""
+    def plain(v):
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return plain(dataclasses.asdict(spec))
