@@ -5,6 +5,7 @@ Specs are plain data. Loading validates every key and type, and any mistake beco
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -110,7 +111,15 @@ class BaselineSpec:
         return self.name.partition(":")[2]
 
 
-DATASETS = ("digits", "cifar10", "cifar100", "imagenet", "synthetic")
+# classes, channels, training image size of each data set (known without reading it).
+DATASET_SHAPES: dict[str, tuple[int, int, int]] = {
+    "digits": (10, 1, 8),
+    "cifar10": (10, 3, 32),
+    "cifar100": (100, 3, 32),
+    "imagenet": (1000, 3, 224),
+    "synthetic": (10, 3, 32),
+}
+DATASETS = tuple(DATASET_SHAPES)
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,12 @@ class DataSpec:
     image_size: Optional[int] = None  # training crop; None = the data set's native size
     train_limit: Optional[int] = None  # keep only the first N training images (quick sweeps, tests)
     val_limit: Optional[int] = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(classes, channels, training image size)."""
+        classes, chans, size = DATASET_SHAPES[self.name]
+        return classes, chans, self.image_size or size
 
     def __post_init__(self):
         if self.name not in DATASETS:
@@ -402,9 +417,40 @@ def load_yaml(path: str | Path) -> Any:
         raise UserError(f"{path}: not valid YAML{line}") from None
 
 
-def load_ablation(path: str | Path) -> AblationSpec:
-    """Read and strictly validate an ablation file."""
+def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """Apply `dotted.key=value` overrides (values parsed as YAML) to a raw ablation mapping."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"override {item!r}: expected KEY=VALUE, e.g. recipe.epochs=3")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise UserError(f"override {item!r}: value is not valid YAML") from None
+        parts = key.split(".")
+        node = raw
+        for part in parts[:-1]:
+            child = node.get(part)
+            if part == "recipe" and isinstance(child, str):
+                child = {"name": child}  # a preset name grows into a mapping to take the override
+            if child is None:
+                child = {}
+            if not isinstance(child, dict):
+                raise UserError(f"override {item!r}: {part} is not a mapping")
+            node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def load_ablation(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> AblationSpec:
+    """Read and strictly validate an ablation file, after applying `key=value` overrides."""
     raw = load_yaml(path)
+    if overrides:
+        if not isinstance(raw, dict):
+            raise UserError(f"{path}: expected a mapping at the top level")
+        raw = apply_overrides(raw, overrides)
     try:
         return ablation_from_dict(raw, str(path))
     except UserError as e:
