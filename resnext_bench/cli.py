@@ -33,6 +33,115 @@ def cmd_grid(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    """Train one run in-process (resuming from its checkpoint; a completed run is not retrained)."""
+    from .runs import load_run, with_runtime, write_run_config
+    from .spec import load_ablation
+
+    if args.ablation:
+        if args.configuration is None:
+            raise UserError("train: name a configuration (name or index) after the ablation file")
+        ablation = load_ablation(args.ablation, args.set)
+        from .grid import expand, select
+        from .runs import resolve_runs
+
+        chosen = select(expand(ablation), args.configuration).name
+        seed = ablation.seeds[0] if args.seed is None else args.seed
+        matches = [r for r in resolve_runs(ablation) if r.configuration == chosen and r.seed == seed]
+        if not matches:
+            raise UserError(f"seed {seed} is not among the ablation's seeds {list(ablation.seeds)}")
+        run = matches[0]
+        run_dir = Path(args.run_dir) if args.run_dir else Path(args.sweep_dir or f"sweeps/{ablation.name}") / "runs" / run.run_id
+        write_run_config(run_dir, run)
+    elif args.run_dir:
+        run_dir = Path(args.run_dir)
+        run = with_runtime(load_run(run_dir), args.set)
+    else:
+        raise UserError("train: give ABLATION CONFIG, or --run-dir of an existing run")
+    from .data import check_data
+    from .train import StopFlag, Stopped, install_stop_handlers, train_run
+
+    check_data(run.data)
+    print(f"run folder: {run_dir}", file=sys.stderr)
+    stop = StopFlag()
+    install_stop_handlers(stop)
+    try:
+        result = train_run(run_dir, stop=stop, run=run)
+    except Stopped:
+        return 143
+    print(json.dumps({k: result.get(k) for k in ("status", "reason", "final_val_top1_err", "best_val_top1_err",
+                                                  "epochs", "images_per_sec", "wall_seconds")}))
+    return 0 if result.get("status") == "completed" else 1
+
+
+def cmd_launch(args) -> int:
+    """Submit an ablation's runs (configurations x seeds); idempotent on the same sweep folder."""
+    from .launch import check_resources, load_profile, max_array_size, plan_launch, submit
+    from .spec import load_ablation
+
+    ablation = load_ablation(args.ablation, args.set)
+    profile = load_profile(args.cluster)
+    sweep = Path(args.sweep_dir or f"sweeps/{ablation.name}")
+    from .data import check_data
+
+    try:
+        check_data(ablation.data)
+    except UserError as e:
+        if not args.dry_run:
+            raise
+        print(f"warning: {e}")
+    plan = plan_launch(ablation, profile, sweep, write=not args.dry_run)
+    if args.dry_run:
+        print(dry_run_report(plan, profile, args))
+        return 0
+    check_resources(profile)
+    for rid, why in plan.skipped.items():
+        print(f"skip {rid}: {why}")
+    submitted = submit(plan, profile, sweep, ablation.name)
+    print(f"{len(submitted)} run(s) submitted, {len(plan.skipped)} skipped; sweep: {sweep}")
+    print(f"follow with: resnext-bench status {sweep}")
+    return 0
+
+
+def dry_run_report(plan, profile, args) -> str:
+    """What a launch would submit, with resources and a GPU-hour estimate; submits nothing."""
+    from .launch import _chunks, estimate_gpu_hours, max_array_size, slurm_available
+
+    todo = [r for r in plan.runs if r.run_id in plan.to_submit]
+    lines = [f"dry run: {len(plan.runs)} runs, {len(todo)} to submit, {len(plan.skipped)} skipped (nothing is submitted)"]
+    for r in plan.runs:
+        action = "submit" if r.run_id in plan.to_submit else f"skip ({plan.skipped[r.run_id]})"
+        lines.append(f"  {r.run_id:<48} {action}")
+    if profile.executor == "slurm":
+        limit = max_array_size() if slurm_available() else 1001
+        arrays = _chunks(todo, limit)
+        lines.append(f"arrays: {len(arrays)} (MaxArraySize {limit}) of sizes {[len(a) for a in arrays]}, "
+                     f"at most {profile.array_parallelism} running at once")
+    else:
+        lines.append(f"executor {profile.executor}: {min(profile.array_parallelism, max(len(todo), 1))} parallel chain(s)")
+    lines.append(f"each run: {profile.gpus_per_run} GPU(s), {profile.cpus_per_task * profile.tasks_per_node} CPUs, "
+                 f"{profile.mem_gb:g} GB, {profile.timeout_min} min, partition {profile.partition or '(default)'}")
+    est = estimate_gpu_hours(todo, args.tflops, args.throughput)
+    known = [e["gpu_hours"] for e in est if e["gpu_hours"] is not None]
+    basis = (f"{args.throughput:g} images/s per GPU (stated)" if args.throughput else
+             f"{args.tflops:g} effective TFLOP/s per GPU, training = 3 x 2 x forward multiply-adds per image")
+    if known:
+        gpus = max(profile.gpus_per_run, 1)
+        lines.append(f"estimate: {sum(known) * 1:.2f} GPU-hours for {len(known)} run(s) at {basis}"
+                     f" (wall time per run on {gpus} GPU(s): up to {max(known) / gpus:.2f} h)")
+    if len(known) < len(est):
+        lines.append(f"estimate: unavailable for {len(est) - len(known)} run(s) (data set size unknown: data root missing?)")
+    return "\n".join(lines)
+
+
+def cmd_status(args) -> int:
+    """Print the state of every run of a sweep."""
+    from .status import format_status, sweep_status
+
+    print(format_status(sweep_status(Path(args.sweep)), args.format), end="")
+    return 0
+
+
 def _add_set(p) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the ablation file, e.g. recipe.epochs=3 or data.root=/data")
@@ -50,6 +159,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     _add_set(p)
     p.set_defaults(func=cmd_grid)
+
+    p = sub.add_parser("train", help="train one run in this process (resumes from its checkpoint)")
+    p.add_argument("ablation", nargs="?", help="ablation YAML file")
+    p.add_argument("configuration", nargs="?", help="configuration name (e.g. 32x4d) or 0-based index")
+    p.add_argument("--seed", type=int, help="one of the ablation's seeds (default: the first)")
+    p.add_argument("--sweep-dir", help="sweep folder; the run goes to SWEEP/runs/RUN_ID (default sweeps/ABLATION)")
+    p.add_argument("--run-dir", help="exact run folder; alone, resumes the run already there")
+    _add_set(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("launch", help="submit an ablation's runs with submitit (Slurm, local or debug)")
+    p.add_argument("ablation", help="ablation YAML file")
+    p.add_argument("--cluster", required=True, help="cluster profile, e.g. slurm/local.yaml")
+    p.add_argument("--sweep-dir", help="sweep folder (default sweeps/ABLATION)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be submitted and a GPU-hour estimate")
+    p.add_argument("--throughput", type=float, help="images/s per GPU for the estimate (stated or measured)")
+    p.add_argument("--tflops", type=float, default=25.0,
+                   help="effective training TFLOP/s per GPU for the estimate when --throughput is not given "
+                        "(default 25: about ResNeXt-50 at 1,000 images/s)")
+    _add_set(p)
+    p.set_defaults(func=cmd_launch)
+
+    p = sub.add_parser("status", help="state of every run of a sweep")
+    p.add_argument("sweep", help="sweep folder")
+    p.add_argument("--format", choices=("table", "csv"), default="table")
+    p.set_defaults(func=cmd_status)
     return parser
 
 

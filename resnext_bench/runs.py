@@ -1,0 +1,139 @@
+"""Runs: an ablation's configurations x seeds, resolved into config.yaml files with stable ids.
+
+The run id hashes the resolved configuration, so relaunching an ablation finds the runs it
+already has, and a changed recipe or model makes a new run instead of reusing an old one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import UserError
+from .fsutil import write_yaml
+from .spec import (AblationSpec, BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec, build,
+                   load_yaml, resolve_recipe, to_dict)
+
+CONFIG = "config.yaml"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run, fully resolved."""
+
+    ablation: str
+    configuration: str
+    model: ModelSpec | BaselineSpec
+    data: DataSpec
+    recipe: RecipeSpec
+    runtime: RuntimeSpec
+    seed: int
+    complexity: dict
+    image_size: int
+
+    def identity(self) -> dict:
+        """What defines the run's result (not how fast it runs): hashed into the run id."""
+        return {
+            "ablation": self.ablation, "configuration": self.configuration, "model": model_dict(self.model),
+            "data": to_dict(self.data), "recipe": to_dict(self.recipe), "seed": self.seed,
+        }
+
+    @property
+    def run_id(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True).encode()
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.ablation}-{self.configuration}-s{self.seed}")
+        return f"{safe}-{hashlib.sha1(blob).hexdigest()[:8]}"
+
+    def to_config(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            **self.identity(),
+            "runtime": to_dict(self.runtime),
+            "complexity": dict(self.complexity),
+            "image_size": self.image_size,
+        }
+
+
+def model_dict(model: ModelSpec | BaselineSpec) -> dict:
+    if isinstance(model, BaselineSpec):
+        return {"baseline": model.name, "kwargs": dict(model.kwargs),
+                "num_classes": model.num_classes, "in_chans": model.in_chans}
+    return to_dict(model)
+
+
+def model_from_dict(d: dict, where: str) -> ModelSpec | BaselineSpec:
+    if "baseline" in d:
+        return BaselineSpec(d["baseline"], tuple(sorted((d.get("kwargs") or {}).items())),
+                            num_classes=d.get("num_classes", 1000), in_chans=d.get("in_chans", 3))
+    return build(ModelSpec, d, f"{where}.model")
+
+
+def resolve_runs(ablation: AblationSpec) -> list[Run]:
+    """Every (configuration, seed) run of an ablation."""
+    from .grid import expand
+
+    runs = []
+    image_size = ablation.data.shape[2]
+    for config in expand(ablation):
+        for seed in ablation.seeds:
+            runs.append(Run(
+                ablation=ablation.name, configuration=config.name, model=config.model, data=ablation.data,
+                recipe=ablation.recipe, runtime=ablation.runtime, seed=seed,
+                complexity=config.complexity.as_dict(), image_size=image_size,
+            ))
+    return runs
+
+
+def write_run_config(run_dir: Path, run: Run) -> bool:
+    """Write config.yaml once. Returns False when it already exists with the same run id."""
+    path = Path(run_dir) / CONFIG
+    if path.exists():
+        existing = load_yaml(path)
+        if not isinstance(existing, dict) or existing.get("run_id") != run.run_id:
+            raise UserError(f"{path}: holds another run ({existing.get('run_id') if isinstance(existing, dict) else '?'}); "
+                            "refusing to overwrite it")
+        return False
+    write_yaml(path, run.to_config())
+    return True
+
+
+def load_run(run_dir: Path) -> Run:
+    """The Run described by run_dir/config.yaml (strictly validated)."""
+    path = Path(run_dir) / CONFIG
+    if not path.exists():
+        raise UserError(f"{run_dir}: no {CONFIG}; start a run with `resnext-bench train ABLATION CONFIG`")
+    d = load_yaml(path)
+    where = str(path)
+    if not isinstance(d, dict):
+        raise UserError(f"{where}: expected a mapping")
+    try:
+        return Run(
+            ablation=d["ablation"], configuration=d["configuration"],
+            model=model_from_dict(d["model"], where),
+            data=build(DataSpec, d["data"], "data"),
+            recipe=resolve_recipe(d["recipe"]),
+            runtime=build(RuntimeSpec, d.get("runtime") or {}, "runtime"),
+            seed=int(d["seed"]), complexity=d.get("complexity") or {}, image_size=int(d["image_size"]),
+        )
+    except KeyError as e:
+        raise UserError(f"{where}: missing key {e.args[0]}") from None
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
+
+
+def with_runtime(run: Run, overrides: list[str]) -> Run:
+    """Apply `runtime.KEY=VALUE` overrides (how a run executes never changes its id)."""
+    if not overrides:
+        return run
+    runtime = to_dict(run.runtime)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.startswith("runtime."):
+            raise UserError(f"override {item!r}: only runtime.KEY=VALUE can change an existing run")
+        runtime[key.split(".", 1)[1]] = yaml.safe_load(text)
+    return dataclasses.replace(run, runtime=build(RuntimeSpec, runtime, "runtime"))
