@@ -125,8 +125,9 @@ def _root_path(spec: DataSpec) -> Path:
         raise UserError(f"data.root is required for {spec.name} (expected {layout})")
     root = Path(spec.root).expanduser()
     if not root.is_dir():
-        hint = " (or set data.download: true)" if spec.name in CIFAR_FILES else ""
-        raise UserError(f"data root {root}: not a directory{hint}")
+        layout = CIFAR_LAYOUT.get(spec.name, FOLDER_LAYOUT)
+        hint = "; or set data.download: true" if spec.name in CIFAR_FILES else ""
+        raise UserError(f"data root {root}: not a directory (expected {layout}{hint})")
     return root
 
 
