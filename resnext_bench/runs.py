@@ -20,6 +20,9 @@ from .spec import (AblationSpec, BaselineSpec, DataSpec, ModelSpec, RecipeSpec, 
                    load_yaml, resolve_recipe, to_dict)
 
 CONFIG = "config.yaml"
+# Data fields that say where the data lives or how it is read, not what is trained on: they do
+# not enter the run id (the same run on a cluster and a workstation keeps its id).
+WHERE_NOT_WHAT = ("root", "download", "loader", "num_workers")
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,10 @@ class Run:
 
     def identity(self) -> dict:
         """What defines the run's result (not how fast it runs): hashed into the run id."""
+        data = {k: v for k, v in to_dict(self.data).items() if k not in WHERE_NOT_WHAT}
         return {
             "ablation": self.ablation, "configuration": self.configuration, "model": model_dict(self.model),
-            "data": to_dict(self.data), "recipe": to_dict(self.recipe), "seed": self.seed,
+            "data": data, "recipe": to_dict(self.recipe), "seed": self.seed,
         }
 
     @property
@@ -53,6 +57,7 @@ class Run:
         return {
             "run_id": self.run_id,
             **self.identity(),
+            "data": to_dict(self.data),
             "runtime": to_dict(self.runtime),
             "complexity": dict(self.complexity),
             "image_size": self.image_size,
@@ -79,10 +84,14 @@ def resolve_runs(ablation: AblationSpec) -> list[Run]:
 
     runs = []
     image_size = ablation.data.shape[2]
+    data = ablation.data
+    if data.root and not Path(data.root).expanduser().is_absolute():
+        # Jobs run elsewhere (a code snapshot, a compute node): pin the root as seen at launch.
+        data = dataclasses.replace(data, root=str(Path(data.root).expanduser().resolve()))
     for config in expand(ablation):
         for seed in ablation.seeds:
             runs.append(Run(
-                ablation=ablation.name, configuration=config.name, model=config.model, data=ablation.data,
+                ablation=ablation.name, configuration=config.name, model=config.model, data=data,
                 recipe=ablation.recipe, runtime=ablation.runtime, seed=seed,
                 complexity=config.complexity.as_dict(), image_size=image_size,
             ))

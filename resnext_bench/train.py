@@ -417,7 +417,7 @@ def _result(run: Run, trainer: Optional["Trainer"], status: str, reason: Optiona
         "images_per_sec": sorted(speeds)[len(speeds) // 2] if speeds else None,
         "device": device_name(device), "num_gpus": world if device.type == "cuda" else 0,
         "world_size": world, "seed": run.seed, "versions": versions(), "git_commit": git_commit(),
-        "run_id": run.run_id,
+        "run_id": run.run_id, "code_dir": str(Path(__file__).resolve().parent),
     }
 
 

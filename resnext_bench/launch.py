@@ -1,0 +1,466 @@
+"""Send an ablation's runs to Slurm (or this machine) with submitit; relaunch idempotently.
+
+Every run lives in SWEEP/runs/RUN_ID. job.json keeps its job ids, so a relaunch submits nothing
+for runs that completed or are still queued/running, and resubmits failed or cancelled runs up
+to the profile's retry limit. Jobs run a snapshot of the code taken at launch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .errors import UserError
+from .fsutil import write_json
+from .runs import Run, resolve_runs, write_run_config
+from .spec import AblationSpec, build, load_yaml
+
+JOB = "job.json"
+DEFAULT_MAX_ARRAY_SIZE = 1001
+
+
+# ---------------------------------------------------------------- cluster profiles
+
+@dataclass(frozen=True)
+class Profile:
+    """Where and with what resources each run is executed (slurm/*.yaml)."""
+
+    executor: str = "local"  # slurm | local | debug
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    constraint: Optional[str] = None
+    gpus_per_run: int = 0  # a run with several GPUs uses DDP, one task per GPU
+    cpus_per_gpu: int = 8
+    cpus_per_run: int = 0  # CPUs of a run without GPUs (0: 1)
+    mem_gb: float = 16.0
+    timeout_min: int = 60
+    array_parallelism: int = 16  # runs executing at once (for `local`: parallel chains of runs)
+    max_retries: int = 2  # resubmissions of a failed or cancelled run
+    signal_delay_s: int = 120  # USR2 this long before the time limit: checkpoint and requeue
+    setup: tuple[str, ...] = ()  # shell lines run before each job (module load, conda activate...)
+    additional_parameters: Optional[dict] = None  # extra sbatch options submitit passes through
+    snapshot: bool = True
+    source: str = ""
+
+    def __post_init__(self):
+        if self.executor not in ("slurm", "local", "debug"):
+            raise UserError(f"executor: expected slurm, local or debug, got {self.executor!r}")
+        for key in ("gpus_per_run", "cpus_per_run", "max_retries"):
+            if getattr(self, key) < 0:
+                raise UserError(f"{key}: expected a number >= 0, got {getattr(self, key)}")
+        for key in ("cpus_per_gpu", "timeout_min", "array_parallelism", "signal_delay_s"):
+            if getattr(self, key) < 1:
+                raise UserError(f"{key}: expected a number >= 1, got {getattr(self, key)}")
+        if not self.mem_gb > 0:
+            raise UserError(f"mem_gb: expected a number > 0, got {self.mem_gb}")
+        if self.signal_delay_s >= self.timeout_min * 60:
+            raise UserError(f"signal_delay_s ({self.signal_delay_s}) must be shorter than timeout_min")
+
+    @property
+    def cpus_per_task(self) -> int:
+        return self.cpus_per_gpu if self.gpus_per_run else max(1, self.cpus_per_run)
+
+    @property
+    def tasks_per_node(self) -> int:
+        return max(1, self.gpus_per_run)
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and strictly validate a cluster profile."""
+    raw = load_yaml(path)
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping")
+    try:
+        return build(Profile, {**raw, "source": str(path)})
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
+
+
+def _run_cmd(cmd: list[str], timeout: float = 20) -> Optional[str]:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def slurm_available() -> bool:
+    """True when a Slurm controller answers here."""
+    return shutil.which("sinfo") is not None and bool((_run_cmd(["sinfo", "-h", "-o", "%T"], 10) or "").strip())
+
+
+def max_array_size() -> int:
+    """The cluster's MaxArraySize (array indices run 0..MaxArraySize-1)."""
+    out = _run_cmd(["scontrol", "show", "config"]) or ""
+    for line in out.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize":
+            try:
+                return int(value.strip())
+            except ValueError:
+                break
+    return DEFAULT_MAX_ARRAY_SIZE
+
+
+def check_resources(profile: Profile) -> None:
+    """Refuse resources no node of the partition can give (one line, before anything is queued)."""
+    if profile.executor != "slurm":
+        return
+    fmt = "%P|%c|%m|%G"
+    out = _run_cmd(["sinfo", "-h", "-N", "-o", fmt] + (["-p", profile.partition] if profile.partition else []))
+    if out is None:
+        raise UserError(f"{profile.source}: executor is slurm but Slurm does not answer here (sinfo failed)")
+    nodes = [line.split("|") for line in out.strip().splitlines() if line.count("|") == 3]
+    if not nodes:
+        raise UserError(f"{profile.source}: partition {profile.partition!r} has no nodes")
+    def gpus(gres: str) -> int:
+        total = 0
+        for item in gres.split(","):
+            parts = item.split("(")[0].split(":")
+            if parts[0] == "gpu" and parts[-1].isdigit():
+                total += int(parts[-1])
+        return total
+    cpus_needed = profile.cpus_per_task * profile.tasks_per_node
+    fits = [n for n in nodes if int(n[1].rstrip("+")) >= cpus_needed
+            and int(n[2].rstrip("+")) >= profile.mem_gb * 1024 and gpus(n[3]) >= profile.gpus_per_run]
+    if not fits:
+        most = max(nodes, key=lambda n: int(n[1].rstrip("+")))
+        raise UserError(
+            f"{profile.source}: no node can run a job with {profile.gpus_per_run} GPUs, {cpus_needed} CPUs and "
+            f"{profile.mem_gb:g} GB (largest node: {most[1]} CPUs, {int(most[2].rstrip('+')) // 1024} GB, gres {most[3]})"
+        )
+
+
+# ---------------------------------------------------------------- the job
+
+class TrainJob:
+    """What a Slurm job runs: train its runs in turn; on USR2, checkpoint at a step boundary, requeue."""
+
+    def __init__(self, run_dirs: list[str]):
+        self.run_dirs = [str(d) for d in run_dirs]
+
+    def __call__(self) -> list[dict]:
+        import submitit
+
+        from .train import StopFlag, Stopped, train_run
+
+        try:
+            tasks = submitit.JobEnvironment().num_tasks
+        except RuntimeError:  # called in-process (the debug executor), not inside a job
+            tasks = 1
+        if tasks > 1:
+            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        stop = StopFlag()
+        previous = signal.getsignal(signal.SIGUSR2)
+        if callable(previous):
+            # submitit's handler checkpoints and requeues at once, wherever the step is; defer it
+            # to the next step boundary, after our own checkpoint.
+            signal.signal(signal.SIGUSR2, lambda s, _f: stop.request("USR2: preempted or near the time limit"))
+            stop.after = lambda: previous(signal.SIGUSR2, None)
+        results = []
+        for run_dir in self.run_dirs:
+            try:
+                results.append(train_run(Path(run_dir), stop=stop))
+            except Stopped:
+                raise
+            except Exception as e:  # recorded in the run's result.json; the chain goes on
+                results.append({"status": "failed", "reason": f"{type(e).__name__}: {e}"})
+        failed = [r for r in results if r.get("status") != "completed"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} run(s) failed: {failed[0].get('reason')}")
+        return results
+
+    def checkpoint(self, *args, **kwargs):
+        import submitit
+
+        # Training state is already on disk (checkpoint.pt); the job only needs to run again.
+        return submitit.helpers.DelayedSubmission(TrainJob(self.run_dirs))
+
+
+# ---------------------------------------------------------------- run states
+
+def read_job(run_dir: Path) -> Optional[dict]:
+    try:
+        data = json.loads((Path(run_dir) / JOB).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+SLURM_STATES = {
+    "PENDING": "pending", "CONFIGURING": "pending", "REQUEUED": "pending", "REQUEUE_HOLD": "pending",
+    "REQUEUE_FED": "pending", "RESV_DEL_HOLD": "pending", "SUSPENDED": "pending",
+    "RUNNING": "running", "COMPLETING": "running", "STAGE_OUT": "running", "SIGNALING": "running",
+    "RESIZING": "running",
+}
+
+
+def queue_states(jobs: list[dict]) -> dict[str, str]:
+    """Scheduler state (pending/running) of the jobs still known to it, keyed by job id."""
+    states: dict[str, str] = {}
+    slurm_ids = [j["job_id"] for j in jobs if j.get("executor") == "slurm"]
+    if slurm_ids and shutil.which("squeue"):
+        out = _run_cmd(["squeue", "-h", "-r", "-o", "%i|%T"]) or ""
+        for line in out.splitlines():
+            job_id, _, state = line.partition("|")
+            if state in SLURM_STATES:
+                states[job_id.strip()] = SLURM_STATES[state]
+    for j in jobs:
+        if j.get("executor") == "local" and j.get("pid") and _alive(int(j["pid"])):
+            states[j["job_id"]] = "running"
+    return states
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a finished child not yet reaped is a zombie, not a running job
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def run_state(result: Optional[dict], job: Optional[dict], queued: dict[str, str], started: bool = True) -> str:
+    """completed | failed | running | pending | cancelled | new, from the files and the queue.
+
+    `started`: the run has written a checkpoint or an epoch. A local chain's job runs its runs in
+    turn, so a run whose chain is running but which has not started yet is still pending.
+    """
+    if result is not None:
+        return "completed" if result.get("status") == "completed" else "failed"
+    if job is None:
+        return "new"
+    if job.get("job_id") in queued:
+        state = queued[job["job_id"]]
+        if state == "running" and job.get("executor") == "local" and not started:
+            return "pending"
+        return state
+    return "cancelled"  # left the queue without a result: cancelled, killed or lost
+
+
+def _started(run_dir: Path) -> bool:
+    return (run_dir / "checkpoint.pt").exists() or (run_dir / "metrics.jsonl").exists()
+
+
+# ---------------------------------------------------------------- launching
+
+@dataclass
+class LaunchPlan:
+    runs: list[Run]
+    run_dirs: dict[str, Path]
+    states: dict[str, str]
+    to_submit: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # run id -> why not submitted
+
+
+def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bool = True) -> LaunchPlan:
+    """Resolve the runs, write their config.yaml (unless a dry run) and decide what to submit."""
+    from .train import read_result
+
+    runs = resolve_runs(ablation)
+    run_dirs = {r.run_id: sweep / "runs" / r.run_id for r in runs}
+    if write:
+        for r in runs:
+            write_run_config(run_dirs[r.run_id], r)
+    jobs = {rid: read_job(d) for rid, d in run_dirs.items()}
+    queued = queue_states([j for j in jobs.values() if j])
+    plan = LaunchPlan(runs, run_dirs, {})
+    for r in runs:
+        rid = r.run_id
+        state = run_state(read_result(run_dirs[rid]), jobs[rid], queued, started=_started(run_dirs[rid]))
+        plan.states[rid] = state
+        attempts = (jobs[rid] or {}).get("attempts", 0)
+        if state in ("completed", "running", "pending"):
+            plan.skipped[rid] = state
+        elif state in ("failed", "cancelled") and attempts > profile.max_retries:
+            plan.skipped[rid] = f"{state}, retry limit reached ({attempts} attempts)"
+        else:
+            plan.to_submit.append(rid)
+    return plan
+
+
+def snapshot_code(sweep: Path) -> Path:
+    """Copy the package into SWEEP/code/HASH so queued jobs run the code as it was at launch."""
+    package = Path(__file__).resolve().parent
+    files = sorted(p for p in package.rglob("*.py"))
+    digest = hashlib.sha1()
+    for p in files:
+        digest.update(str(p.relative_to(package)).encode())
+        digest.update(p.read_bytes())
+    dest = sweep / "code" / digest.hexdigest()[:12]
+    if not (dest / "resnext_bench" / "__init__.py").exists():
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        for p in files:
+            target = tmp / "resnext_bench" / p.relative_to(package)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, target)
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    return dest
+
+
+def _executor(profile: Profile, sweep: Path, name: str, code_dir: Optional[Path], commit: Optional[str]):
+    import submitit
+
+    folder = sweep / "submitit" / "%j"
+    exports = []
+    if code_dir is not None:
+        exports.append(f"export PYTHONPATH={code_dir}${{PYTHONPATH:+:$PYTHONPATH}}")
+    if commit:
+        exports.append(f"export RESNEXT_BENCH_GIT_COMMIT={commit}")
+    if profile.executor == "slurm":
+        ex = submitit.SlurmExecutor(folder=folder, python=sys.executable)
+        params = dict(
+            job_name=f"rb-{name}", time=profile.timeout_min, ntasks_per_node=profile.tasks_per_node, nodes=1,
+            cpus_per_task=profile.cpus_per_task, mem=f"{int(profile.mem_gb * 1024)}M",
+            signal_delay_s=profile.signal_delay_s, array_parallelism=profile.array_parallelism,
+            setup=list(profile.setup) + exports,
+        )
+        if profile.gpus_per_run:
+            params["gpus_per_node"] = profile.gpus_per_run
+        for key in ("partition", "account", "qos", "constraint"):
+            if getattr(profile, key):
+                params[key] = getattr(profile, key)
+        if profile.additional_parameters:
+            params["additional_parameters"] = dict(profile.additional_parameters)
+        ex.update_parameters(**params)
+        return ex
+    ex = submitit.LocalExecutor(folder=folder)
+    ex.update_parameters(timeout_min=profile.timeout_min, gpus_per_node=profile.gpus_per_run,
+                         tasks_per_node=profile.tasks_per_node)
+    return ex
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _git_commit() -> Optional[str]:
+    from .train import git_commit
+    return git_commit()
+
+
+def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print) -> list[str]:
+    """Submit the planned runs (Slurm: arrays within MaxArraySize; local: parallel chains)."""
+    if not plan.to_submit:
+        return []
+    sweep = sweep.resolve()
+    code_dir = snapshot_code(sweep) if profile.snapshot and profile.executor != "debug" else None
+    commit = _git_commit()
+    ex = _executor(profile, sweep, name, code_dir, commit) if profile.executor != "debug" else None
+    ids = plan.to_submit
+    if profile.executor == "slurm":
+        groups = [[rid] for rid in ids]
+        limit = max_array_size()
+        batches = _chunks(groups, limit)
+    else:  # local/debug: `array_parallelism` chains, each training its runs one after another
+        lanes = min(profile.array_parallelism, len(ids)) if profile.executor == "local" else 1
+        groups = [ids[i::lanes] for i in range(lanes)]
+        batches = [groups]
+    submitted = []
+    if profile.executor == "debug":
+        # In this process, one run after another (submitit's debug executor would open pdb on a failure).
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        for i, group in enumerate(groups):
+            for rid in group:
+                _record_job(plan.run_dirs[rid], f"debug-{os.getpid()}-{i}", "debug", now)
+            submitted += group
+        log(f"submitted {len(groups)} job(s) for {len(submitted)} run(s) (debug, in this process)")
+        for group in groups:
+            try:
+                TrainJob([str(plan.run_dirs[rid]) for rid in group])()
+            except Exception as e:  # the run's result.json already says why
+                log(f"debug job failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
+        return submitted
+    env_backup = os.environ.get("PYTHONPATH")
+    if code_dir is not None and profile.executor == "local":
+        # Local subprocesses inherit this environment: point them at the snapshot.
+        os.environ["PYTHONPATH"] = str(code_dir) + (os.pathsep + env_backup if env_backup else "")
+        if commit:
+            os.environ["RESNEXT_BENCH_GIT_COMMIT"] = commit
+    cwd = os.getcwd()
+    if code_dir is not None:
+        # Jobs start in the submission directory and `python -m` puts it first on sys.path, so a
+        # checkout there would shadow the snapshot: submit from inside the snapshot instead.
+        os.chdir(code_dir)
+    try:
+        for batch in batches:
+            fns = [TrainJob([str(Path(cwd, plan.run_dirs[rid])) for rid in group]) for group in batch]
+            jobs = ex.submit_array(fns)
+            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            for group, job in zip(batch, jobs):
+                for rid in group:
+                    _record_job(plan.run_dirs[rid], str(job.job_id), profile.executor, now, str(job.paths.folder))
+                    submitted.append(rid)
+            log(f"submitted {len(jobs)} job(s) for {sum(map(len, batch))} run(s) "
+                f"({profile.executor}{', array ' + jobs[0].job_id.split('_')[0] if profile.executor == 'slurm' else ''})")
+    finally:
+        os.chdir(cwd)
+        if code_dir is not None and profile.executor == "local":
+            if env_backup is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = env_backup
+    return submitted
+
+
+def _record_job(run_dir: Path, job_id: str, executor: str, now: str, folder: Optional[str] = None) -> None:
+    old = read_job(run_dir) or {}
+    history = list(old.get("history", [])) + [{"job_id": job_id, "submitted_at": now}]
+    record = {"job_id": job_id, "executor": executor, "submitted_at": now,
+              "attempts": old.get("attempts", 0) + 1, "history": history, "submitit_folder": folder}
+    if executor == "local":
+        record["pid"] = int(job_id)
+    write_json(run_dir / JOB, record)
+
+
+# ---------------------------------------------------------------- estimates
+
+# Training-split sizes of the standard data sets, for estimates made without the data at hand.
+CANONICAL_TRAIN_SIZE = {"imagenet": 1_281_167, "cifar10": 50_000, "cifar100": 50_000}
+
+
+def estimate_gpu_hours(runs: list[Run], images_per_sec_per_tflop: Optional[float], throughput: Optional[float]) -> list[dict]:
+    """GPU-hours of each run from its FLOPs, epochs and data set size, at a stated throughput.
+
+    `throughput` (images/s per GPU) is used as given when set; otherwise it is derived from the
+    run's training FLOPs (3 x 2 x forward multiply-adds per image) at `images_per_sec_per_tflop`
+    effective TFLOP/s.
+    """
+    from .data import dataset_info
+
+    rows = []
+    for r in runs:
+        try:
+            train_size = dataset_info(r.data).train_size
+        except UserError:  # data not readable here (a login node): the standard training split
+            train_size = CANONICAL_TRAIN_SIZE.get(r.data.name)
+            if train_size and r.data.train_limit:
+                train_size = min(train_size, r.data.train_limit)
+        flops = r.complexity.get("flops") or 0
+        speed = throughput
+        if speed is None and images_per_sec_per_tflop and flops:
+            speed = images_per_sec_per_tflop * 1e12 / (6 * flops)
+        hours = None
+        if train_size and speed:
+            hours = train_size * r.recipe.epochs / speed / 3600
+        rows.append({"run_id": r.run_id, "configuration": r.configuration, "seed": r.seed,
+                     "train_images": train_size, "epochs": r.recipe.epochs, "images_per_sec": speed,
+                     "gpu_hours": hours})
+    return rows

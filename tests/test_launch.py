@@ -1,0 +1,167 @@
+"""Launching without a cluster (debug and local executors): idempotent relaunch, retries, status, dry runs."""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from resnext_bench.cli import main
+from resnext_bench.launch import _chunks, load_profile, max_array_size, read_job
+from resnext_bench.errors import UserError
+from resnext_bench.status import sweep_status
+
+GRID = """
+name: tinygrid
+template: cifar-29
+model: {base_planes: 8, stem_width: 8}
+reference: {cardinality: 1, bottleneck_width: 8}
+match: {target: block_params, tolerance_pct: 10}
+cardinalities: [1, 2, 4]
+data: {name: digits, train_limit: 128, val_limit: 64}
+recipe: {name: short, epochs: 1, batch_size: 32, lr: 0.05}
+seeds: [0]
+runtime: {threads: 1}
+"""
+
+
+@pytest.fixture
+def grid(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text(GRID)
+    return path
+
+
+def profile(tmp_path, text, name="p.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def states(sweep):
+    return {r["configuration"]: r["state"] for r in sweep_status(sweep)}
+
+
+def break_run(sweep: Path, configuration: str, root: str | None):
+    """Point one run's data at another root (a node that cannot see the data) or back."""
+    for cfg_path in (sweep / "runs").glob("*/config.yaml"):
+        cfg = yaml.safe_load(cfg_path.read_text())
+        if cfg["configuration"] == configuration:
+            cfg["data"]["name"] = "cifar10" if root else "digits"
+            cfg["data"]["root"] = root
+            cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+            return cfg_path.parent
+    raise AssertionError(configuration)
+
+
+def test_debug_executor_trains_the_grid_and_relaunch_submits_nothing(grid, tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    debug = profile(tmp_path, "executor: debug\nmax_retries: 1\n")
+    assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
+    assert "3 run(s) submitted" in capsys.readouterr().out
+    assert states(sweep) == {"1x8d": "completed", "2x5d": "completed", "4x3d": "completed"}
+    rows = sweep_status(sweep)
+    assert all(r["epoch"] == 1 and r["best_val_top1_err"] is not None and r["job_id"] for r in rows)
+    assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "0 run(s) submitted, 3 skipped" in out
+    assert main(["status", str(sweep), "--format", "csv"]) == 0
+    csv_text = capsys.readouterr().out
+    assert csv_text.splitlines()[0].startswith("run_id,configuration,seed,state,job_id")
+    assert csv_text.count(",completed,") == 3
+
+
+def test_a_failed_run_shows_its_reason_and_a_relaunch_resubmits_it_alone(grid, tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    debug = profile(tmp_path, "executor: debug\nmax_retries: 1\n")
+    # write the run folders, then make one of them point at data its node cannot see
+    assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep), "--dry-run"]) == 0
+    assert not (sweep / "runs").exists()  # a dry run writes nothing
+    from resnext_bench.launch import plan_launch
+    from resnext_bench.spec import load_ablation
+    plan_launch(load_ablation(grid), load_profile(debug), sweep)
+    broken = break_run(sweep, "2x5d", str(tmp_path / "missing-cifar"))
+    assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
+    rows = {r["configuration"]: r for r in sweep_status(sweep)}
+    assert rows["2x5d"]["state"] == "failed"
+    assert "missing-cifar" in rows["2x5d"]["last_error"]
+    assert rows["1x8d"]["state"] == rows["4x3d"]["state"] == "completed"
+    capsys.readouterr()
+    assert main(["status", str(sweep)]) == 0
+    assert "missing-cifar" in capsys.readouterr().out
+    break_run(sweep, "2x5d", None)  # fixed
+    assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
+    assert "1 run(s) submitted, 2 skipped" in capsys.readouterr().out
+    assert states(sweep)["2x5d"] == "completed"
+    assert read_job(broken)["attempts"] == 2
+    # the retry limit holds: a run that keeps failing is not resubmitted forever
+    break_run(sweep, "2x5d", str(tmp_path / "missing-cifar"))
+    (broken / "result.json").write_text(json.dumps({"status": "failed", "reason": "again"}))
+    assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "0 run(s) submitted" in out and "retry limit reached" in out
+
+
+def test_local_executor_runs_chains_of_runs_from_a_code_snapshot(grid, tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    local = profile(tmp_path, "executor: local\narray_parallelism: 2\ntimeout_min: 10\n")
+    assert main(["launch", str(grid), "--cluster", str(local), "--sweep-dir", str(sweep)]) == 0
+    jobs = {read_job(d)["job_id"] for d in (sweep / "runs").iterdir()}
+    assert len(jobs) == 2  # two parallel chains for three runs
+    deadline = time.time() + 240
+    while any(s in ("pending", "running") for s in states(sweep).values()):
+        assert time.time() < deadline, sweep_status(sweep)
+        time.sleep(1)
+    assert set(states(sweep).values()) == {"completed"}
+    for run_dir in (sweep / "runs").iterdir():
+        result = json.loads((run_dir / "result.json").read_text())
+        # the job imported the snapshot taken at launch, not the checkout
+        assert Path(result["code_dir"]).parent.parent == (sweep / "code").resolve()
+
+
+def test_dry_run_prints_runs_resources_and_an_estimate_and_submits_nothing(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    ablation = Path(__file__).resolve().parents[1] / "ablations" / "table3_resnet50.yaml"
+    cluster = Path(__file__).resolve().parents[1] / "slurm" / "gpu-cluster.example.yaml"
+    assert main(["launch", str(ablation), "--cluster", str(cluster), "--sweep-dir", str(sweep), "--dry-run",
+                 "--throughput", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "5 runs, 5 to submit" in out and "8 GPU(s)" in out
+    # 5 runs x 100 epochs x 1,281,167 images at 1,000 images/s = 177.9 GPU-hours
+    assert "177.94 GPU-hours" in out
+    assert not sweep.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("executor: slurm\ngpus: 8\n", "gpus: unknown key"),
+    ("executor: kubernetes\n", "executor: expected slurm, local or debug"),
+    ("executor: local\ngpus_per_run: -1\n", "gpus_per_run: expected a number >= 0"),
+    ("executor: local\nmem_gb: 0\n", "mem_gb: expected a number > 0"),
+    ("executor: local\ntimeout_min: 1\nsignal_delay_s: 120\n", "signal_delay_s (120) must be shorter"),
+    ("executor: local\ntimeout_min: soon\n", "timeout_min: expected an integer"),
+])
+def test_a_bad_profile_is_one_line_and_exit_2(grid, tmp_path, text, message):
+    bad = profile(tmp_path, text)
+    proc = subprocess.run([sys.executable, "-m", "resnext_bench.cli", "launch", str(grid), "--cluster", str(bad),
+                           "--sweep-dir", str(tmp_path / "s")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and str(bad) in lines[0], proc.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_arrays_are_split_within_max_array_size():
+    assert [len(c) for c in _chunks(list(range(2500)), 1001)] == [1001, 1001, 498]
+    assert max_array_size() >= 1
+
+
+def test_shipped_profiles_are_valid():
+    for path in (Path(__file__).resolve().parents[1] / "slurm").glob("*.yaml"):
+        assert load_profile(path).executor in ("slurm", "local", "debug")
+
+
+def test_status_of_a_missing_sweep_is_one_line(tmp_path, capsys):
+    assert main(["status", str(tmp_path / "nope")]) == 2
+    assert "no such directory" in capsys.readouterr().err
