@@ -142,6 +142,65 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_collect(args) -> int:
+    """Gather run folders into runs.csv and curves.csv."""
+    from .collect import collect
+
+    collect([Path(s) for s in args.sweeps], Path(args.out))
+    return 0
+
+
+def cmd_tables(args) -> int:
+    """Write the paper's tables from a results folder (runs.csv)."""
+    from .tables import write_tables
+
+    for path in write_tables(Path(args.results), args.format or ("md", "latex", "csv")):
+        print(path)
+    return 0
+
+
+def cmd_plots(args) -> int:
+    """Write the paper-style figures (PNG and PDF) from a results folder."""
+    from .plots import write_plots
+
+    write_plots(Path(args.results))
+    return 0
+
+
+def cmd_report(args) -> int:
+    """collect + tables + plots + report.md with a reading of each."""
+    from .report import write_report
+
+    print(write_report([Path(s) for s in args.sweeps], Path(args.out)))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The miniature Table-3 study on the embedded data set, launch to report."""
+    from .demo import default_ablation, run_demo
+
+    overrides = list(args.set)
+    if args.data != "digits":
+        if not args.data_root:
+            raise UserError(f"--data {args.data} needs --data-root DIR (torchvision's on-disk layout)")
+        overrides += [f"data.name={args.data}", f"data.root={args.data_root}"]
+    elif args.data_root:
+        raise UserError("--data-root is only for --data cifar10/cifar100 (digits ships with scikit-learn)")
+    sweep = Path(args.sweep_dir or ("sweeps/demo" if args.data == "digits" else f"sweeps/demo-{args.data}"))
+    out = Path(args.out or ("results/demo" if args.data == "digits" else f"results/demo-{args.data}"))
+    run_demo(Path(args.ablation or default_ablation()), out, sweep, args.executor, overrides,
+             timeout_s=args.timeout_min * 60 if args.timeout_min else None)
+    return 0
+
+
+def cmd_baselines(args) -> int:
+    """Our named configurations beside timm's and torchvision's: size, layout, outputs, published top-1."""
+    from .baselines import baseline_rows, format_baselines
+
+    print(format_baselines(baseline_rows(args.models or None)))
+    return 0
+
+
 def _add_set(p) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the ablation file, e.g. recipe.epochs=3 or data.root=/data")
@@ -185,12 +244,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sweep", help="sweep folder")
     p.add_argument("--format", choices=("table", "csv"), default="table")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("collect", help="gather run folders into runs.csv and curves.csv")
+    p.add_argument("sweeps", nargs="+", help="sweep folders")
+    p.add_argument("-o", "--out", required=True, help="results folder, e.g. results/NAME")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("tables", help="write the paper's tables from a results folder")
+    p.add_argument("results", help="results folder holding runs.csv")
+    p.add_argument("--format", action="append", choices=("md", "latex", "csv"),
+                   help="repeatable; default: all three")
+    p.set_defaults(func=cmd_tables)
+
+    p = sub.add_parser("plots", help="write the paper-style figures from a results folder")
+    p.add_argument("results", help="results folder holding runs.csv and curves.csv")
+    p.set_defaults(func=cmd_plots)
+
+    p = sub.add_parser("report", help="collect, tables, plots and report.md in one go")
+    p.add_argument("sweeps", nargs="+", help="sweep folders")
+    p.add_argument("-o", "--out", required=True, help="results folder, e.g. results/NAME")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="the whole suite on the embedded data set: launch, wait, report")
+    p.add_argument("--data", choices=("digits", "cifar10", "cifar100"), default="digits")
+    p.add_argument("--data-root", help="data folder for --data cifar10/cifar100")
+    p.add_argument("--executor", choices=("auto", "slurm", "local"), default="auto",
+                   help="auto: the local Slurm when it answers, else local subprocesses")
+    p.add_argument("--ablation", help="default: ablations/demo.yaml")
+    p.add_argument("--sweep-dir", help="default: sweeps/demo")
+    p.add_argument("-o", "--out", help="default: results/demo")
+    p.add_argument("--timeout-min", type=float, help="give up waiting after this many minutes")
+    _add_set(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("baselines", help="our configurations beside timm's and torchvision's")
+    p.add_argument("models", nargs="*", help="named configurations (default: all with a counterpart)")
+    p.set_defaults(func=cmd_baselines)
+
+    # bench's options live in bench.py, which imports torch: parse them only when bench runs,
+    # so every other verb starts without paying for torch.
+    p = sub.add_parser("bench", add_help=False,
+                       help="training/inference throughput of models under identical settings")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
     return parser
+
+
+def cmd_bench(args) -> int:
+    """Measure throughput, step time and memory of models side by side (see `bench --help`)."""
+    from .bench import add_bench_arguments, bench_from_args
+
+    parser = argparse.ArgumentParser(prog="resnext-bench bench",
+                                     description="Training and inference throughput under identical settings.")
+    add_bench_arguments(parser)
+    return bench_from_args(parser.parse_args(args.rest))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its options are parsed by cmd_bench (see build_parser)
+        args = argparse.Namespace(verb="bench", rest=argv[1:], func=cmd_bench)
+    else:
+        args = parser.parse_args(argv)
     try:
         return args.func(args)
     except UserError as e:

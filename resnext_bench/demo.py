@@ -1,0 +1,133 @@
+"""`resnext-bench demo`: the whole suite on the embedded data set, launch to report, in minutes.
+
+Launch the miniature Table-3 ablation (on the local Slurm when it answers, else as local
+subprocesses), wait with a progress bar over runs, then collect, tabulate, plot and report.
+Rerunning reuses finished runs.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from .errors import UserError
+from .fsutil import write_text
+
+REPO = Path(__file__).resolve().parents[1]
+ACTIVE = ("pending", "running")
+
+
+def default_ablation() -> Path:
+    """ablations/demo.yaml of the working directory, else of the source checkout."""
+    here = Path("ablations/demo.yaml")
+    return here if here.exists() else REPO / "ablations" / "demo.yaml"
+
+
+def pick_profile(executor: str) -> tuple[Path, str]:
+    """The cluster profile to use and a sentence saying why."""
+    from .launch import slurm_available
+
+    slurm = REPO / "slurm"
+    if executor == "slurm" or (executor == "auto" and slurm_available()):
+        if executor == "slurm" and not slurm_available():
+            raise UserError("--executor slurm: no Slurm controller answers here (start one: slurm/local-cluster.sh start)")
+        return slurm / "local.yaml", "Slurm answers on this machine: runs go to it as a job array (slurm/local.yaml)"
+    return slurm / "workstation.yaml", ("no Slurm here: runs execute as local subprocesses through submitit's "
+                                        "local executor (slurm/workstation.yaml)")
+
+
+def wait_for_runs(sweep: Path, total: int, poll_s: float = 2.0, timeout_s: float | None = None) -> list[dict]:
+    """Block until no run of the sweep is pending or running, with a progress bar over runs."""
+    from tqdm import tqdm
+
+    from .status import sweep_status
+
+    start = time.monotonic()
+    last = None
+    # A live bar on a terminal; in a log file, one line each time the counts change.
+    with tqdm(total=total, desc="runs", unit="run", file=sys.stderr, dynamic_ncols=True,
+              disable=not sys.stderr.isatty()) as bar:
+        while True:
+            rows = sweep_status(sweep)
+            done = sum(r["state"] not in ACTIVE for r in rows)
+            running = sum(r["state"] == "running" for r in rows)
+            failed = sum(r["state"] in ("failed", "cancelled") for r in rows)
+            bar.n = done
+            bar.set_postfix(running=running, failed=failed)
+            bar.refresh()
+            if bar.disable and (done, running, failed) != last:
+                print(f"runs: {done}/{len(rows)} finished, {running} running, {failed} failed "
+                      f"({time.monotonic() - start:.0f} s)", file=sys.stderr, flush=True)
+                last = (done, running, failed)
+            if done >= len(rows):
+                return rows
+            if timeout_s is not None and time.monotonic() - start > timeout_s:
+                raise UserError(f"runs still active after {timeout_s:.0f} s; follow with: resnext-bench status {sweep}")
+            time.sleep(poll_s)
+
+
+def machine_description() -> str:
+    """CPU model, cores, memory and torch version of this machine, in one line."""
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB memory"
+    except (OSError, ValueError, IndexError):
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
+    return f"{model}, {os.cpu_count()} cores{mem}{gpu}; Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrides: list[str],
+             timeout_s: float | None = None, log=print) -> Path:
+    """Launch, wait, report; returns the path of report.md."""
+    from .data import check_data
+    from .launch import load_profile, plan_launch, submit
+    from .report import write_report
+    from .spec import load_ablation
+
+    started = time.monotonic()
+    ablation = load_ablation(ablation_path, overrides)
+    check_data(ablation.data)
+    profile_path, why = pick_profile(executor)
+    profile = load_profile(profile_path)
+    log(f"demo: {ablation.description or ablation.name}")
+    log(f"demo: {why}")
+    plan = plan_launch(ablation, profile, sweep)
+    reused = sum(s == "completed" for s in plan.states.values())
+    if reused:
+        log(f"demo: reusing {reused} finished run(s) from {sweep}")
+    if profile.executor == "slurm":
+        from .launch import check_resources
+        check_resources(profile)
+    submit(plan, profile, sweep, ablation.name, log=lambda m: log(f"demo: {m}"))
+    rows = wait_for_runs(sweep, len(plan.runs), timeout_s=timeout_s)
+    bad = [r for r in rows if r["state"] != "completed"]
+    for r in bad:
+        log(f"demo: run {r['run_id']} ended {r['state']}: {r['last_error'] or 'no result'}")
+    report = write_report([sweep], out)
+    elapsed = time.monotonic() - started
+    note = (
+        "\n## How this was produced\n\n"
+        f"- command: `resnext-bench demo {' '.join(sys.argv[2:]) if sys.argv[1:2] == ['demo'] else ''}`".rstrip()
+        + "\n"
+        f"- machine: {machine_description()}\n"
+        f"- executor: {why}\n"
+        f"- runs: {len(rows)} ({len(rows) - len(bad)} completed, {reused} reused from an earlier invocation)\n"
+        f"- wall time of this invocation: {elapsed / 60:.1f} min\n"
+    )
+    write_text(report, report.read_text() + note)
+    log(f"demo: {len(rows) - len(bad)}/{len(rows)} runs completed in {elapsed / 60:.1f} min; report: {report}")
+    return report
