@@ -90,11 +90,12 @@ def cmd_launch(args) -> int:
         if not args.dry_run:
             raise
         print(f"warning: {e}")
+    if not args.dry_run:
+        check_resources(profile)  # before anything is written
     plan = plan_launch(ablation, profile, sweep, write=not args.dry_run)
     if args.dry_run:
         print(dry_run_report(plan, profile, args))
         return 0
-    check_resources(profile)
     for rid, why in plan.skipped.items():
         print(f"skip {rid}: {why}")
     submitted = submit(plan, profile, sweep, ablation.name)

@@ -98,6 +98,8 @@ def block_params(spec: ModelSpec) -> int:
 
 def measured_complexity(model, input_size: int, in_chans: int = 3) -> dict:
     """Params by sum(numel) and conv+linear multiply-adds by fvcore: the independent cross-check."""
+    import warnings
+
     import torch
     from fvcore.nn import FlopCountAnalysis
 
@@ -105,7 +107,8 @@ def measured_complexity(model, input_size: int, in_chans: int = 3) -> dict:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer chatter from fvcore, not about our counts
             analysis = FlopCountAnalysis(model, torch.zeros(1, in_chans, input_size, input_size))
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
             by_op = analysis.by_operator()

@@ -360,6 +360,10 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
     """Submit the planned runs (Slurm: arrays within MaxArraySize; local: parallel chains)."""
     if not plan.to_submit:
         return []
+    from .train import archive_failed_result
+
+    for rid in plan.to_submit:  # a resubmitted run is pending again, not failed
+        archive_failed_result(plan.run_dirs[rid])
     sweep = sweep.resolve()
     code_dir = snapshot_code(sweep) if profile.snapshot and profile.executor != "debug" else None
     commit = _git_commit()

@@ -150,6 +150,14 @@ def read_result(run_dir: Path) -> Optional[dict]:
     return data if isinstance(data, dict) else None
 
 
+def archive_failed_result(run_dir: Path) -> None:
+    """A failed attempt is being retried: keep its record in failures.jsonl, clear result.json."""
+    done = read_result(run_dir)
+    if done is not None:
+        append_line(Path(run_dir) / "failures.jsonl", json.dumps(done))
+    (Path(run_dir) / RESULT).unlink(missing_ok=True)
+
+
 def read_metrics(run_dir: Path) -> list[dict]:
     """metrics.jsonl lines that parse (a torn last line after a crash is dropped)."""
     out = []
@@ -439,9 +447,7 @@ def train_run(run_dir: Path, stop: Optional[StopFlag] = None, log: Callable[[str
         log(f"{run.run_id}: already completed (val top-1 error {done.get('final_val_top1_err'):.2f}%), not retrained")
         return done
     if done and dist.main:
-        # A failed attempt is being retried: keep its record, clear the way for the new result.
-        append_line(run_dir / "failures.jsonl", json.dumps(done))
-        (run_dir / RESULT).unlink()
+        archive_failed_result(run_dir)
     stop = stop or StopFlag()
     if dist.world_size > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if torch.cuda.is_available() and run.runtime.device != "cpu" else "gloo"

@@ -210,7 +210,7 @@ write_conf() {
     local name
     for name in slurmctld slurmd; do
         if live_pid "$name" >/dev/null; then
-            die "$CONF must change while $name is running; run '$PROG stop' first"
+            die "$name is running with a configuration other than $CONF; run '$PROG stop' first"
         fi
     done
     install -d -m 0755 "$(dirname "$CONF")"
@@ -225,7 +225,7 @@ refuse_foreign_daemons() {
     # Two controllers or two slurmd on one host fight over the same ports.
     for name in slurmctld slurmd; do
         pids=$(foreign_pids "$name" | tr '\n' ' ')
-        [[ -z ${pids// /} ]] || die "$name (pid ${pids% }) is running but was not started by this script; stop it first"
+        [[ -z ${pids// /} ]] || die "$name (pid ${pids% }) is running but is not the one recorded in $RUN_DIR (a system service or another cluster); stop it first"
     done
 }
 
@@ -326,6 +326,10 @@ cmd_stop() {
         live_pid "$name" >/dev/null && any=1
     done
     if ((!any)); then
+        # Pid files of daemons that died on their own would only confuse the next status.
+        for name in "${STOP_ORDER[@]}"; do
+            rm -f "$(pid_file "$name")" 2>/dev/null || true
+        done
         note "cluster not running (no live daemons recorded in $RUN_DIR)"
         return 0
     fi

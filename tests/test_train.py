@@ -271,3 +271,35 @@ def test_ddp_with_two_processes_on_cpu_gives_one_sensible_result(tmp_path):
     assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
     # rank 1 wrote nothing of its own: the folder holds one run's files
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.jsonl", "result.json"]
+
+
+BASELINE = """
+name: base
+template: cifar-29
+configurations:
+  - {{baseline: "{model}"}}
+data: {{name: digits, train_limit: 128, val_limit: 64}}
+recipe: {{name: short, epochs: 2, batch_size: 32, lr: 0.05}}
+seeds: [0]
+runtime: {{threads: 1}}
+"""
+
+
+@pytest.mark.parametrize("model", ["timm:resnet18", "torchvision:resnet18"])
+def test_timm_and_torchvision_baselines_train_stop_and_resume_through_the_same_engine(tmp_path, model):
+    path = tmp_path / "base.yaml"
+    path.write_text(BASELINE.format(model=model))
+    run = resolve_runs(load_ablation(path))[0]
+    assert run.configuration == model and run.complexity["params"] > 0
+    dirs = []
+    for name in ("straight", "resumed"):
+        run_dir = tmp_path / name / run.run_id
+        write_run_config(run_dir, run)
+        dirs.append(run_dir)
+    assert train_run(dirs[0], log=quiet)["status"] == "completed"
+    with pytest.raises(Stopped):
+        train_run(dirs[1], stop=StopAfter(1), log=quiet)  # one step, then stop
+    assert load_checkpoint(dirs[1])["global_step"] == 2
+    assert train_run(dirs[1], log=quiet)["status"] == "completed"
+    assert_same_outcome(dirs[0], dirs[1])
+    assert load_run(dirs[1]).model.name == model

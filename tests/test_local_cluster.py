@@ -1,0 +1,234 @@
+"""The local one-node Slurm cluster (slurm/local-cluster.sh) runs arrays and preempted submitit jobs.
+
+These tests talk to a real slurmctld. They skip when Slurm is absent or the cluster is not up;
+start it with `sudo slurm/local-cluster.sh start`. Every wait is bounded, so a broken cluster
+fails a test instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import cloudpickle
+import pytest
+import submitit
+
+pytestmark = pytest.mark.slurm
+
+# sinfo %T states in which the node accepts work ("idle*" = not responding, so not listed).
+READY_STATES = {"idle", "mixed", "mix", "allocated", "alloc", "completing"}
+JOB_DEADLINE_S = 120.0
+
+
+def _slurm_skip_reason() -> str | None:
+    """Why the Slurm tests cannot run here, or None when the cluster is up."""
+    if shutil.which("sinfo") is None:
+        return "sinfo not found: Slurm is not installed (run slurm/local-cluster.sh start)"
+    try:
+        # scontrol ping answers at once when the controller is down; sinfo retries for ~9 s.
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15)
+        if ping.returncode != 0:
+            return "Slurm controller is down; run slurm/local-cluster.sh start"
+        out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"Slurm did not answer ({exc}); run slurm/local-cluster.sh start"
+    states = set(out.stdout.split())
+    if out.returncode != 0 or not states & READY_STATES:
+        detail = out.stderr.strip() or ",".join(sorted(states)) or "no nodes"
+        return f"Slurm cluster not up ({detail}); run slurm/local-cluster.sh start"
+    return None
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster() -> None:
+    """Skip the test unless a Slurm cluster with a usable node answers."""
+    reason = _slurm_skip_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+
+def _wait_for(condition: Callable[[], bool], deadline: float, what: str,
+              context: Callable[[], str] = lambda: "") -> None:
+    """Poll until condition() holds; fail (never hang) once the deadline passes."""
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}\n{context()}")
+        time.sleep(0.5)
+
+
+def _squeue(job_id: str) -> list[tuple[str, str, str]]:
+    """(job id, state, reason) for every task of job_id, finished ones included (until MinJobAge)."""
+    out = _run("squeue", "-h", "-t", "all", "-j", job_id, "-o", "%i|%T|%r")
+    rows = [line.split("|") for line in out.stdout.splitlines() if line.strip()]
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def _cancel(job_id: str) -> None:
+    _run("scancel", job_id)
+
+
+def test_an_sbatch_array_of_three_tasks_completes(slurm_cluster: None, tmp_path: Path) -> None:
+    """Three array tasks run the venv python, each sees its own index and ends COMPLETED."""
+    wrap = f"{shlex.quote(sys.executable)} -c 'import os; print(os.environ[\"SLURM_ARRAY_TASK_ID\"])'"
+    out = _run("sbatch", "--parsable", "--array=0-2", f"--chdir={tmp_path}",
+               f"--output={tmp_path}/%A_%a.out", "--time=5", "--mem=100M", "--wrap", wrap)
+    assert out.returncode == 0, out.stderr
+    job_id = out.stdout.strip().split(";")[0]
+    try:
+        deadline = time.monotonic() + JOB_DEADLINE_S
+
+        def all_finished() -> bool:
+            rows = _squeue(job_id)
+            return len(rows) == 3 and all(state not in {"PENDING", "RUNNING", "COMPLETING"}
+                                          for _, state, _ in rows)
+
+        _wait_for(all_finished, deadline, f"array job {job_id} to finish")
+        states = {task: state for task, state, _ in _squeue(job_id)}
+        assert states == {f"{job_id}_{i}": "COMPLETED" for i in range(3)}
+        outputs = {(tmp_path / f"{job_id}_{i}.out").read_text().strip() for i in range(3)}
+        assert outputs == {"0", "1", "2"}
+    finally:
+        _cancel(job_id)
+
+
+def test_scontrol_reports_max_array_size(slurm_cluster: None) -> None:
+    """MaxArraySize, which bounds how a grid is split into arrays, is readable from scontrol."""
+    out = _run("scontrol", "show", "config")
+    assert out.returncode == 0, out.stderr
+    # `scontrol show config NAME` ignores NAME, so the line has to be picked out.
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)\s*$", out.stdout, re.MULTILINE)
+    assert match, "MaxArraySize missing from scontrol show config"
+    assert int(match.group(1)) >= 1
+
+
+def test_without_slurmdbd_sacct_refuses_and_submitit_sees_unknown(slurm_cluster: None,
+                                                                   tmp_path: Path) -> None:
+    """Without accounting, sacct fails, so submitit's job.state stays UNKNOWN even for a done job."""
+    config = _run("scontrol", "show", "config").stdout
+    if not re.search(r"^AccountingStorageType\s*=\s*accounting_storage/none", config, re.MULTILINE):
+        pytest.skip("this cluster has accounting storage; sacct works here")
+    sacct = _run("sacct", "-n", "-X")
+    assert sacct.returncode != 0
+    assert "accounting storage is disabled" in sacct.stderr.lower()
+
+    executor = _slurm_executor(tmp_path / "submitit", timeout_min=5, mem_gb=0.5, cpus_per_task=1)
+    job = executor.submit(sum, [1, 2, 3])
+    try:
+        _wait_for(job.done, time.monotonic() + JOB_DEADLINE_S, f"submitit job {job.job_id}",
+                  lambda: _job_stderr(job))
+        assert job.result() == 6
+        assert job.state == "UNKNOWN"
+    finally:
+        _cancel(job.job_id)
+
+
+class SlowCounter(submitit.helpers.Checkpointable):
+    """Counts to `total`, one step per `step_s`, logging each start and checkpoint to `workdir`."""
+
+    def __init__(self) -> None:
+        self.done = 0
+
+    def __call__(self, workdir: str, total: int, step_s: float) -> int:
+        _log_attempt(workdir, f"start {self.done} restarts={os.environ.get('SLURM_RESTART_COUNT', '0')}")
+        while self.done < total:
+            time.sleep(step_s)
+            self.done += 1
+            (Path(workdir) / "counter").write_text(str(self.done))
+        return self.done
+
+    def checkpoint(self, workdir: str, total: int, step_s: float) -> submitit.helpers.DelayedSubmission:
+        """Resubmit this object: its `done` counter is the progress that survives the requeue."""
+        _log_attempt(workdir, f"checkpoint {self.done}")
+        return submitit.helpers.DelayedSubmission(self, workdir, total, step_s)
+
+
+def _log_attempt(workdir: str, line: str) -> None:
+    with (Path(workdir) / "attempts.log").open("a") as f:
+        f.write(line + "\n")
+
+
+def _slurm_executor(folder: Path, **params: object) -> submitit.AutoExecutor:
+    """A Slurm executor whose jobs run this interpreter (the project's venv)."""
+    executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_python=shlex.quote(sys.executable))
+    executor.update_parameters(**params)
+    return executor
+
+
+def _submit_by_value(executor: submitit.AutoExecutor, fn: Callable, *args: object) -> submitit.Job:
+    """Submit fn; the job's python cannot import this test module, so ship it by value."""
+    module = sys.modules[__name__]
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        return executor.submit(fn, *args)
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+
+
+def _read_counter(workdir: Path) -> int:
+    try:
+        return int((workdir / "counter").read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def _attempts(workdir: Path) -> str:
+    try:
+        return (workdir / "attempts.log").read_text()
+    except OSError:
+        return ""
+
+
+def _job_stderr(job: submitit.Job) -> str:
+    return (job.stderr() or "")[-2000:]
+
+
+def test_a_preempted_submitit_job_checkpoints_requeues_and_resumes(slurm_cluster: None,
+                                                                    tmp_path: Path) -> None:
+    """USR2 to the job's steps makes submitit checkpoint and requeue; the rerun resumes, not restarts."""
+    total, preempt_at = 16, 4
+    deadline = time.monotonic() + JOB_DEADLINE_S
+    # submitit calls a USR2 that comes before min(80%, all but 10 min) of the time limit a
+    # preemption; with a limit of 10 min or less every USR2 counts as a timeout instead.
+    executor = _slurm_executor(tmp_path / "submitit", timeout_min=30, mem_gb=0.5, cpus_per_task=1)
+    job = _submit_by_value(executor, SlowCounter(), str(tmp_path), total, 0.5)
+    try:
+        stderr = lambda: _job_stderr(job)  # noqa: E731
+        _wait_for(lambda: _read_counter(tmp_path) >= preempt_at, deadline, "the job to make progress", stderr)
+        # What a preempting cluster does: signal the job's steps (not only the batch shell,
+        # which USR2 would simply kill) so submitit's handler checkpoints and requeues.
+        signal = _run("scancel", "--signal=USR2", job.job_id)
+        assert signal.returncode == 0, signal.stderr
+
+        # A requeued job waits for a BeginTime (~2 min away); releasing it keeps the test short.
+        def released() -> bool:
+            rows = _squeue(job.job_id)
+            if rows and rows[0][1] == "PENDING" and rows[0][2] == "BeginTime":
+                _run("scontrol", "update", f"jobid={job.job_id}", "StartTime=now")
+            starts = [line for line in _attempts(tmp_path).splitlines() if line.startswith("start ")]
+            return len(starts) == 2
+
+        _wait_for(released, deadline, f"job {job.job_id} to be requeued and restarted", stderr)
+        _wait_for(job.done, deadline, f"job {job.job_id} to finish after its requeue", stderr)
+        assert job.result() == total
+
+        lines = _attempts(tmp_path).splitlines()
+        assert len(lines) == 3, lines
+        checkpointed = int(lines[1].split()[1])
+        assert preempt_at <= checkpointed < total
+        assert lines == ["start 0 restarts=0", f"checkpoint {checkpointed}",
+                         f"start {checkpointed} restarts=1"]
+    finally:
+        _cancel(job.job_id)
+

@@ -1,0 +1,166 @@
+"""Launching against the real local Slurm (slurm/local-cluster.sh start): arrays, preemption, relaunch.
+
+Skipped with the reason when no cluster answers; with RESNEXT_BENCH_REQUIRE_SLURM=1 (CI) a
+missing cluster is a failure instead.
+"""
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from resnext_bench.cli import main
+from resnext_bench.launch import read_job, slurm_available
+from resnext_bench.status import sweep_status
+from resnext_bench.train import read_metrics, read_result, train_run
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "slurm" / "local.yaml"
+
+if not slurm_available():
+    if os.environ.get("RESNEXT_BENCH_REQUIRE_SLURM") == "1":
+        pytest.fail("RESNEXT_BENCH_REQUIRE_SLURM=1 but no Slurm answers here (slurm/local-cluster.sh start)",
+                    pytrace=False)
+    pytest.skip("no Slurm cluster answers here: run `bash slurm/local-cluster.sh start` as root",
+                allow_module_level=True)
+
+pytestmark = pytest.mark.slurm
+
+GRID = """
+name: slurmgrid
+template: cifar-29
+model: {{base_planes: 8, stem_width: 8}}
+reference: {{cardinality: 1, bottleneck_width: 8}}
+match: {{target: block_params, tolerance_pct: 10}}
+cardinalities: {cardinalities}
+data: {{name: digits, train_limit: {train_limit}, val_limit: 64}}
+recipe: {{name: short, epochs: {epochs}, batch_size: 32, lr: 0.05}}
+seeds: [0]
+runtime: {{threads: 1, checkpoint_minutes: 10}}
+"""
+
+
+def write_grid(tmp_path, cardinalities="[1, 2, 4]", epochs=1, train_limit=128):
+    path = tmp_path / "grid.yaml"
+    path.write_text(GRID.format(cardinalities=cardinalities, epochs=epochs, train_limit=train_limit))
+    return path
+
+
+def wait_until(predicate, timeout=240, what="condition"):
+    start = time.time()
+    while not predicate():
+        assert time.time() - start < timeout, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def settled(sweep):
+    return all(r["state"] not in ("pending", "running") for r in sweep_status(sweep))
+
+
+def launch(grid, sweep, *extra):
+    return main(["launch", str(grid), "--cluster", str(PROFILE), "--sweep-dir", str(sweep), *extra])
+
+
+def scontrol(*args):
+    subprocess.run(["scontrol", *args], check=True, capture_output=True, text=True)
+
+
+def test_a_three_run_grid_is_one_array_and_completes(tmp_path, capsys):
+    grid, sweep = write_grid(tmp_path), tmp_path / "sweep"
+    assert launch(grid, sweep) == 0
+    out = capsys.readouterr().out
+    assert "submitted 3 job(s) for 3 run(s) (slurm, array" in out
+    arrays = {read_job(d)["job_id"].split("_")[0] for d in (sweep / "runs").iterdir()}
+    assert len(arrays) == 1  # one array
+    wait_until(lambda: settled(sweep), what="the array to finish")
+    rows = sweep_status(sweep)
+    assert [r["state"] for r in rows] == ["completed"] * 3
+    assert all(r["best_val_top1_err"] is not None and "_" in r["job_id"] for r in rows)
+    assert main(["status", str(sweep)]) == 0
+    table = capsys.readouterr().out
+    assert "3 runs: 3 completed" in table and "%" in table
+    # relaunching the finished sweep submits nothing
+    assert launch(grid, sweep) == 0
+    assert "0 run(s) submitted, 3 skipped" in capsys.readouterr().out
+
+
+def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_path):
+    grid, sweep = write_grid(tmp_path, cardinalities="[2]", epochs=6, train_limit=1024), tmp_path / "sweep"
+    assert launch(grid, sweep) == 0
+    run_dir = next((sweep / "runs").iterdir())
+    job_id = read_job(run_dir)["job_id"]
+    wait_until(lambda: len(read_metrics(run_dir)) >= 1, what="the first epoch")
+    # what a cluster does on preemption or near the time limit: USR2 to the job's processes
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
+    wait_until(lambda: _queue_state(job_id) in ("PENDING", "REQUEUED", "REQUEUE_HOLD", ""), what="the requeue")
+    ckpt_epoch_step = _checkpoint_position(run_dir)
+    assert ckpt_epoch_step != (6, 0), "the run finished before it could be preempted"
+    if _queue_state(job_id) in ("PENDING", "REQUEUE_HOLD"):
+        scontrol("update", f"jobid={job_id}", "StartTime=now")  # requeued jobs wait for a BeginTime
+        subprocess.run(["scontrol", "release", job_id], capture_output=True)
+    wait_until(lambda: settled(sweep), timeout=300, what="the requeued job to finish")
+    log = "".join(p.read_text() for p in (sweep / "submitit").rglob("*_log.err"))
+    assert (read_result(run_dir) or {}).get("status") == "completed", log[-3000:]
+    assert "stopped (USR2" in log and "from epoch" in log
+    # the same run, uninterrupted, in this process
+    alone = tmp_path / "alone" / run_dir.name
+    alone.mkdir(parents=True)
+    (alone / "config.yaml").write_text((run_dir / "config.yaml").read_text())
+    assert train_run(alone, log=lambda m: None)["status"] == "completed"
+    timing = {"epoch_seconds", "images_per_sec", "data_wait_pct"}
+    strip = lambda ms: [{k: v for k, v in m.items() if k not in timing} for m in ms]
+    assert strip(read_metrics(run_dir)) == strip(read_metrics(alone))
+    for key in ("final_val_top1_err", "final_val_top5_err", "best_val_top1_err", "epochs"):
+        assert read_result(run_dir)[key] == read_result(alone)[key]
+
+
+def _queue_state(job_id):
+    out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout
+    return out.strip()
+
+
+def _checkpoint_position(run_dir):
+    from resnext_bench.checkpoint import load_checkpoint
+    ckpt = load_checkpoint(run_dir)
+    return (ckpt["epoch"], ckpt["step_in_epoch"]) if ckpt else None
+
+
+def test_a_failed_run_shows_its_reason_and_only_it_is_resubmitted_after_the_fix(tmp_path, capsys):
+    grid, sweep = write_grid(tmp_path, cardinalities="[1, 2]"), tmp_path / "sweep"
+    assert launch(grid, sweep, "--dry-run") == 0
+    assert not sweep.exists()
+    from resnext_bench.launch import load_profile, plan_launch
+    from resnext_bench.spec import load_ablation
+    plan_launch(load_ablation(grid), load_profile(PROFILE), sweep)  # writes the run folders only
+    cfg_path = next(p for p in (sweep / "runs").glob("*/config.yaml") if "2x" in p.parent.name)
+    good = cfg_path.read_text()
+    cfg = yaml.safe_load(good)
+    cfg["data"] = {**cfg["data"], "name": "cifar10", "root": str(tmp_path / "not-mounted-here")}
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))  # a node without the data
+    assert launch(grid, sweep) == 0
+    wait_until(lambda: settled(sweep), what="the array to finish")
+    rows = {r["configuration"]: r for r in sweep_status(sweep)}
+    broken = next(c for c in rows if c.startswith("2x"))
+    assert rows[broken]["state"] == "failed" and "not-mounted-here" in rows[broken]["last_error"]
+    assert rows["1x8d"]["state"] == "completed"
+    cfg_path.write_text(good)  # fixed
+    capsys.readouterr()
+    assert launch(grid, sweep) == 0
+    assert "1 run(s) submitted, 1 skipped" in capsys.readouterr().out
+    wait_until(lambda: settled(sweep), what="the resubmitted run")
+    assert {r["state"] for r in sweep_status(sweep)} == {"completed"}
+    assert read_job(cfg_path.parent)["attempts"] == 2
+
+
+def test_impossible_resources_are_one_line_and_exit_2(tmp_path):
+    grid = write_grid(tmp_path)
+    greedy = tmp_path / "greedy.yaml"
+    greedy.write_text(PROFILE.read_text() + "\n" + "cpus_per_run: 4096\n")
+    proc = subprocess.run(["resnext-bench", "launch", str(grid), "--cluster", str(greedy),
+                           "--sweep-dir", str(tmp_path / "s")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no node can run a job with 0 GPUs, 4096 CPUs" in lines[0]
+    assert not list((tmp_path / "s").rglob("job.json"))
