@@ -76,7 +76,7 @@ def cmd_train(args) -> int:
 
 def cmd_launch(args) -> int:
     """Submit an ablation's runs (configurations x seeds); idempotent on the same sweep folder."""
-    from .launch import check_resources, load_profile, max_array_size, plan_launch, submit
+    from .launch import check_resources, load_profile, plan_launch, submit
     from .spec import load_ablation
 
     ablation = load_ablation(args.ablation, args.set)

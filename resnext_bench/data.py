@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .errors import UserError
-from .spec import DataSpec
+from .spec import DATASET_SHAPES, DataSpec
 
 __all__ = [
     "DatasetInfo", "TrainData", "ValData", "dataset_info", "check_data", "build_data",
@@ -36,8 +36,9 @@ __all__ = [
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
-NATIVE_SIZE = {"digits": 8, "cifar10": 32, "cifar100": 32, "imagenet": 224, "synthetic": 32}
-NUM_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "synthetic": 10}
+# Classes and native image size come from the one table in spec.py (also used without the data).
+NATIVE_SIZE = {name: size for name, (_, _, size) in DATASET_SHAPES.items()}
+NUM_CLASSES = {name: classes for name, (classes, _, _) in DATASET_SHAPES.items()}
 
 # Per-channel statistics of the training pixels in [0, 1] (digits' are computed from its split).
 CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))

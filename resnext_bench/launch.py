@@ -6,10 +6,8 @@ to the profile's retry limit. Jobs run a snapshot of the code taken at launch.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import UserError
-from .fsutil import write_json
+from .fsutil import read_json_object, write_json
 from .runs import Run, resolve_runs, write_run_config
 from .spec import AblationSpec, build, load_yaml
 
@@ -190,11 +188,8 @@ class TrainJob:
 # ---------------------------------------------------------------- run states
 
 def read_job(run_dir: Path) -> Optional[dict]:
-    try:
-        data = json.loads((Path(run_dir) / JOB).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    """job.json of a run, or None."""
+    return read_json_object(Path(run_dir) / JOB)
 
 
 SLURM_STATES = {

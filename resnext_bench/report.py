@@ -213,7 +213,7 @@ def read_curves(plot: Plot) -> str:
         if len(means) < 2 or not {"train", "val"} <= set(means.columns):
             continue
         lo, hi = means.iloc[0], means.iloc[-1]
-        (c_lo, s_lo), (c_hi, s_hi) = means.index[0], means.index[-1]
+        (_, s_lo), (_, s_hi) = means.index[0], means.index[-1]
         parts.append(
             f"**{label}**: at the last epoch {s_hi} has train {hi['train']:.2f} / val {hi['val']:.2f} against "
             f"{s_lo}'s {lo['train']:.2f} / {lo['val']:.2f}. Higher cardinality lowers the training error too, "

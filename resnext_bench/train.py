@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state
 from .errors import UserError
-from .fsutil import append_line, write_json
+from .fsutil import append_line, read_json_object, write_json
 from .runs import Run, load_run
 from .spec import RecipeSpec
 
@@ -143,11 +143,7 @@ def versions() -> dict:
 
 def read_result(run_dir: Path) -> Optional[dict]:
     """result.json as a dict, or None when absent or unreadable."""
-    try:
-        data = json.loads((Path(run_dir) / RESULT).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_json_object(Path(run_dir) / RESULT)
 
 
 def archive_failed_result(run_dir: Path) -> None:

@@ -12,21 +12,7 @@ from resnext_bench.complexity import block_params, complexity, measured_complexi
 from resnext_bench.models import NAMED, ResNeXt, build_model
 from resnext_bench.spec import TEMPLATES, ModelSpec
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_intra_op_thread():
-    """One torch thread: on a shared, oversubscribed machine OpenMP barriers make tiny ops ~5x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def small_spec(template: str, cardinality: int, width: int, **overrides) -> ModelSpec:
-    """A reduced-width spec, cheap enough to trace through fvcore."""
-    fields = dict(base_planes=8, stem_width=8, num_classes=10)
-    fields.update(overrides)
-    return ModelSpec(template, cardinality, width, **fields)
+from conftest import small_spec
 
 
 def spec_id(spec: ModelSpec) -> str:

@@ -10,7 +10,6 @@ import yaml
 
 from resnext_bench.cli import main
 from resnext_bench.launch import _chunks, load_profile, max_array_size, read_job
-from resnext_bench.errors import UserError
 from resnext_bench.status import sweep_status
 
 GRID = """

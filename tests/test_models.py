@@ -12,24 +12,10 @@ from resnext_bench.errors import UserError
 from resnext_bench.models import NAMED, ResNeXt, build_model, copy_grouped_weights, named_spec
 from resnext_bench.spec import TEMPLATES, ModelSpec
 
+from conftest import small_spec
+
 # The five models torchvision and timm publish under the same names as ours.
 ECOSYSTEM_NAMES = ["resnet50", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_intra_op_thread():
-    """One torch thread: on a shared, oversubscribed machine OpenMP barriers make tiny ops ~5x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def small_spec(template: str, cardinality: int, width: int, **overrides) -> ModelSpec:
-    """A reduced-width spec so that whole networks run in milliseconds."""
-    fields = dict(base_planes=8, stem_width=8, num_classes=10)
-    fields.update(overrides)
-    return ModelSpec(template, cardinality, width, **fields)
 
 
 @torch.no_grad()
