@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from torch import nn
@@ -54,7 +54,7 @@ def load_published(path: str | Path = PUBLISHED_CSV) -> list[dict]:
 def published_for(published: list[dict], library: str, model: str) -> dict:
     """Top-1 of every published weight set of `library`/`model`, with params/GMACs and sources."""
     rows = [r for r in published if r["library"] == library and r["model"] == model]
-    first = lambda key: next((r[key] for r in rows if r.get(key)), "")  # noqa: E731
+    first = lambda key: next((r[key] for r in rows if r.get(key)), "")
     return {
         "published_top1": "; ".join(f"{r['top1_acc']} ({r['weights']})" for r in rows),
         "published_params": first("params"),
@@ -238,7 +238,8 @@ def _fmt_row(row: dict) -> str:
         macs += "" if row["macs_equal"] else " (differs)"
     diff = "-" if row["max_abs_diff"] is None else f"{row['max_abs_diff']:.1e}"
     published = row["published_top1"] or "-"
-    size = " / ".join(v for v in (row["published_params"], row["published_gmacs"]) if v) or "-"
+    size = f"{row['published_params'] or '-'} / {row['published_gmacs'] or '-'}"
+    size = "-" if size == "- / -" else size
     return (f"| {row['configuration']} | {row['library']} | {params} | {macs} | "
             f"{_fmt_bool(row['interchangeable'])} | {_fmt_bool(row['outputs_match'])} | {diff} | "
             f"{published} | {size} |")

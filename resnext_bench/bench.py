@@ -30,10 +30,10 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import pandas as pd
 import torch
@@ -320,7 +320,7 @@ def _prepare(label, spec, setting, batch_size, img_size, device, num_classes, wa
         return m
     except UserError:
         raise
-    except Exception as e:  # a compile or out-of-memory failure is reported, the rest still runs
+    except Exception as e:  # noqa: BLE001  (a compile or out-of-memory failure is reported; the rest runs)
         first = (str(e).strip().splitlines() or [""])[0][:200]
         log(f"FAILED {label} [{setting.label}]: {type(e).__name__}: {first}")
         if device.type == "cuda":
@@ -491,6 +491,8 @@ def results_frame(measurements, batch_size, img_size, device, repeats, warmup, s
             "infer_step_ms": infer_ms,
             "train_spread_pct": _spread_pct(m.train_ms),
             "infer_spread_pct": _spread_pct(m.infer_ms),
+            "train_ms_repeats": list(m.train_ms),
+            "infer_ms_repeats": list(m.infer_ms),
             "peak_mem_mb": max(m.train_mem_mb) if m.train_mem_mb else math.nan,
             "infer_peak_mem_mb": max(m.infer_mem_mb) if m.infer_mem_mb else math.nan,
             "peak_mem_method": mem_method,
@@ -511,15 +513,32 @@ def results_frame(measurements, batch_size, img_size, device, repeats, warmup, s
     return frame
 
 
+def _paired_ratio(base_ms, ms) -> float:
+    """Median over repeats of the throughput ratio within each repeat (noise of a whole repeat cancels)."""
+    ratios = [b / t for b, t in zip(base_ms, ms) if t > 0]
+    return statistics.median(ratios) if ratios else math.nan
+
+
 def add_ratios(frame: pd.DataFrame) -> None:
-    """Throughput ratios: to the first model under the same setting, and to the same model's first setting."""
+    """Throughput ratios to the first model under the same setting and to the model's own first setting.
+
+    `*_ratio` / `*_ratio_setting` divide the median throughputs; `*_ratio_paired` /
+    `*_ratio_setting_paired` are medians of the per-repeat ratios. The per-repeat step times are
+    kept in `*_ms_repeats` (';'-separated) so other statistics can be drawn later.
+    """
     first_setting = frame["setting"].iloc[0]
+    in_first_setting = frame[frame["setting"] == first_setting].set_index("model")
     for mode in ("train", "infer"):
-        col = f"{mode}_samples_per_sec"
+        col, reps = f"{mode}_samples_per_sec", f"{mode}_ms_repeats"
         first_model = frame.groupby("setting", sort=False)[col].transform("first")
         frame[f"{mode}_ratio"] = frame[col] / first_model
-        base = frame[frame["setting"] == first_setting].set_index("model")[col]
-        frame[f"{mode}_ratio_setting"] = frame[col] / frame["model"].map(base)
+        frame[f"{mode}_ratio_setting"] = frame[col] / frame["model"].map(in_first_setting[col])
+        first_reps = frame.groupby("setting", sort=False)[reps].transform("first")
+        frame[f"{mode}_ratio_paired"] = [_paired_ratio(b, t) for b, t in zip(first_reps, frame[reps])]
+        own_first = frame["model"].map(in_first_setting[reps])
+        frame[f"{mode}_ratio_setting_paired"] = [_paired_ratio(b, t) for b, t in zip(own_first, frame[reps])]
+    for mode in ("train", "infer"):
+        frame[f"{mode}_ms_repeats"] = [";".join(f"{v:.3f}" for v in reps) for reps in frame[f"{mode}_ms_repeats"]]
 
 
 # ---------------------------------------------------------------- presentation and CLI
@@ -534,8 +553,8 @@ def format_bench_table(frame: pd.DataFrame) -> str:
         cols["train_mfu"] = "train MFU"
     if (frame["error"] != "").any():
         cols["error"] = "error"
-    ratio = lambda v: f"{v:.3f}"  # noqa: E731
-    number = lambda v: f"{v:.4g}"  # noqa: E731
+    ratio = lambda v: f"{v:.3f}"
+    number = lambda v: f"{v:.4g}"
     formatters = {c: (ratio if "ratio" in c or "mfu" in c else number)
                   for c in cols if frame[c].dtype.kind == "f"}
     return frame[list(cols)].to_string(index=False, header=list(cols.values()), formatters=formatters)
