@@ -93,8 +93,10 @@ def _run_cmd(cmd: list[str], timeout: float = 20) -> Optional[str]:
 
 
 def slurm_available() -> bool:
-    """True when a Slurm controller answers here."""
-    return shutil.which("sinfo") is not None and bool((_run_cmd(["sinfo", "-h", "-o", "%T"], 10) or "").strip())
+    """True when a Slurm controller answers here (scontrol ping: sinfo takes ~10 s to give up)."""
+    if shutil.which("scontrol") is None:
+        return False
+    return " is UP" in (_run_cmd(["scontrol", "ping"], 10) or "")
 
 
 def max_array_size() -> int:
@@ -359,6 +361,8 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
 
     for rid in plan.to_submit:  # a resubmitted run is pending again, not failed
         archive_failed_result(plan.run_dirs[rid])
+    # Absolute paths: submission happens from inside the code snapshot (see below).
+    run_dirs = {rid: d.resolve() for rid, d in plan.run_dirs.items()}
     sweep = sweep.resolve()
     code_dir = snapshot_code(sweep) if profile.snapshot and profile.executor != "debug" else None
     commit = _git_commit()
@@ -378,12 +382,12 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         for i, group in enumerate(groups):
             for rid in group:
-                _record_job(plan.run_dirs[rid], f"debug-{os.getpid()}-{i}", "debug", now)
+                _record_job(run_dirs[rid], f"debug-{os.getpid()}-{i}", "debug", now)
             submitted += group
         log(f"submitted {len(groups)} job(s) for {len(submitted)} run(s) (debug, in this process)")
         for group in groups:
             try:
-                TrainJob([str(plan.run_dirs[rid]) for rid in group])()
+                TrainJob([str(run_dirs[rid]) for rid in group])()
             except Exception as e:  # the run's result.json already says why
                 log(f"debug job failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
         return submitted
@@ -400,12 +404,12 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
         os.chdir(code_dir)
     try:
         for batch in batches:
-            fns = [TrainJob([str(Path(cwd, plan.run_dirs[rid])) for rid in group]) for group in batch]
+            fns = [TrainJob([str(run_dirs[rid]) for rid in group]) for group in batch]
             jobs = ex.submit_array(fns)
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             for group, job in zip(batch, jobs):
                 for rid in group:
-                    _record_job(plan.run_dirs[rid], str(job.job_id), profile.executor, now, str(job.paths.folder))
+                    _record_job(run_dirs[rid], str(job.job_id), profile.executor, now, str(job.paths.folder))
                     submitted.append(rid)
             log(f"submitted {len(jobs)} job(s) for {sum(map(len, batch))} run(s) "
                 f"({profile.executor}{', array ' + jobs[0].job_id.split('_')[0] if profile.executor == 'slurm' else ''})")

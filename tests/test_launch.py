@@ -103,8 +103,9 @@ def test_a_failed_run_shows_its_reason_and_a_relaunch_resubmits_it_alone(grid, t
     assert "0 run(s) submitted" in out and "retry limit reached" in out
 
 
-def test_local_executor_runs_chains_of_runs_from_a_code_snapshot(grid, tmp_path, capsys):
-    sweep = tmp_path / "sweep"
+def test_local_executor_runs_chains_of_runs_from_a_code_snapshot(grid, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep = Path("sweep")  # relative, as typed by a user: submission happens from the snapshot
     local = profile(tmp_path, "executor: local\narray_parallelism: 2\ntimeout_min: 10\n")
     assert main(["launch", str(grid), "--cluster", str(local), "--sweep-dir", str(sweep)]) == 0
     jobs = {read_job(d)["job_id"] for d in (sweep / "runs").iterdir()}
@@ -118,6 +119,7 @@ def test_local_executor_runs_chains_of_runs_from_a_code_snapshot(grid, tmp_path,
         result = json.loads((run_dir / "result.json").read_text())
         # the job imported the snapshot taken at launch, not the checkout
         assert Path(result["code_dir"]).parent.parent == (sweep / "code").resolve()
+    assert not list((sweep / "code").rglob("job.json"))  # job records landed in the run folders
 
 
 def test_dry_run_prints_runs_resources_and_an_estimate_and_submits_nothing(tmp_path, capsys):
