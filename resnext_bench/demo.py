@@ -119,10 +119,10 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
         log(f"demo: run {r['run_id']} ended {r['state']}: {r['last_error'] or 'no result'}")
     report = write_report([sweep], out)
     elapsed = time.monotonic() - started
+    command = " ".join(["resnext-bench demo"] + (sys.argv[2:] if sys.argv[1:2] == ["demo"] else []))
     note = (
         "\n## How this was produced\n\n"
-        f"- command: `resnext-bench demo {' '.join(sys.argv[2:]) if sys.argv[1:2] == ['demo'] else ''}`".rstrip()
-        + "\n"
+        f"- command: `{command}`\n"
         f"- machine: {machine_description()}\n"
         f"- executor: {why}\n"
         f"- runs: {len(rows)} ({len(rows) - len(bad)} completed, {reused} reused from an earlier invocation)\n"

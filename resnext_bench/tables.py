@@ -374,7 +374,7 @@ def build_table3(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
     paper_only = sorted(set(int(c) for c in paper["cardinality"]) - {c for c, _ in ours_pairs})
     row_keys = sorted([(c, d) for c, d in ours_pairs] + [(c, None) for c in paper_only],
                       key=lambda k: (k[0], k[1] or 0))
-    columns, spans, records, welch_cols = ["C", "ours", "paper"], [("", 3)], [], {}
+    columns, spans, records, welch_cols = ["C", "ours (CxDd)", "paper (CxDd)"], [("", 3)], [], {}
     for g in groups:
         frame = in_group(sel, g)
         welch_cols[g] = any(stat_of(_of(frame, c, d)).n >= 2 for c, d in _configs(frame))

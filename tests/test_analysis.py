@@ -221,7 +221,7 @@ def test_table3_cells_hold_means_stds_counts_and_missing(table3_dir):
     assert cells[("4", f"{g50}: ours")] == "26.50 ± 0.50 (3)"
     assert cells[("1", f"{g101}: ours")] == "28.00 ± 0.00 (3)"
     assert cells[("8", f"{g101}: ours")] == MISSING, "three failed runs: no completed run"
-    assert cells[("4", "ours")] == "4x6d" and cells[("4", "paper")] == "4x24d"
+    assert cells[("4", "ours (CxDd)")] == "4x6d" and cells[("4", "paper (CxDd)")] == "4x24d"
     assert cells[("1", f"{g50}: paper (ImageNet, 50-layer)")] == "23.9"
     assert cells[("4", f"{g101}: paper (ImageNet, 101-layer)")] == "21.4"
     assert cells[("32", f"{g50}: paper (ImageNet, 50-layer)")] == "22.2", "the paper row is shown without our run"
