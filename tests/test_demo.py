@@ -34,3 +34,19 @@ def test_demo_on_a_missing_cifar_root_fails_before_launching(tmp_path, capsys):
                  "--sweep-dir", str(tmp_path / "s")]) == 2
     assert "cifar-10-batches-py" in capsys.readouterr().err
     assert not Path(tmp_path / "s").exists()
+
+
+def test_demo_runs_the_same_study_on_cifar10_when_the_user_has_it(tmp_path, capsys):
+    from test_data import write_cifar
+
+    root = tmp_path / "cifar"
+    write_cifar(root, "cifar10", per_file=16)  # torchvision's on-disk layout, tiny
+    out = tmp_path / "results"
+    assert main(["demo", "--data", "cifar10", "--data-root", str(root), "--executor", "local",
+                 "--sweep-dir", str(tmp_path / "sweep"), "-o", str(out), "--timeout-min", "10",
+                 "--set", "cardinalities=[1, 2]", "--set", "seeds=[0]", "--set", "recipe.epochs=1",
+                 "--set", "recipe.batch_size=16"]) == 0
+    assert "2/2 runs completed" in capsys.readouterr().out
+    runs = (out / "runs.csv").read_text()
+    assert runs.count(",cifar10,") == 2
+    assert "Table 3" in (out / "report.md").read_text()
