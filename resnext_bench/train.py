@@ -53,9 +53,17 @@ class Stopped(Exception):
 
 
 def install_stop_handlers(flag: StopFlag, signals=(signal.SIGTERM, signal.SIGINT)) -> None:
-    """Make these signals request a checkpoint-and-stop instead of killing mid-step."""
+    """Make these signals request a checkpoint-and-stop instead of killing mid-step.
+
+    A second Ctrl-C while the stop is pending gives up waiting (the last checkpoint stays).
+    """
+    def handler(sig, _frame):
+        if flag.requested and sig == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag.request(signal.Signals(sig).name)
+
     for sig in signals:
-        signal.signal(sig, lambda s, _f: flag.request(signal.Signals(s).name))
+        signal.signal(sig, handler)
 
 
 # ---------------------------------------------------------------- distributed

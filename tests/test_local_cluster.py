@@ -1,4 +1,6 @@
-"""The local one-node Slurm cluster (slurm/local-cluster.sh) runs arrays and preempted submitit jobs.
+"""The local one-node Slurm cluster (slurm/local-cluster.sh) runs arrays and behaves as the launcher assumes.
+
+Preemption (USR2, requeue, exact resume) of the project's own jobs is tested in test_slurm.py.
 
 These tests talk to a real slurmctld. They skip when Slurm is absent or the cluster is not up;
 start it with `sudo slurm/local-cluster.sh start`. Every wait is bounded, so a broken cluster
@@ -7,7 +9,6 @@ fails a test instead of hanging it.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
@@ -17,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import cloudpickle
 import pytest
 import submitit
 
@@ -134,31 +134,6 @@ def test_without_slurmdbd_sacct_refuses_and_submitit_sees_unknown(slurm_cluster:
         _cancel(job.job_id)
 
 
-class SlowCounter(submitit.helpers.Checkpointable):
-    """Counts to `total`, one step per `step_s`, logging each start and checkpoint to `workdir`."""
-
-    def __init__(self) -> None:
-        self.done = 0
-
-    def __call__(self, workdir: str, total: int, step_s: float) -> int:
-        _log_attempt(workdir, f"start {self.done} restarts={os.environ.get('SLURM_RESTART_COUNT', '0')}")
-        while self.done < total:
-            time.sleep(step_s)
-            self.done += 1
-            (Path(workdir) / "counter").write_text(str(self.done))
-        return self.done
-
-    def checkpoint(self, workdir: str, total: int, step_s: float) -> submitit.helpers.DelayedSubmission:
-        """Resubmit this object: its `done` counter is the progress that survives the requeue."""
-        _log_attempt(workdir, f"checkpoint {self.done}")
-        return submitit.helpers.DelayedSubmission(self, workdir, total, step_s)
-
-
-def _log_attempt(workdir: str, line: str) -> None:
-    with (Path(workdir) / "attempts.log").open("a") as f:
-        f.write(line + "\n")
-
-
 def _slurm_executor(folder: Path, **params: object) -> submitit.AutoExecutor:
     """A Slurm executor whose jobs run this interpreter (the project's venv)."""
     executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_python=shlex.quote(sys.executable))
@@ -166,69 +141,5 @@ def _slurm_executor(folder: Path, **params: object) -> submitit.AutoExecutor:
     return executor
 
 
-def _submit_by_value(executor: submitit.AutoExecutor, fn: Callable, *args: object) -> submitit.Job:
-    """Submit fn; the job's python cannot import this test module, so ship it by value."""
-    module = sys.modules[__name__]
-    cloudpickle.register_pickle_by_value(module)
-    try:
-        return executor.submit(fn, *args)
-    finally:
-        cloudpickle.unregister_pickle_by_value(module)
-
-
-def _read_counter(workdir: Path) -> int:
-    try:
-        return int((workdir / "counter").read_text())
-    except (OSError, ValueError):
-        return 0
-
-
-def _attempts(workdir: Path) -> str:
-    try:
-        return (workdir / "attempts.log").read_text()
-    except OSError:
-        return ""
-
-
 def _job_stderr(job: submitit.Job) -> str:
     return (job.stderr() or "")[-2000:]
-
-
-def test_a_preempted_submitit_job_checkpoints_requeues_and_resumes(slurm_cluster: None,
-                                                                    tmp_path: Path) -> None:
-    """USR2 to the job's steps makes submitit checkpoint and requeue; the rerun resumes, not restarts."""
-    total, preempt_at = 16, 4
-    deadline = time.monotonic() + JOB_DEADLINE_S
-    # submitit calls a USR2 that comes before min(80%, all but 10 min) of the time limit a
-    # preemption; with a limit of 10 min or less every USR2 counts as a timeout instead.
-    executor = _slurm_executor(tmp_path / "submitit", timeout_min=30, mem_gb=0.5, cpus_per_task=1)
-    job = _submit_by_value(executor, SlowCounter(), str(tmp_path), total, 0.5)
-    try:
-        stderr = lambda: _job_stderr(job)  # noqa: E731
-        _wait_for(lambda: _read_counter(tmp_path) >= preempt_at, deadline, "the job to make progress", stderr)
-        # What a preempting cluster does: signal the job's steps (not only the batch shell,
-        # which USR2 would simply kill) so submitit's handler checkpoints and requeues.
-        signal = _run("scancel", "--signal=USR2", job.job_id)
-        assert signal.returncode == 0, signal.stderr
-
-        # A requeued job waits for a BeginTime (~2 min away); releasing it keeps the test short.
-        def released() -> bool:
-            rows = _squeue(job.job_id)
-            if rows and rows[0][1] == "PENDING" and rows[0][2] == "BeginTime":
-                _run("scontrol", "update", f"jobid={job.job_id}", "StartTime=now")
-            starts = [line for line in _attempts(tmp_path).splitlines() if line.startswith("start ")]
-            return len(starts) == 2
-
-        _wait_for(released, deadline, f"job {job.job_id} to be requeued and restarted", stderr)
-        _wait_for(job.done, deadline, f"job {job.job_id} to finish after its requeue", stderr)
-        assert job.result() == total
-
-        lines = _attempts(tmp_path).splitlines()
-        assert len(lines) == 3, lines
-        checkpointed = int(lines[1].split()[1])
-        assert preempt_at <= checkpointed < total
-        assert lines == ["start 0 restarts=0", f"checkpoint {checkpointed}",
-                         f"start {checkpointed} restarts=1"]
-    finally:
-        _cancel(job.job_id)
-

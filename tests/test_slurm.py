@@ -63,10 +63,6 @@ def launch(grid, sweep, *extra):
     return main(["launch", str(grid), "--cluster", str(PROFILE), "--sweep-dir", str(sweep), *extra])
 
 
-def scontrol(*args):
-    subprocess.run(["scontrol", *args], check=True, capture_output=True, text=True)
-
-
 def test_a_three_run_grid_is_one_array_and_completes(tmp_path, capsys):
     grid, sweep = write_grid(tmp_path), tmp_path / "sweep"
     assert launch(grid, sweep) == 0
@@ -97,10 +93,16 @@ def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_p
     wait_until(lambda: _queue_state(job_id) in ("PENDING", "REQUEUED", "REQUEUE_HOLD", ""), what="the requeue")
     ckpt_epoch_step = _checkpoint_position(run_dir)
     assert ckpt_epoch_step != (6, 0), "the run finished before it could be preempted"
-    if _queue_state(job_id) in ("PENDING", "REQUEUE_HOLD"):
-        scontrol("update", f"jobid={job_id}", "StartTime=now")  # requeued jobs wait for a BeginTime
-        subprocess.run(["scontrol", "release", job_id], capture_output=True)
-    wait_until(lambda: settled(sweep), timeout=300, what="the requeued job to finish")
+
+    def released_and_settled():
+        # A requeued job waits for a BeginTime (~2 min) that may be set a moment after it turns
+        # PENDING: keep moving it to now while it is pending.
+        if _queue_state(job_id) in ("PENDING", "REQUEUE_HOLD"):
+            subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True)
+            subprocess.run(["scontrol", "release", job_id], capture_output=True)
+        return settled(sweep)
+
+    wait_until(released_and_settled, timeout=300, what="the requeued job to finish")
     log = "".join(p.read_text() for p in (sweep / "submitit").rglob("*_log.err"))
     assert (read_result(run_dir) or {}).get("status") == "completed", log[-3000:]
     assert "stopped (USR2" in log and "from epoch" in log
