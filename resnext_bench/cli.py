@@ -128,7 +128,7 @@ def dry_run_report(plan, profile, args) -> str:
              f"{args.tflops:g} effective TFLOP/s per GPU, training = 3 x 2 x forward multiply-adds per image")
     if known:
         gpus = max(profile.gpus_per_run, 1)
-        lines.append(f"estimate: {sum(known) * 1:.2f} GPU-hours for {len(known)} run(s) at {basis}"
+        lines.append(f"estimate: {sum(known):.2f} GPU-hours for {len(known)} run(s) at {basis}"
                      f" (wall time per run on {gpus} GPU(s): up to {max(known) / gpus:.2f} h)")
     if len(known) < len(est):
         lines.append(f"estimate: unavailable for {len(est) - len(known)} run(s) (data set size unknown: data root missing?)")

@@ -348,16 +348,11 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _git_commit() -> Optional[str]:
-    from .train import git_commit
-    return git_commit()
-
-
 def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print) -> list[str]:
     """Submit the planned runs (Slurm: arrays within MaxArraySize; local: parallel chains)."""
     if not plan.to_submit:
         return []
-    from .train import archive_failed_result
+    from .train import archive_failed_result, git_commit
 
     for rid in plan.to_submit:  # a resubmitted run is pending again, not failed
         archive_failed_result(plan.run_dirs[rid])
@@ -365,7 +360,7 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
     run_dirs = {rid: d.resolve() for rid, d in plan.run_dirs.items()}
     sweep = sweep.resolve()
     code_dir = snapshot_code(sweep) if profile.snapshot and profile.executor != "debug" else None
-    commit = _git_commit()
+    commit = git_commit()
     ex = _executor(profile, sweep, name, code_dir, commit) if profile.executor != "debug" else None
     ids = plan.to_submit
     if profile.executor == "slurm":

@@ -12,12 +12,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from .errors import UserError
 from .fsutil import write_yaml
-from .spec import (AblationSpec, BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec, build,
-                   load_yaml, resolve_recipe, to_dict)
+from .spec import (AblationSpec, BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec, apply_overrides,
+                   build, load_yaml, resolve_recipe, to_dict)
 
 CONFIG = "config.yaml"
 # Data fields that say where the data lives or how it is read, not what is trained on: they do
@@ -139,10 +138,8 @@ def with_runtime(run: Run, overrides: list[str]) -> Run:
     """Apply `runtime.KEY=VALUE` overrides (how a run executes never changes its id)."""
     if not overrides:
         return run
-    runtime = to_dict(run.runtime)
     for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key.startswith("runtime."):
+        if not item.partition("=")[0].startswith("runtime."):
             raise UserError(f"override {item!r}: only runtime.KEY=VALUE can change an existing run")
-        runtime[key.split(".", 1)[1]] = yaml.safe_load(text)
-    return dataclasses.replace(run, runtime=build(RuntimeSpec, runtime, "runtime"))
+    raw = apply_overrides({"runtime": to_dict(run.runtime)}, overrides)
+    return dataclasses.replace(run, runtime=build(RuntimeSpec, raw["runtime"], "runtime"))

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state
 from .errors import UserError
-from .fsutil import append_line, read_json_object, write_json
+from .fsutil import append_line, read_json_object, write_json, write_text
 from .runs import Run, load_run
 from .spec import RecipeSpec
 
@@ -163,18 +163,10 @@ def archive_failed_result(run_dir: Path) -> None:
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    """metrics.jsonl lines that parse (a torn last line after a crash is dropped)."""
-    out = []
-    try:
-        text = (Path(run_dir) / METRICS).read_text()
-    except OSError:
-        return out
-    for line in text.splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+    """The epochs of metrics.jsonl that parse (a torn last line after a crash is dropped)."""
+    from .collect import read_metrics as read_metrics_file
+
+    return read_metrics_file(Path(run_dir) / METRICS, [])
 
 
 # ---------------------------------------------------------------- the loop
@@ -236,11 +228,11 @@ def evaluate(model, val, device, precision, channels_last, dist: Dist) -> tuple[
 class Trainer:
     """Trains one Run in one run folder (rank 0 writes; other ranks only compute)."""
 
-    def __init__(self, run: Run, run_dir: Path, dist: Dist, stop: StopFlag, log: Callable[[str], None]):
+    def __init__(self, run: Run, run_dir: Path, dist: Dist, stop: StopFlag):
         from .data import build_data
         from .models import build_model
 
-        self.run, self.run_dir, self.dist, self.stop, self.log = run, Path(run_dir), dist, stop, log
+        self.run, self.run_dir, self.dist, self.stop = run, Path(run_dir), dist, stop
         rt = run.runtime
         if rt.threads:
             torch.set_num_threads(rt.threads)
@@ -313,10 +305,13 @@ class Trainer:
 
     def _truncate_metrics(self, epochs_done: int) -> None:
         path = self.run_dir / METRICS
+        try:
+            text = path.read_text()
+        except OSError:
+            return
         lines = read_metrics(self.run_dir)
-        keep = [m for m in lines if m.get("epoch", 0) <= epochs_done]
-        if len(keep) != len(lines) or (path.exists() and path.read_text() and not path.read_text().endswith("\n")):
-            from .fsutil import write_text
+        keep = [m for m in lines if m["epoch"] <= epochs_done]
+        if len(keep) != len(lines) or (text and not text.endswith("\n")):
             write_text(path, "".join(json.dumps(m) + "\n" for m in keep))
 
     def _check_stop(self) -> None:
@@ -460,7 +455,7 @@ def train_run(run_dir: Path, stop: Optional[StopFlag] = None, log: Callable[[str
     try:
         if dist.main:
             remove_stale_temporaries(run_dir)
-        trainer = Trainer(run, run_dir, dist, stop, log)
+        trainer = Trainer(run, run_dir, dist, stop)
         resumed = trainer.restore()
         s = trainer.state
         if dist.main:
