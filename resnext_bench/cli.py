@@ -13,10 +13,10 @@ from .errors import UserError
 
 def cmd_grid(args) -> int:
     """List an ablation's equal-complexity configurations with params and FLOPs."""
-    from .spec import load_ablation
+    from .config.spec import load_ablation
 
     ablation = load_ablation(args.ablation, args.set)  # validate before importing torch
-    from .grid import expand, format_table
+    from .config.grid import expand, format_table
 
     configs = expand(ablation)
     rows = [c.row() for c in configs]
@@ -35,15 +35,15 @@ def cmd_grid(args) -> int:
 
 def cmd_train(args) -> int:
     """Train one run in-process (resuming from its checkpoint; a completed run is not retrained)."""
-    from .runs import load_run, with_runtime, write_run_config
-    from .spec import load_ablation
+    from .config.runs import load_run, with_runtime, write_run_config
+    from .config.spec import load_ablation
 
     if args.ablation:
         if args.configuration is None:
             raise UserError("train: name a configuration (name or index) after the ablation file")
         ablation = load_ablation(args.ablation, args.set)
-        from .grid import expand, select
-        from .runs import resolve_runs
+        from .config.grid import expand, select
+        from .config.runs import resolve_runs
 
         chosen = select(expand(ablation), args.configuration).name
         seed = ablation.seeds[0] if args.seed is None else args.seed
@@ -58,8 +58,8 @@ def cmd_train(args) -> int:
         run = with_runtime(load_run(run_dir), args.set)
     else:
         raise UserError("train: give ABLATION CONFIG, or --run-dir of an existing run")
-    from .data import check_data
-    from .train import StopFlag, Stopped, install_stop_handlers, train_run
+    from .engine.data import check_data
+    from .engine.train import StopFlag, Stopped, install_stop_handlers, train_run
 
     check_data(run.data)
     print(f"run folder: {run_dir}", file=sys.stderr)
@@ -76,13 +76,13 @@ def cmd_train(args) -> int:
 
 def cmd_launch(args) -> int:
     """Submit an ablation's runs (configurations x seeds); idempotent on the same sweep folder."""
-    from .launch import check_resources, load_profile, plan_launch, submit
-    from .spec import load_ablation
+    from .cluster.launch import check_resources, load_profile, plan_launch, submit
+    from .config.spec import load_ablation
 
     ablation = load_ablation(args.ablation, args.set)
     profile = load_profile(args.cluster)
     sweep = Path(args.sweep_dir or f"sweeps/{ablation.name}")
-    from .data import check_data
+    from .engine.data import check_data
 
     try:
         check_data(ablation.data)
@@ -106,7 +106,7 @@ def cmd_launch(args) -> int:
 
 def dry_run_report(plan, profile, args) -> str:
     """What a launch would submit, with resources and a GPU-hour estimate; submits nothing."""
-    from .launch import _chunks, estimate_gpu_hours, max_array_size, slurm_available
+    from .cluster.launch import _chunks, estimate_gpu_hours, max_array_size, slurm_available
 
     todo = [r for r in plan.runs if r.run_id in plan.to_submit]
     lines = [f"dry run: {len(plan.runs)} runs, {len(todo)} to submit, {len(plan.skipped)} skipped (nothing is submitted)"]
@@ -137,7 +137,7 @@ def dry_run_report(plan, profile, args) -> str:
 
 def cmd_status(args) -> int:
     """Print the state of every run of a sweep."""
-    from .status import format_status, sweep_status
+    from .cluster.status import format_status, sweep_status
 
     print(format_status(sweep_status(Path(args.sweep)), args.format), end="")
     return 0
@@ -145,7 +145,7 @@ def cmd_status(args) -> int:
 
 def cmd_collect(args) -> int:
     """Gather run folders into runs.csv and curves.csv."""
-    from .collect import collect
+    from .analysis.collect import collect
 
     collect([Path(s) for s in args.sweeps], Path(args.out))
     return 0
@@ -153,7 +153,7 @@ def cmd_collect(args) -> int:
 
 def cmd_tables(args) -> int:
     """Write the paper's tables from a results folder (runs.csv)."""
-    from .tables import write_tables
+    from .analysis.tables import write_tables
 
     for path in write_tables(Path(args.results), args.format or ("md", "latex", "csv")):
         print(path)
@@ -162,7 +162,7 @@ def cmd_tables(args) -> int:
 
 def cmd_plots(args) -> int:
     """Write the paper-style figures (PNG and PDF) from a results folder."""
-    from .plots import write_plots
+    from .analysis.plots import write_plots
 
     write_plots(Path(args.results))
     return 0
@@ -170,7 +170,7 @@ def cmd_plots(args) -> int:
 
 def cmd_report(args) -> int:
     """collect + tables + plots + report.md with a reading of each."""
-    from .report import write_report
+    from .analysis.report import write_report
 
     print(write_report([Path(s) for s in args.sweeps], Path(args.out)))
     return 0
@@ -196,7 +196,7 @@ def cmd_demo(args) -> int:
 
 def cmd_baselines(args) -> int:
     """Our named configurations beside timm's and torchvision's: size, layout, outputs, published top-1."""
-    from .baselines import baseline_rows, format_baselines
+    from .bench.baselines import baseline_rows, format_baselines
 
     print(format_baselines(baseline_rows(args.models or None)))
     return 0
@@ -293,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_bench(args) -> int:
     """Measure throughput, step time and memory of models side by side (see `bench --help`)."""
-    from .bench import add_bench_arguments, bench_from_args
+    from .bench.throughput import add_bench_arguments, bench_from_args
 
     parser = argparse.ArgumentParser(prog="resnext-bench bench",
                                      description="Training and inference throughput under identical settings.")

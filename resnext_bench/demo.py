@@ -27,7 +27,7 @@ def default_ablation() -> Path:
 
 def pick_profile(executor: str) -> tuple[Path, str]:
     """The cluster profile to use and a sentence saying why."""
-    from .launch import slurm_available
+    from .cluster.launch import slurm_available
 
     slurm = REPO / "slurm"
     if executor == "slurm" or (executor == "auto" and slurm_available()):
@@ -42,7 +42,7 @@ def wait_for_runs(sweep: Path, total: int, poll_s: float = 2.0, timeout_s: float
     """Block until no run of the sweep is pending or running, with a progress bar over runs."""
     from tqdm import tqdm
 
-    from .status import sweep_status
+    from .cluster.status import sweep_status
 
     start = time.monotonic()
     last = None
@@ -93,10 +93,10 @@ def machine_description() -> str:
 def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrides: list[str],
              timeout_s: float | None = None, log=print) -> Path:
     """Launch, wait, report; returns the path of report.md."""
-    from .data import check_data
-    from .launch import load_profile, plan_launch, submit
-    from .report import write_report
-    from .spec import load_ablation
+    from .engine.data import check_data
+    from .cluster.launch import load_profile, plan_launch, submit
+    from .analysis.report import write_report
+    from .config.spec import load_ablation
 
     started = time.monotonic()
     ablation = load_ablation(ablation_path, overrides)
@@ -110,7 +110,7 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
     if reused:
         log(f"demo: reusing {reused} finished run(s) from {sweep}")
     if profile.executor == "slurm":
-        from .launch import check_resources
+        from .cluster.launch import check_resources
         check_resources(profile)
     submit(plan, profile, sweep, ablation.name, log=lambda m: log(f"demo: {m}"))
     rows = wait_for_runs(sweep, len(plan.runs), timeout_s=timeout_s)

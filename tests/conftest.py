@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from resnext_bench.spec import ModelSpec
+from resnext_bench.config.spec import ModelSpec
 
 
 @pytest.fixture(autouse=True, scope="module")

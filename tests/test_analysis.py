@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from resnext_bench.collect import collect
+from resnext_bench.analysis.collect import collect
 from resnext_bench.errors import UserError
-from resnext_bench.plots import plot_cardinality, plot_cifar_size, plot_curves, write_plots
-from resnext_bench.report import write_report
-from resnext_bench.tables import (MISSING, NOT_SAME_DATA, build_table3, build_tables, latex_escape, load_reference,
+from resnext_bench.analysis.plots import plot_cardinality, plot_cifar_size, plot_curves, write_plots
+from resnext_bench.analysis.report import write_report
+from resnext_bench.analysis.tables import (MISSING, NOT_SAME_DATA, build_table3, build_tables, latex_escape, load_reference,
                                   load_runs, to_latex, write_tables)
 
-REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
+from resnext_bench.reference import REFERENCE_DIR as REFERENCE
 
 # ---------------------------------------------------------------- fabricated run folders
 
@@ -207,7 +207,7 @@ def table3_dir(tmp_path):
 
 def _cells(table):
     """{(row C, column name): cell} with column names as the markdown writes them."""
-    from resnext_bench.tables import _leaf_names
+    from resnext_bench.analysis.tables import _leaf_names
 
     names = _leaf_names(table)
     return {(row[0], name): cell for row in table.rows for name, cell in zip(names, row)}

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from resnext_bench.complexity import block_params, complexity, measured_complexity
+from resnext_bench.config.complexity import block_params, complexity, measured_complexity
 from resnext_bench.models import NAMED, ResNeXt, build_model
-from resnext_bench.spec import TEMPLATES, ModelSpec
+from resnext_bench.config.spec import TEMPLATES, ModelSpec
 
 from conftest import small_spec
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from resnext_bench.errors import UserError
 from resnext_bench.models import NAMED, ResNeXt, build_model, copy_grouped_weights, named_spec
-from resnext_bench.spec import TEMPLATES, ModelSpec
+from resnext_bench.config.spec import TEMPLATES, ModelSpec
 
 from conftest import small_spec
 

@@ -1,4 +1,4 @@
-"""The paper's numbers in results/reference/ parse, name their source, and say what the paper says."""
+"""The paper's numbers in resnext_bench/reference/ parse, name their source, and say what the paper says."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
+from resnext_bench.reference import REFERENCE_DIR as REFERENCE
 PAPER_FILES = ("table1", "table2", "table3", "table4", "residual", "table5", "table7")
 
 

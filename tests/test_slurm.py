@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from resnext_bench.cli import main
-from resnext_bench.launch import read_job, slurm_available
-from resnext_bench.status import sweep_status
-from resnext_bench.train import read_metrics, read_result, train_run
+from resnext_bench.cluster.launch import read_job, slurm_available
+from resnext_bench.cluster.status import sweep_status
+from resnext_bench.engine.train import read_metrics, read_result, train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "slurm" / "local.yaml"
@@ -124,7 +124,7 @@ def _queue_state(job_id):
 
 
 def _checkpoint_position(run_dir):
-    from resnext_bench.checkpoint import load_checkpoint
+    from resnext_bench.engine.checkpoint import load_checkpoint
     ckpt = load_checkpoint(run_dir)
     return (ckpt["epoch"], ckpt["step_in_epoch"]) if ckpt else None
 
@@ -133,8 +133,8 @@ def test_a_failed_run_shows_its_reason_and_only_it_is_resubmitted_after_the_fix(
     grid, sweep = write_grid(tmp_path, cardinalities="[1, 2]"), tmp_path / "sweep"
     assert launch(grid, sweep, "--dry-run") == 0
     assert not sweep.exists()
-    from resnext_bench.launch import load_profile, plan_launch
-    from resnext_bench.spec import load_ablation
+    from resnext_bench.cluster.launch import load_profile, plan_launch
+    from resnext_bench.config.spec import load_ablation
     plan_launch(load_ablation(grid), load_profile(PROFILE), sweep)  # writes the run folders only
     cfg_path = next(p for p in (sweep / "runs").glob("*/config.yaml") if "2x" in p.parent.name)
     good = cfg_path.read_text()

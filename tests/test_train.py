@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from resnext_bench import train as train_mod
-from resnext_bench.checkpoint import load_checkpoint
+from resnext_bench.engine import train as train_mod
+from resnext_bench.engine.checkpoint import load_checkpoint
 from resnext_bench.cli import main
-from resnext_bench.runs import load_run, resolve_runs, write_run_config
-from resnext_bench.spec import load_ablation
-from resnext_bench.train import Stopped, read_metrics, read_result, train_run
+from resnext_bench.config.runs import load_run, resolve_runs, write_run_config
+from resnext_bench.config.spec import load_ablation
+from resnext_bench.engine.train import Stopped, read_metrics, read_result, train_run
 
 TIMING = {"epoch_seconds", "images_per_sec", "data_wait_pct"}
 
@@ -205,7 +205,7 @@ def test_sigkill_anywhere_resumes_from_the_last_checkpoint(reference, tmp_path):
 
 KILL_DURING_SAVE = """
 import os, signal, sys, torch
-import resnext_bench.checkpoint as ck
+import resnext_bench.engine.checkpoint as ck
 real_save = torch.save
 count = {"n": 0}
 def dying_save(obj, f, *a, **k):

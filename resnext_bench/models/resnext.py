@@ -8,15 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..spec import ModelSpec, get_template
-
-EXPANSION = 4
-
-
-def stage_widths(spec: ModelSpec, stage: int) -> tuple[int, int]:
-    """(grouped-conv width C*d*2^i, block output width 4*planes*2^i) of stage i (0-based)."""
-    scale = 2**stage
-    return spec.group_width * scale, EXPANSION * spec.base_planes * scale
+from ..config.spec import EXPANSION, ModelSpec, get_template, stage_widths  # noqa: F401 (layout lives in the spec)
 
 
 class BottleneckC(nn.Module):

@@ -8,9 +8,9 @@ cd "$(dirname "$0")/../.."
 name=$(python -c 'import torch; print(torch.cuda.get_device_name().replace(" ", "-"))')
 models="resnext50_32x4d timm:resnext50_32x4d torchvision:resnext50_32x4d resnet50 timm:resnet50 torchvision:resnet50"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-python -m resnext_bench.bench $models --device cuda --batch-size 256 --img-size 224 \
+python -m resnext_bench.bench.throughput $models --device cuda --batch-size 256 --img-size 224 \
     --settings bf16+cl bf16 --repeats 5 --warmup 10 --steps 20 \
     --out "results/bench/gpu-$name-eager.csv"
-timeout "${RB_COMPILE_TIMEOUT_S:-420}" python -m resnext_bench.bench $models --device cuda --batch-size 256 \
+timeout "${RB_COMPILE_TIMEOUT_S:-420}" python -m resnext_bench.bench.throughput $models --device cuda --batch-size 256 \
     --img-size 224 --settings bf16+cl+compile --repeats 3 --warmup 10 --steps 20 \
     --out "results/bench/gpu-$name-compiled.csv" || echo "compiled run stopped (timeout or error): eager CSV stands"

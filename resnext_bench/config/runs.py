@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from .errors import UserError
-from .fsutil import write_yaml
+from ..errors import UserError
+from ..fsutil import write_yaml
 from .spec import (AblationSpec, BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec, apply_overrides,
                    build, load_yaml, resolve_recipe, to_dict)
 

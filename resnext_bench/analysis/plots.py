@@ -30,8 +30,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from . import fsutil  # noqa: E402
-from .errors import UserError  # noqa: E402
+from .. import fsutil  # noqa: E402
+from ..errors import UserError  # noqa: E402
 from .tables import (REFERENCE_DIR, _baseline_config, _sorted_groups, depth_of, group_label,  # noqa: E402
                      in_group, load_reference, load_runs, nearest_depth, one_run_per_seed)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .complexity import Complexity, block_params, complexity, measured_complexity
-from .errors import UserError
+from ..errors import UserError
 from .spec import AblationSpec, BaselineSpec, ConfigEntry, ModelSpec
 
 MAX_WIDTH = 1 << 14
@@ -101,7 +101,7 @@ def _entry_model(defaults: ModelSpec, entry: ConfigEntry, classes: int, chans: i
 def _complexity_of(model: ModelSpec | BaselineSpec, image_size: int) -> Complexity:
     if isinstance(model, ModelSpec):
         return complexity(model, image_size)
-    from .models import build_model
+    from ..models import build_model
 
     measured = measured_complexity(build_model(model), image_size, model.in_chans)
     return Complexity(measured["params"], measured["params"], measured["flops"], 0, 0)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .errors import UserError
-from .fsutil import read_json_object, write_json
-from .runs import Run, resolve_runs, write_run_config
-from .spec import AblationSpec, build, load_yaml
+from ..errors import UserError
+from ..fsutil import read_json_object, write_json
+from ..config.runs import Run, resolve_runs, write_run_config
+from ..config.spec import AblationSpec, build, load_yaml
 
 JOB = "job.json"
 DEFAULT_MAX_ARRAY_SIZE = 1001
@@ -152,7 +152,7 @@ class TrainJob:
     def __call__(self) -> list[dict]:
         import submitit
 
-        from .train import StopFlag, Stopped, train_run
+        from ..engine.train import StopFlag, Stopped, train_run
 
         try:
             tasks = submitit.JobEnvironment().num_tasks
@@ -267,7 +267,7 @@ class LaunchPlan:
 
 def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bool = True) -> LaunchPlan:
     """Resolve the runs, write their config.yaml (unless a dry run) and decide what to submit."""
-    from .train import read_result
+    from ..engine.train import read_result
 
     runs = resolve_runs(ablation)
     run_dirs = {r.run_id: sweep / "runs" / r.run_id for r in runs}
@@ -293,8 +293,8 @@ def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bo
 
 def snapshot_code(sweep: Path) -> Path:
     """Copy the package into SWEEP/code/HASH so queued jobs run the code as it was at launch."""
-    package = Path(__file__).resolve().parent
-    files = sorted(p for p in package.rglob("*.py"))
+    package = Path(__file__).resolve().parents[1]
+    files = sorted(p for p in package.rglob("*") if p.suffix in (".py", ".csv"))  # code and package data
     digest = hashlib.sha1()
     for p in files:
         digest.update(str(p.relative_to(package)).encode())
@@ -352,7 +352,7 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
     """Submit the planned runs (Slurm: arrays within MaxArraySize; local: parallel chains)."""
     if not plan.to_submit:
         return []
-    from .train import archive_failed_result, git_commit
+    from ..engine.train import archive_failed_result, git_commit
 
     for rid in plan.to_submit:  # a resubmitted run is pending again, not failed
         archive_failed_result(plan.run_dirs[rid])
@@ -441,7 +441,7 @@ def estimate_gpu_hours(runs: list[Run], images_per_sec_per_tflop: Optional[float
     run's training FLOPs (3 x 2 x forward multiply-adds per image) at `images_per_sec_per_tflop`
     effective TFLOP/s.
     """
-    from .data import dataset_info
+    from ..engine.data import dataset_info
 
     rows = []
     for r in runs:

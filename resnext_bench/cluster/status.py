@@ -5,7 +5,7 @@ import csv
 import io
 from pathlib import Path
 
-from .collect import _run_dirs, collect_run
+from ..analysis.collect import _run_dirs, collect_run
 from .launch import _started, queue_states, read_job, run_state
 
 COLUMNS = ["run_id", "configuration", "seed", "state", "job_id", "attempts", "epoch", "epochs_planned",

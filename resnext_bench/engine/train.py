@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state
-from .errors import UserError
-from .fsutil import append_line, read_json_object, write_json, write_text
-from .runs import Run, load_run
-from .spec import RecipeSpec
+from ..errors import UserError
+from ..fsutil import append_line, read_json_object, write_json, write_text
+from ..config.runs import Run, load_run
+from ..config.spec import RecipeSpec
 
 METRICS = "metrics.jsonl"
 RESULT = "result.json"
@@ -164,7 +164,7 @@ def archive_failed_result(run_dir: Path) -> None:
 
 def read_metrics(run_dir: Path) -> list[dict]:
     """The epochs of metrics.jsonl that parse (a torn last line after a crash is dropped)."""
-    from .collect import read_metrics as read_metrics_file
+    from ..analysis.collect import read_metrics as read_metrics_file
 
     return read_metrics_file(Path(run_dir) / METRICS, [])
 
@@ -230,7 +230,7 @@ class Trainer:
 
     def __init__(self, run: Run, run_dir: Path, dist: Dist, stop: StopFlag):
         from .data import build_data
-        from .models import build_model
+        from ..models import build_model
 
         self.run, self.run_dir, self.dist, self.stop = run, Path(run_dir), dist, stop
         rt = run.runtime
@@ -424,7 +424,7 @@ def _result(run: Run, trainer: Optional["Trainer"], status: str, reason: Optiona
         "images_per_sec": sorted(speeds)[len(speeds) // 2] if speeds else None,
         "device": device_name(device), "num_gpus": world if device.type == "cuda" else 0,
         "world_size": world, "seed": run.seed, "versions": versions(), "git_commit": git_commit(),
-        "run_id": run.run_id, "code_dir": str(Path(__file__).resolve().parent),
+        "run_id": run.run_id, "code_dir": str(Path(__file__).resolve().parents[1]),
     }
 
 

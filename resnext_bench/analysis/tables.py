@@ -43,12 +43,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import fsutil
+from .. import fsutil
 from .collect import RUN_COLUMNS, _first_line
-from .errors import UserError
-from .spec import TEMPLATES
+from ..errors import UserError
+from ..config.spec import TEMPLATES
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results" / "reference"
+from ..reference import REFERENCE_DIR
 FORMATS = ("md", "latex", "csv")
 ALPHA = 0.05
 MISSING = "missing"

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import fsutil
+from .. import fsutil
 from .collect import CollectResult, collect
 from .plots import Plot, make_plots, save_plots
 from .tables import (REFERENCE_DIR, Table, build_tables, fmt_count, fmt_stat, load_reference, load_runs,

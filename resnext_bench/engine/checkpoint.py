@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .fsutil import atomic_write
+from ..fsutil import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .errors import UserError
-from .spec import DATASET_SHAPES, DataSpec
+from ..errors import UserError
+from ..config.spec import DATASET_SHAPES, DataSpec
 
 __all__ = [
     "DatasetInfo", "TrainData", "ValData", "dataset_info", "check_data", "build_data",

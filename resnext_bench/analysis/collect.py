@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
-from . import fsutil
-from .errors import UserError
-from .spec import TEMPLATES
+from .. import fsutil
+from ..errors import UserError
+from ..config.spec import TEMPLATES
 
 try:  # the C loader is ~10x faster, which matters for thousands of runs
     _YAML_LOADER = yaml.CSafeLoader

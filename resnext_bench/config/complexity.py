@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .models.resnext import stage_widths
-from .spec import ModelSpec, get_template
+from .spec import ModelSpec, get_template, stage_widths
 
 
 @dataclass(frozen=True)

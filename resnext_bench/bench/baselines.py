@@ -16,12 +16,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .complexity import complexity, measured_complexity
-from .errors import UserError
-from .models import build_model, named_spec
-from .spec import BaselineSpec
+from ..config.complexity import complexity, measured_complexity
+from ..errors import UserError
+from ..models import build_model, named_spec
+from ..config.spec import BaselineSpec
+from ..reference import REFERENCE_DIR
 
-PUBLISHED_CSV = Path(__file__).resolve().parent.parent / "results" / "reference" / "published_imagenet.csv"
+PUBLISHED_CSV = REFERENCE_DIR / "published_imagenet.csv"
 
 # The configurations the report covers by default (resnext101_32x4d exists in timm only).
 DEFAULT_NAMES = (

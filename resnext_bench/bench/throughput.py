@@ -40,11 +40,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .complexity import complexity, measured_complexity
-from .errors import UserError
-from .fsutil import write_text
-from .models import NAMED, build_model
-from .spec import TEMPLATES, BaselineSpec, ModelSpec
+from ..config.complexity import complexity, measured_complexity
+from ..errors import UserError
+from ..fsutil import write_text
+from ..models import NAMED, build_model
+from ..config.spec import TEMPLATES, BaselineSpec, ModelSpec
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 REQUIRED_COLUMNS = (
@@ -614,8 +614,8 @@ def bench_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m resnext_bench.bench MODEL ... [options]`: the bench verb without the project CLI."""
-    parser = argparse.ArgumentParser(prog="python -m resnext_bench.bench", description=__doc__.splitlines()[0])
+    """`python -m resnext_bench.bench.throughput MODEL ... [options]`: the bench verb without the project CLI."""
+    parser = argparse.ArgumentParser(prog="python -m resnext_bench.bench.throughput", description=__doc__.splitlines()[0])
     add_bench_arguments(parser)
     try:
         return bench_from_args(parser.parse_args(argv))

@@ -15,7 +15,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from .errors import UserError
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ TEMPLATES: dict[str, Template] = {
 }
 
 BLOCK_FORMS = ("a", "b", "c")
+EXPANSION = 4  # a bottleneck block's output is 4 x its planes
 
 
 def get_template(name: str) -> Template:
@@ -86,6 +87,12 @@ class ModelSpec:
     @property
     def label(self) -> str:
         return f"{self.cardinality}x{self.bottleneck_width}d"
+
+
+def stage_widths(spec: ModelSpec, stage: int) -> tuple[int, int]:
+    """(grouped-conv width C*d*2^i, block output width 4*planes*2^i) of stage i (0-based)."""
+    scale = 2**stage
+    return spec.group_width * scale, EXPANSION * spec.base_planes * scale
 
 
 @dataclass(frozen=True)
