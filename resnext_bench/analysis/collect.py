@@ -37,7 +37,7 @@ except AttributeError:  # pragma: no cover - libyaml missing
     _YAML_LOADER = yaml.SafeLoader
 
 RUN_COLUMNS = [
-    "run_id", "sweep", "ablation", "configuration", "template", "depth", "cardinality",
+    "run_id", "sweep", "ablation", "study", "configuration", "template", "depth", "cardinality",
     "bottleneck_width", "group_width", "block_form", "base_planes", "shortcut", "baseline",
     "dataset", "recipe", "epochs_planned", "seed", "params", "flops", "status",
     "final_val_top1_err", "final_val_top5_err", "best_val_top1_err", "best_val_top5_err",
@@ -215,6 +215,7 @@ def _config_fields(config: dict) -> dict:
     complexity = _mapping(config.get("complexity"))
     return {
         "ablation": _str(config.get("ablation")),
+        "study": _str(config.get("study")),
         "configuration": _str(config.get("configuration")),
         **_model_fields(config),
         "dataset": _str(_mapping(config.get("data")).get("name")),

@@ -37,6 +37,7 @@ class Run:
     seed: int
     complexity: dict
     image_size: int
+    study: str | None = None  # the paper comparison it feeds: analysis metadata, not part of the id
 
     def identity(self) -> dict:
         """What defines the run's result (not how fast it runs): hashed into the run id."""
@@ -60,6 +61,7 @@ class Run:
             "runtime": to_dict(self.runtime),
             "complexity": dict(self.complexity),
             "image_size": self.image_size,
+            "study": self.study,
         }
 
 
@@ -92,7 +94,7 @@ def resolve_runs(ablation: AblationSpec) -> list[Run]:
             runs.append(Run(
                 ablation=ablation.name, configuration=config.name, model=config.model, data=data,
                 recipe=ablation.recipe, runtime=ablation.runtime, seed=seed,
-                complexity=config.complexity.as_dict(), image_size=image_size,
+                complexity=config.complexity.as_dict(), image_size=image_size, study=ablation.study,
             ))
     return runs
 
@@ -127,6 +129,7 @@ def load_run(run_dir: Path) -> Run:
             recipe=resolve_recipe(d["recipe"]),
             runtime=build(RuntimeSpec, d.get("runtime") or {}, "runtime"),
             seed=int(d["seed"]), complexity=d.get("complexity") or {}, image_size=int(d["image_size"]),
+            study=d.get("study"),
         )
     except KeyError as e:
         raise UserError(f"{where}: missing key {e.args[0]}") from None

@@ -256,11 +256,16 @@ class ConfigEntry:
     kwargs: Optional[dict] = None  # baseline model kwargs
 
 
+# The paper comparisons an ablation can feed: tables and plots dispatch on this, never on names.
+STUDIES = ("table3", "table4", "table7", "fig7", "residual")
+
+
 @dataclass(frozen=True)
 class AblationSpec:
     """One paper experiment: a grid (reference + cardinalities) and/or explicit configurations."""
 
     name: str
+    study: Optional[str] = None  # one of STUDIES, or None: the runs feed no paper table
     description: str = ""
     template: str = "imagenet-50"
     model: ModelSpec = field(default_factory=ModelSpec)
@@ -406,6 +411,8 @@ def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
                 raise UserError(f"configurations[{i}].baseline: {e}") from None
     if not spec.seeds:
         raise UserError("seeds: expected at least one seed")
+    if spec.study is not None and spec.study not in STUDIES:
+        raise UserError(f"study: expected one of {', '.join(STUDIES)} (or leave it out), got {spec.study!r}")
     return spec
 
 
