@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,6 +18,46 @@ from typing import Any, Optional, Union
 import yaml
 
 from ..errors import UserError
+
+
+# ---------------------------------------------------------------- invariant helpers
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    """A finite int or float (bool is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _require_int(key: str, value, minimum: int, optional: bool = False) -> None:
+    """`key` holds an integer >= minimum (or None when optional), else a one-line UserError."""
+    if optional and value is None:
+        return
+    if not _is_int(value) or value < minimum:
+        none = " (or null)" if optional else ""
+        raise UserError(f"{key}: expected an integer >= {minimum}{none}, got {value!r}")
+
+
+def _require_number(key: str, value, low: float, low_open: bool, high: Optional[float] = None,
+                    high_open: bool = True) -> None:
+    """`key` holds a finite number in the given range, else a one-line UserError."""
+    ok = _is_number(value) and (value > low if low_open else value >= low)
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if ok:
+        return
+    if high is None:
+        expected = f"a number {'>' if low_open else '>='} {low:g}"
+    else:
+        expected = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    raise UserError(f"{key}: expected {expected}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -153,6 +195,10 @@ class DataSpec:
             raise UserError(f"data.name: expected one of {DATASETS}, got {self.name!r}")
         if self.loader not in ("auto", "device", "workers"):
             raise UserError(f"data.loader: expected auto, device or workers, got {self.loader!r}")
+        _require_int("data.num_workers", self.num_workers, 0)
+        _require_int("data.image_size", self.image_size, 8, optional=True)
+        _require_int("data.train_limit", self.train_limit, 1, optional=True)
+        _require_int("data.val_limit", self.val_limit, 1, optional=True)
 
 
 @dataclass(frozen=True)
@@ -176,8 +222,30 @@ class RecipeSpec:
     def __post_init__(self):
         if self.schedule not in ("cosine", "step"):
             raise UserError(f"recipe.schedule: expected cosine or step, got {self.schedule!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr_batch < 1:
-            raise UserError("recipe: epochs, batch_size and lr_batch must be >= 1")
+        for key in ("epochs", "batch_size", "lr_batch"):
+            _require_int(f"recipe.{key}", getattr(self, key), 1)
+        _require_number("recipe.lr", self.lr, 0, low_open=True)
+        _require_number("recipe.momentum", self.momentum, 0, low_open=False, high=1)
+        _require_number("recipe.weight_decay", self.weight_decay, 0, low_open=False)
+        _require_number("recipe.gamma", self.gamma, 0, low_open=True)
+        _require_number("recipe.label_smoothing", self.label_smoothing, 0, low_open=False, high=1)
+        _require_int("recipe.warmup_epochs", self.warmup_epochs, 0)
+        if self.warmup_epochs > self.epochs:
+            # == epochs is allowed: a 1-epoch smoke run of a recipe with 1 warmup epoch (demo, tests).
+            raise UserError(f"recipe.warmup_epochs: expected at most recipe.epochs ({self.epochs}), "
+                            f"got {self.warmup_epochs}")
+        if not isinstance(self.milestones, tuple):
+            raise UserError(f"recipe.milestones: expected a list of epochs, got {self.milestones!r}")
+        for i, m in enumerate(self.milestones):
+            key = f"recipe.milestones[{i}]"
+            _require_int(key, m, 1)
+            if i and m <= self.milestones[i - 1]:
+                raise UserError(f"{key}: expected milestones strictly increasing, got {m} after "
+                                f"{self.milestones[i - 1]}")
+            if self.schedule == "step" and m >= self.epochs:
+                # (the cosine schedule ignores milestones: a preset's milestones do not bind it)
+                raise UserError(f"{key}: milestone {m} is out of range: expected an epoch from 1 to "
+                                f"recipe.epochs - 1 = {self.epochs - 1} (recipe.epochs is {self.epochs})")
 
     @property
     def scaled_lr(self) -> float:
@@ -210,7 +278,7 @@ class RuntimeSpec:
     channels_last: bool = False
     compile: bool = False
     cudnn_benchmark: bool = True
-    checkpoint_minutes: float = 10.0
+    checkpoint_minutes: float = 10.0  # also at every epoch end and on a stop signal; 0 = at every step
     threads: Optional[int] = None
 
     def __post_init__(self):
@@ -218,6 +286,8 @@ class RuntimeSpec:
             raise UserError(f"runtime.precision: expected fp32, bf16 or fp16, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UserError(f"runtime.device: expected auto, cpu or cuda, got {self.device!r}")
+        _require_number("runtime.checkpoint_minutes", self.checkpoint_minutes, 0, low_open=False)  # 0: at every step
+        _require_int("runtime.threads", self.threads, 1, optional=True)
 
 
 @dataclass(frozen=True)
@@ -230,8 +300,7 @@ class MatchSpec:
     def __post_init__(self):
         if self.target not in ("block_params", "params", "flops"):
             raise UserError(f"match.target: expected block_params, params or flops, got {self.target!r}")
-        if not self.tolerance_pct > 0:
-            raise UserError(f"match.tolerance_pct: expected a number > 0, got {self.tolerance_pct!r}")
+        _require_number("match.tolerance_pct", self.tolerance_pct, 0, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -282,6 +351,10 @@ class AblationSpec:
 
 # ---------------------------------------------------------------- strict loading
 
+# A decimal number, optionally with an exponent: 1e-4, 5E-4, 1e+6, -2.5e-3, .5, 3. (not nan, inf, 0x10, 1_000).
+_NUMBER_LITERAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
@@ -298,16 +371,16 @@ def _coerce(value, tp, where: str):
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise UserError(f"{where}: expected a mapping, got {type(value).__name__}")
+            raise UserError(f"{where}: expected a mapping, got {value!r}")
         return build(tp, value, where)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise UserError(f"{where}: expected a list, got {type(value).__name__}")
+            raise UserError(f"{where}: expected a list, got {value!r}")
         item_tp = typing.get_args(tp)[0]
         return tuple(_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value))
     if tp is dict or origin is dict:
         if not isinstance(value, dict):
-            raise UserError(f"{where}: expected a mapping, got {type(value).__name__}")
+            raise UserError(f"{where}: expected a mapping, got {value!r}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
@@ -318,8 +391,12 @@ def _coerce(value, tp, where: str):
             raise UserError(f"{where}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _NUMBER_LITERAL.fullmatch(value):
+            value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string; it is a number here
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"{where}: expected a number, got {value!r}")
+        if not _is_number(value):
+            raise UserError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -333,7 +410,7 @@ def build(cls, mapping: dict, where: str = ""):
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     prefix = f"{where}." if where else ""
-    unknown = sorted(set(mapping) - names)
+    unknown = sorted(set(mapping) - names, key=str)
     if unknown:
         raise UserError(f"{prefix}{unknown[0]}: unknown key (known: {', '.join(sorted(names))})")
     kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in mapping.items()}
@@ -353,7 +430,7 @@ def resolve_recipe(value) -> RecipeSpec:
     if not isinstance(value, dict):
         raise UserError(f"recipe: expected a preset name or a mapping, got {value!r}")
     name = value.get("name", "short")
-    if name not in RECIPES:
+    if not isinstance(name, str) or name not in RECIPES:
         raise UserError(f"recipe.name: unknown recipe {name!r}; known: {', '.join(RECIPES)}")
     base = dataclasses.asdict(RECIPES[name])
     base.update(value)
@@ -363,7 +440,7 @@ def resolve_recipe(value) -> RecipeSpec:
 def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
     """Validate a parsed ablation mapping; errors name the key."""
     if not isinstance(raw, dict):
-        raise UserError("expected a mapping at the top level")
+        raise UserError(f"expected a mapping at the top level, got {raw!r}")
     raw = dict(raw)
     if "name" not in raw:
         raise UserError("name: required key is missing")
@@ -374,9 +451,12 @@ def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
         get_template(template)
     except UserError as e:
         raise UserError(f"template: {e}") from None
-    model = dict(raw.pop("model", None) or {})
+    model = raw.pop("model", None)
+    if model is None:
+        model = {}
     if not isinstance(model, dict):
-        raise UserError("model: expected a mapping")
+        raise UserError(f"model: expected a mapping, got {model!r}")
+    model = dict(model)
     model.setdefault("template", template)
     raw["model"] = model
     recipe = raw.pop("recipe", "short")
@@ -411,6 +491,11 @@ def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
                 raise UserError(f"configurations[{i}].baseline: {e}") from None
     if not spec.seeds:
         raise UserError("seeds: expected at least one seed")
+    for i, seed in enumerate(spec.seeds):
+        if seed < 0:
+            raise UserError(f"seeds[{i}]: expected an integer >= 0, got {seed}")
+        if seed in spec.seeds[:i]:
+            raise UserError(f"seeds[{i}]: seed {seed} is listed twice")
     if spec.study is not None and spec.study not in STUDIES:
         raise UserError(f"study: expected one of {', '.join(STUDIES)} (or leave it out), got {spec.study!r}")
     return spec
