@@ -14,15 +14,19 @@ from resnext_bench.analysis.collect import collect
 from resnext_bench.errors import UserError
 from resnext_bench.analysis.plots import plot_cardinality, plot_cifar_size, plot_curves, write_plots
 from resnext_bench.analysis.report import write_report
-from resnext_bench.analysis.tables import (MISSING, NOT_SAME_DATA, build_table3, build_tables, latex_escape, load_reference,
-                                  load_runs, to_latex, write_tables)
+from resnext_bench.analysis.cells import MISSING, NOT_SAME_DATA
+from resnext_bench.analysis.paper import STUDY_TABLES, load_reference
+from resnext_bench.analysis.render import latex_escape, leaf_names, to_latex
+from resnext_bench.analysis.runs import load_runs
+from resnext_bench.analysis.tables import build_table3, build_tables, write_tables
+from resnext_bench.config.spec import STUDIES
 
 from resnext_bench.reference import REFERENCE_DIR as REFERENCE
 
 # ---------------------------------------------------------------- fabricated run folders
 
 
-def make_run(sweep: Path, run_id: str, *, ablation="table3", template="imagenet-50", cardinality=1,
+def make_run(sweep: Path, run_id: str, *, ablation="table3", study="table3", template="imagenet-50", cardinality=1,
              bottleneck_width=64, shortcut=True, dataset="digits", seed=0, err=None, status="completed",
              epochs=3, params=None, flops=None, baseline=None, device="cpu", num_gpus=0) -> Path:
     """A run folder as training writes it: config.yaml, metrics.jsonl, and result.json when ended."""
@@ -40,7 +44,7 @@ def make_run(sweep: Path, run_id: str, *, ablation="table3", template="imagenet-
         "data": {"name": dataset, "root": None}, "recipe": {"name": "short", "epochs": epochs, "batch_size": 64},
         "runtime": {"device": "cpu"}, "seed": seed,
         "complexity": {"params": params, "flops": flops, "params_conv_fc": params, "acts": 1, "block_params": 1},
-        "image_size": 32,
+        "image_size": 32, "study": study,
     }
     (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     final = 50.0 if err is None else err
@@ -207,9 +211,7 @@ def table3_dir(tmp_path):
 
 def _cells(table):
     """{(row C, column name): cell} with column names as the markdown writes them."""
-    from resnext_bench.analysis.tables import _leaf_names
-
-    names = _leaf_names(table)
+    names = leaf_names(table)
     return {(row[0], name): cell for row in table.rows for name, cell in zip(names, row)}
 
 
@@ -255,8 +257,8 @@ def test_table4_puts_deeper_and_wider_models_beside_the_papers_rows(tmp_path):
     sweep = tmp_path / "sweep"
     for name, template, c, d, err in [("r101", "imagenet-101", 1, 64, 22.5), ("r200", "imagenet-200", 1, 64, 22.0),
                                       ("wide", "imagenet-101", 1, 100, 21.9), ("x64", "imagenet-101", 64, 4, 20.9)]:
-        make_run(sweep, name, ablation="table4_2x_complexity", template=template, cardinality=c, bottleneck_width=d,
-                 dataset="imagenet", err=err)
+        make_run(sweep, name, ablation="table4_2x_complexity", study="table4", template=template, cardinality=c,
+                 bottleneck_width=d, dataset="imagenet", err=err)
     collect([sweep], tmp_path / "results", verbose=False)
     table = build_tables(load_runs(tmp_path / "results"), load_reference())["table4"]
     ours_by_paper = {row[1]: (row[2], row[5], row[9]) for row in table.rows}
@@ -271,9 +273,10 @@ def test_table4_puts_deeper_and_wider_models_beside_the_papers_rows(tmp_path):
 def test_a_seed_trained_by_two_ablations_counts_once(tmp_path):
     sweep = tmp_path / "sweep"
     make_run(sweep, "t3-32x4d-s0", ablation="table3_resnet50", cardinality=32, bottleneck_width=4, err=22.0)
-    make_run(sweep, "res-32x4d-s0", ablation="residual", cardinality=32, bottleneck_width=4, err=22.0)
-    make_run(sweep, "res-32x4d-noshort-s0", ablation="residual", cardinality=32, bottleneck_width=4,
-             shortcut=False, err=26.0)
+    make_run(sweep, "res-32x4d-s0", ablation="residual", study="residual", cardinality=32, bottleneck_width=4,
+             err=22.0)
+    make_run(sweep, "res-32x4d-noshort-s0", ablation="residual", study="residual", cardinality=32,
+             bottleneck_width=4, shortcut=False, err=26.0)
     collect([sweep], tmp_path / "results", verbose=False)
     data = build_tables(load_runs(tmp_path / "results"), load_reference())["residual"].data
     assert data.loc[0, "with_n"] == 1 and data.loc[0, "n"] == 1
@@ -340,29 +343,77 @@ def test_write_tables_writes_each_format_and_only_tables_with_runs(table3_dir):
         write_tables(table3_dir, formats=("docx",))
 
 
-def test_runs_reach_the_table_their_ablation_or_model_names(tmp_path):
+def test_the_declared_study_decides_the_table_never_the_ablation_name(tmp_path):
     sweep = tmp_path / "sweep"
-    make_run(sweep, "t4", ablation="table4", template="imagenet-101", cardinality=64, bottleneck_width=4,
-             dataset="imagenet", err=20.0)
-    make_run(sweep, "res-with", ablation="residual", cardinality=32, bottleneck_width=4, err=22.0)
-    make_run(sweep, "res-without", ablation="residual", cardinality=32, bottleneck_width=4, shortcut=False, err=27.0)
-    make_run(sweep, "cifar", ablation="cifar-sweep", template="cifar-29", cardinality=8, bottleneck_width=64,
-             dataset="cifar10", err=4.0)
-    make_run(sweep, "base", ablation="table3", baseline="timm:resnet50", err=30.0)
+    # every ablation name below names another table than the run's study: the study wins
+    make_run(sweep, "t4", ablation="table3_or_residual", study="table4", template="imagenet-101", cardinality=64,
+             bottleneck_width=4, dataset="imagenet", err=20.0)
+    make_run(sweep, "named-t4", ablation="table4_x", study="table3", cardinality=32, bottleneck_width=4, err=22.0)
+    make_run(sweep, "res-without", ablation="table3_shortcut_fig7", study="residual", cardinality=32,
+             bottleneck_width=4, shortcut=False, err=27.0)
+    make_run(sweep, "no-short-t3", ablation="residual", study="table3", cardinality=2, bottleneck_width=40,
+             shortcut=False, err=29.0)
+    make_run(sweep, "cifar", ablation="table4_cifar", study="fig7", template="cifar-29", cardinality=8,
+             bottleneck_width=64, dataset="cifar10", err=4.0)
+    make_run(sweep, "mystery", ablation="table3", study="table9", cardinality=4, bottleneck_width=24, err=21.0)
+    make_run(sweep, "base", ablation="table3", study="table3", baseline="timm:resnet50", err=30.0)
     out = tmp_path / "results"
     collect([sweep], out, verbose=False)
+    table = load_runs(out).set_index("run_id")["table"].to_dict()
+    assert table == {"t4": "table4", "named-t4": "table3", "res-without": "residual", "no-short-t3": "table3",
+                     "cifar": "table7", "mystery": None, "base": None}, "an unknown study is not guessed"
     paths = write_tables(out, formats=("md", "latex"))
-    assert {p.stem for p in paths} == {"table4", "residual", "table7"}
+    assert {p.stem for p in paths} == {"table2", "table3", "table4", "residual", "table7"}
     for tex in (p for p in paths if p.suffix == ".tex"):
         assert_latex_well_formed(tex.read_text())
+    t3 = (out / "table3.md").read_text()
+    assert "22.00 (1)" in t3 and "29.00 (1)" in t3 and "21.00" not in t3
     t4 = (out / "table4.md").read_text()
-    assert "ResNeXt-101 64x4d (101-layer)" in t4 and "+0.20" not in t4.split("64x4d (101-layer)")[0]
     row = next(line for line in t4.splitlines() if "ResNeXt-101 64x4d" in line)
     assert "20.00 (1)" in row and "-0.40" in row  # 20.0 - 20.4
-    res = next(line for line in (out / "residual.md").read_text().splitlines() if "32x4d" in line)
+    residual = (out / "residual.md").read_text()
+    res = next(line for line in residual.splitlines() if "32x4d" in line)
     assert "22.00 (1)" in res and "27.00 (1)" in res and "+5.00" in res and "ResNeXt-50 32x4d" in res
+    assert "2x40d" not in residual, "a run of study table3 feeds Table 3 only, shortcut or not"
     t7 = next(line for line in (out / "table7.md").read_text().splitlines() if "8x64d" in line)
     assert "4.00 (1)" in t7 and "3.65" in t7 and "+0.35" in t7
+
+
+def test_a_run_without_a_study_falls_back_on_its_own_fields(tmp_path):
+    """An older sweep (config.yaml without a study key, runs.csv without the column): the name is ignored."""
+    sweep = tmp_path / "sweep"
+    runs = [
+        make_run(sweep, "wide-101", ablation="table4_2x_complexity", template="imagenet-101", cardinality=1,
+                 bottleneck_width=100, dataset="imagenet", err=21.9),
+        make_run(sweep, "no-short", ablation="table3", cardinality=32, bottleneck_width=4, shortcut=False, err=26.0),
+        make_run(sweep, "cifar", ablation="table3", template="cifar-29", cardinality=8, bottleneck_width=64,
+                 dataset="cifar10", err=4.0),
+        make_run(sweep, "cifar-digits", ablation="fig7", template="cifar-29", cardinality=4, bottleneck_width=32,
+                 err=6.0),
+        make_run(sweep, "base", ablation="residual", baseline="torchvision:resnet50", err=30.0),
+    ]
+    make_run(sweep, "new", ablation="residual", study="table4", template="imagenet-101", cardinality=64,
+             bottleneck_width=4, dataset="imagenet", err=20.0)  # a newer run beside them: a mixed column
+    for run in runs:
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        del config["study"]
+        (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    out = tmp_path / "results"
+    collect([sweep], out, verbose=False)
+    expected = {"wide-101": "table3", "no-short": "residual", "cifar": "table7", "cifar-digits": "table3",
+                "base": None, "new": "table4"}
+    assert load_runs(out).set_index("run_id")["table"].to_dict() == expected
+    assert {p.stem for p in write_tables(out, formats="md", verbose=False)} == {"table2", "table3", "table4",
+                                                                               "residual", "table7"}
+    older = pd.read_csv(out / "runs.csv").drop(columns="study")  # from a collect before studies
+    older.to_csv(out / "runs.csv", index=False)
+    del expected["new"]  # without the column it is an old run too: imagenet-101, shortcut -> table3
+    assert load_runs(out).set_index("run_id").drop(index="new")["table"].to_dict() == expected
+
+
+def test_every_declared_study_feeds_a_table():
+    assert set(STUDY_TABLES) == set(STUDIES)
+    assert STUDY_TABLES["fig7"] == STUDY_TABLES["table7"] == "table7", "Fig. 7 shares Table 7's runs"
 
 
 # ---------------------------------------------------------------- figures and report
@@ -374,9 +425,9 @@ def report_dir(tmp_path_factory):
     sweep = make_table3_sweep(root / "sweep")
     for c, (err, params) in {1: (5.0, 64_000), 2: (4.6, 128_000), 8: (4.0, 512_000)}.items():
         for seed in range(2):
-            make_run(sweep, f"cifar-{c}x64d-s{seed}", ablation="fig7", template="cifar-29", cardinality=c,
+            make_run(sweep, f"cifar-{c}x64d-s{seed}", ablation="fig7", study="fig7", template="cifar-29", cardinality=c,
                      bottleneck_width=64, dataset="cifar10", seed=seed, err=err + seed * 0.1, params=params)
-    make_run(sweep, "cifar-1x128d-s0", ablation="fig7", template="cifar-29", cardinality=1, bottleneck_width=128,
+    make_run(sweep, "cifar-1x128d-s0", ablation="fig7", study="fig7", template="cifar-29", cardinality=1, bottleneck_width=128,
              dataset="cifar10", err=4.8, params=256_000)
     make_run(sweep, "tv-resnet50", baseline="torchvision:resnet50", err=33.0)
     broken = make_run(sweep, "broken", cardinality=2, bottleneck_width=10)

@@ -6,9 +6,10 @@
 - fig_cardinality: top-1 error against cardinality at equal complexity, one point per run
   (configuration x seed), a line through the means, and the paper's Table 3 points; when our data
   are not ImageNet the paper's points sit on a second y axis labelled "paper (ImageNet)".
-- fig_cifar_size: test error against parameters for the Table 7 runs (paper Fig. 7): the
-  "cardinality" series keeps the bottleneck width d of the narrowest C=1 run and raises C, the
-  "width" series keeps C=1 and raises d (their shared start point belongs to both).
+- fig_cifar_size: test error against parameters for the Table 7 runs (the table7 and fig7
+  studies; paper Fig. 7): the "cardinality" series keeps the bottleneck width d of the narrowest
+  C=1 run and raises C, the "width" series keeps C=1 and raises d (their shared start point
+  belongs to both).
 - fig_error_vs_complexity: final top-1 error against FLOPs and against params, every completed run.
 
 Each `plot_*` function returns a `Plot` holding the figure and the DataFrame it drew, so what is
@@ -32,8 +33,9 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from .. import fsutil  # noqa: E402
 from ..errors import UserError  # noqa: E402
-from .tables import (REFERENCE_DIR, _baseline_config, _sorted_groups, depth_of, group_label,  # noqa: E402
-                     in_group, load_reference, load_runs, nearest_depth, one_run_per_seed)
+from .paper import REFERENCE_DIR, load_reference, nearest_depth  # noqa: E402
+from .runs import depth_of, group_label, in_group, load_runs, sorted_groups  # noqa: E402
+from .stats import baseline_config, one_run_per_seed  # noqa: E402
 
 FORMATS = ("png", "pdf")
 ERR = "final_val_top1_err"
@@ -61,7 +63,7 @@ def _completed(runs: pd.DataFrame, table: str | None = None) -> pd.DataFrame:
 
 def _in_group_order(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows sorted by group as the tables order them (depth first), stable within a group."""
-    rank = {g: i for i, g in enumerate(_sorted_groups(frame))}
+    rank = {g: i for i, g in enumerate(sorted_groups(frame))}
     return frame.iloc[np.argsort([rank[g] for g in frame["group"]], kind="stable")]
 
 
@@ -82,9 +84,9 @@ def plot_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> Plot:
     if sweep.empty or curves.empty:
         return _skip(name, "no completed run of a cardinality sweep with per-epoch metrics")
     picked = []
-    for g in _sorted_groups(sweep):
+    for g in sorted_groups(sweep):
         frame = in_group(sweep, g)
-        base = _baseline_config(frame)
+        base = baseline_config(frame)
         top = int(frame["cardinality"].max())
         if base is None or top == 1:
             continue
@@ -139,7 +141,7 @@ def plot_cardinality(runs: pd.DataFrame, reference: dict | None = None) -> Plot:
     done = _in_group_order(_completed(runs, "table3"))
     if done.empty:
         return _skip(name, "no completed run of the equal-complexity cardinality sweep (Table 3)")
-    groups = _sorted_groups(done)
+    groups = sorted_groups(done)
     ours = pd.DataFrame({
         "source": "ours", "group_label": [group_label(g) for g in done["group"]], "depth": done["depth"],
         "cardinality": done["cardinality"].astype(int), "setting": done["setting"], "seed": done["seed"],
@@ -197,13 +199,13 @@ def plot_cifar_size(runs: pd.DataFrame, reference: dict | None = None) -> Plot:
     if done.empty or len(set(done["setting"])) < 2:
         return _skip(name, "fewer than two CIFAR (Table 7 / Fig. 7) configurations with a completed run")
     labelled = [_size_series(in_group(done, g)).assign(group_label=group_label(g))
-                for g in _sorted_groups(done)]
+                for g in sorted_groups(done)]
     data = pd.concat(labelled)[["run_id", "group_label", "series", "setting", "cardinality", "bottleneck_width",
                                 "seed", "params", ERR]].rename(columns={ERR: "test_err"})
     data["source"] = "ours"
     labels = list(dict.fromkeys(data["group_label"]))
     fig, axes = _new_figure(len(labels), width=5.5)
-    for ax, (label, g) in zip(axes, zip(labels, _sorted_groups(done))):
+    for ax, (label, g) in zip(axes, zip(labels, sorted_groups(done))):
         part = data[data["group_label"] == label]
         sns.scatterplot(data=part, x="params", y="test_err", hue="series", ax=ax, s=30, alpha=0.7)
         means = part.groupby(["series", "setting"]).agg(params=("params", "first"), test_err=("test_err", "mean"))

@@ -20,8 +20,12 @@ from scipy import stats
 from .. import fsutil
 from .collect import CollectResult, collect
 from .plots import Plot, make_plots, save_plots
-from .tables import (REFERENCE_DIR, Table, build_tables, fmt_count, fmt_stat, load_reference, load_runs,
-                     stat_of, to_markdown, write_tables)
+from .cells import fmt_count, fmt_stat
+from .paper import REFERENCE_DIR, load_reference
+from .render import Table, to_markdown
+from .runs import load_runs
+from .stats import stat_of
+from .tables import build_tables, write_tables
 
 MAX_LISTED = 30  # skipped files / failed runs listed in the header; the CSVs hold them all
 
