@@ -35,8 +35,10 @@ def cmd_grid(args) -> int:
 
 def cmd_train(args) -> int:
     """Train one run in-process (resuming from its checkpoint; a completed run is not retrained)."""
-    from .config.runs import load_run, with_runtime, write_run_config
+    from .config.runs import with_runtime
     from .config.spec import load_ablation
+    from .engine import rundir
+    from .engine.data import check_data
 
     if args.ablation:
         if args.configuration is None:
@@ -52,23 +54,23 @@ def cmd_train(args) -> int:
             raise UserError(f"seed {seed} is not among the ablation's seeds {list(ablation.seeds)}")
         run = matches[0]
         run_dir = Path(args.run_dir) if args.run_dir else Path(args.sweep_dir or f"sweeps/{ablation.name}") / "runs" / run.run_id
-        write_run_config(run_dir, run)
+        check_data(run.data)  # before anything is written: a refused run leaves no folder behind
+        rundir.write_config(run_dir, run)
     elif args.run_dir:
         run_dir = Path(args.run_dir)
-        run = with_runtime(load_run(run_dir), args.set)
+        run = with_runtime(rundir.load_config(run_dir), args.set)
+        check_data(run.data)
     else:
         raise UserError("train: give ABLATION CONFIG, or --run-dir of an existing run")
-    from .engine.data import check_data
     from .engine.train import StopFlag, Stopped, install_stop_handlers, train_run
 
-    check_data(run.data)
     print(f"run folder: {run_dir}", file=sys.stderr)
     stop = StopFlag()
     install_stop_handlers(stop)
     try:
         result = train_run(run_dir, stop=stop, run=run)
     except Stopped:
-        return 143
+        return 130 if stop.reason == "SIGINT" else 143  # the shell's codes for death by that signal
     print(json.dumps({k: result.get(k) for k in ("status", "reason", "final_val_top1_err", "best_val_top1_err",
                                                   "epochs", "images_per_sec", "wall_seconds")}))
     return 0 if result.get("status") == "completed" else 1
@@ -81,6 +83,9 @@ def cmd_launch(args) -> int:
 
     ablation = load_ablation(args.ablation, args.set)
     profile = load_profile(args.cluster)
+    for flag, value in (("--throughput", args.throughput), ("--tflops", args.tflops)):
+        if value is not None and not (value > 0 and value < float("inf")):
+            raise UserError(f"{flag}: expected a number > 0, got {value:g}")
     sweep = Path(args.sweep_dir or f"sweeps/{ablation.name}")
     from .engine.data import check_data
 
@@ -316,6 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"resnext-bench {args.verb}: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # an unwritable folder, a full disk: the user's to fix, not a bug to trace
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"resnext-bench {args.verb}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

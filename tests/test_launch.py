@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from resnext_bench.cli import main
-from resnext_bench.cluster.launch import _chunks, load_profile, max_array_size, read_job
+from resnext_bench.cluster.launch import _chunks, load_profile, max_array_size
+from resnext_bench.engine import rundir
 from resnext_bench.cluster.status import sweep_status
 
 GRID = """
@@ -94,7 +95,7 @@ def test_a_failed_run_shows_its_reason_and_a_relaunch_resubmits_it_alone(grid, t
     assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
     assert "1 run(s) submitted, 2 skipped" in capsys.readouterr().out
     assert states(sweep)["2x5d"] == "completed"
-    assert read_job(broken)["attempts"] == 2
+    assert rundir.read_job(broken).attempts == 2
     # the retry limit holds: a run that keeps failing is not resubmitted forever
     break_run(sweep, "2x5d", str(tmp_path / "missing-cifar"))
     (broken / "result.json").write_text(json.dumps({"status": "failed", "reason": "again"}))
@@ -108,7 +109,7 @@ def test_local_executor_runs_chains_of_runs_from_a_code_snapshot(grid, tmp_path,
     sweep = Path("sweep")  # relative, as typed by a user: submission happens from the snapshot
     local = profile(tmp_path, "executor: local\narray_parallelism: 2\ntimeout_min: 10\n")
     assert main(["launch", str(grid), "--cluster", str(local), "--sweep-dir", str(sweep)]) == 0
-    jobs = {read_job(d)["job_id"] for d in (sweep / "runs").iterdir()}
+    jobs = {rundir.read_job(d).job_id for d in (sweep / "runs").iterdir()}
     assert len(jobs) == 2  # two parallel chains for three runs
     deadline = time.time() + 240
     while any(s in ("pending", "running") for s in states(sweep).values()):

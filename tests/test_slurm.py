@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from resnext_bench.cli import main
-from resnext_bench.cluster.launch import read_job, slurm_available
+from resnext_bench.cluster.launch import slurm_available
 from resnext_bench.cluster.status import sweep_status
-from resnext_bench.engine.train import read_metrics, read_result, train_run
+from resnext_bench.engine import rundir
+from resnext_bench.engine.train import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "slurm" / "local.yaml"
@@ -68,7 +69,7 @@ def test_a_three_run_grid_is_one_array_and_completes(tmp_path, capsys):
     assert launch(grid, sweep) == 0
     out = capsys.readouterr().out
     assert "submitted 3 job(s) for 3 run(s) (slurm, array" in out
-    arrays = {read_job(d)["job_id"].split("_")[0] for d in (sweep / "runs").iterdir()}
+    arrays = {rundir.read_job(d).job_id.split("_")[0] for d in (sweep / "runs").iterdir()}
     assert len(arrays) == 1  # one array
     wait_until(lambda: settled(sweep), what="the array to finish")
     rows = sweep_status(sweep)
@@ -86,8 +87,8 @@ def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_p
     grid, sweep = write_grid(tmp_path, cardinalities="[2]", epochs=6, train_limit=1024), tmp_path / "sweep"
     assert launch(grid, sweep) == 0
     run_dir = next((sweep / "runs").iterdir())
-    job_id = read_job(run_dir)["job_id"]
-    wait_until(lambda: len(read_metrics(run_dir)) >= 1, what="the first epoch")
+    job_id = rundir.read_job(run_dir).job_id
+    wait_until(lambda: len(rundir.epochs_of(run_dir)) >= 1, what="the first epoch")
     # what a cluster does on preemption or near the time limit: USR2 to the job's processes
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
     wait_until(lambda: _queue_state(job_id) in ("PENDING", "REQUEUED", "REQUEUE_HOLD", ""), what="the requeue")
@@ -104,7 +105,7 @@ def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_p
 
     wait_until(released_and_settled, timeout=300, what="the requeued job to finish")
     log = "".join(p.read_text() for p in (sweep / "submitit").rglob("*_log.err"))
-    assert (read_result(run_dir) or {}).get("status") == "completed", log[-3000:]
+    assert (rundir.result_of(run_dir) or {}).get("status") == "completed", log[-3000:]
     assert "stopped (USR2" in log and "from epoch" in log
     # the same run, uninterrupted, in this process
     alone = tmp_path / "alone" / run_dir.name
@@ -113,9 +114,9 @@ def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_p
     assert train_run(alone, log=lambda m: None)["status"] == "completed"
     timing = {"epoch_seconds", "images_per_sec", "data_wait_pct"}
     strip = lambda ms: [{k: v for k, v in m.items() if k not in timing} for m in ms]
-    assert strip(read_metrics(run_dir)) == strip(read_metrics(alone))
+    assert strip(rundir.epochs_of(run_dir)) == strip(rundir.epochs_of(alone))
     for key in ("final_val_top1_err", "final_val_top5_err", "best_val_top1_err", "epochs"):
-        assert read_result(run_dir)[key] == read_result(alone)[key]
+        assert rundir.result_of(run_dir)[key] == rundir.result_of(alone)[key]
 
 
 def _queue_state(job_id):
@@ -125,7 +126,7 @@ def _queue_state(job_id):
 
 def _checkpoint_position(run_dir):
     from resnext_bench.engine.checkpoint import load_checkpoint
-    ckpt = load_checkpoint(run_dir)
+    ckpt = load_checkpoint(run_dir).state
     return (ckpt["epoch"], ckpt["step_in_epoch"]) if ckpt else None
 
 
@@ -153,7 +154,7 @@ def test_a_failed_run_shows_its_reason_and_only_it_is_resubmitted_after_the_fix(
     assert "1 run(s) submitted, 1 skipped" in capsys.readouterr().out
     wait_until(lambda: settled(sweep), what="the resubmitted run")
     assert {r["state"] for r in sweep_status(sweep)} == {"completed"}
-    assert read_job(cfg_path.parent)["attempts"] == 2
+    assert rundir.read_job(cfg_path.parent).attempts == 2
 
 
 def test_impossible_resources_are_one_line_and_exit_2(tmp_path):

@@ -14,9 +14,10 @@ import torch
 from resnext_bench.engine import train as train_mod
 from resnext_bench.engine.checkpoint import load_checkpoint
 from resnext_bench.cli import main
-from resnext_bench.config.runs import load_run, resolve_runs, write_run_config
+from resnext_bench.config.runs import resolve_runs
+from resnext_bench.engine import rundir
 from resnext_bench.config.spec import load_ablation
-from resnext_bench.engine.train import Stopped, read_metrics, read_result, train_run
+from resnext_bench.engine.train import Stopped, train_run
 
 TIMING = {"epoch_seconds", "images_per_sec", "data_wait_pct"}
 
@@ -39,7 +40,7 @@ def make_run(tmp_path: Path, name: str, epochs=2, train_limit=192, ckpt=10.0) ->
     path.write_text(TINY.format(epochs=epochs, train_limit=train_limit, ckpt=ckpt))
     run = resolve_runs(load_ablation(path))[0]
     run_dir = tmp_path / name / run.run_id
-    write_run_config(run_dir, run)
+    rundir.write_config(run_dir, run)
     return run_dir
 
 
@@ -49,8 +50,8 @@ def quiet(msg):
 
 def outcome(run_dir: Path):
     """Final weights and the non-timing metrics of a finished run."""
-    ckpt = load_checkpoint(run_dir)
-    metrics = [{k: v for k, v in m.items() if k not in TIMING} for m in read_metrics(run_dir)]
+    ckpt = load_checkpoint(run_dir).state
+    metrics = [{k: v for k, v in m.items() if k not in TIMING} for m in rundir.epochs_of(run_dir)]
     return ckpt["model"], metrics
 
 
@@ -61,7 +62,7 @@ def assert_same_outcome(a: Path, b: Path):
     assert wa.keys() == wb.keys()
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
-    ra, rb = read_result(a), read_result(b)
+    ra, rb = rundir.result_of(a), rundir.result_of(b)
     for key in ("status", "final_val_top1_err", "final_val_top5_err", "best_val_top1_err", "epochs"):
         assert ra[key] == rb[key], key
 
@@ -91,7 +92,7 @@ def test_digits_is_learned_well_below_chance(tmp_path):
     run_dir = make_run(tmp_path, "learn", epochs=4, train_limit=1437)
     result = train_run(run_dir, log=quiet)
     assert result["status"] == "completed" and result["epochs"] == 4
-    metrics = read_metrics(run_dir)
+    metrics = rundir.epochs_of(run_dir)
     assert metrics[-1]["val_top1_err"] < 40  # chance is 90%
     assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
     assert result["device"].startswith("cpu") and result["versions"]["torch"] == torch.__version__
@@ -105,7 +106,7 @@ def test_a_stop_in_the_middle_of_an_epoch_resumes_to_the_same_end(reference, tmp
     run_dir = make_run(tmp_path, "stopped")
     with pytest.raises(Stopped):
         train_run(run_dir, stop=StopAfter(3), log=quiet)  # 6 steps an epoch: stop inside epoch 1
-    ckpt = load_checkpoint(run_dir)
+    ckpt = load_checkpoint(run_dir).state
     assert (ckpt["epoch"], ckpt["step_in_epoch"]) == (0, 4)
     assert not (run_dir / "result.json").exists()
     assert train_run(run_dir, log=quiet)["status"] == "completed"
@@ -127,7 +128,7 @@ def test_an_exception_is_recorded_and_a_rerun_ends_where_the_uninterrupted_run_e
     monkeypatch.setattr(torch.optim.SGD, "step", failing_step)
     with pytest.raises(RuntimeError, match="simulated"):
         train_run(run_dir, log=quiet)
-    failed = read_result(run_dir)
+    failed = rundir.result_of(run_dir)
     assert failed["status"] == "failed" and "simulated device failure" in failed["reason"]
     assert failed["failed_epoch"] == 2
     monkeypatch.setattr(torch.optim.SGD, "step", real_step)
@@ -154,7 +155,7 @@ def test_a_non_finite_loss_fails_the_run_with_its_epoch(tmp_path, monkeypatch):
     result = train_run(run_dir, log=quiet)
     assert result["status"] == "failed" and result["failed_epoch"] == 2
     assert "non-finite" in result["reason"] and "epoch 2" in result["reason"]
-    assert len(read_metrics(run_dir)) == 1  # epoch 1 is kept
+    assert len(rundir.epochs_of(run_dir)) == 1  # epoch 1 is kept
     assert (run_dir / "checkpoint.pt").exists()
 
 
@@ -227,7 +228,7 @@ def test_sigkill_during_a_checkpoint_write_loses_nothing(reference, tmp_path):
     proc = subprocess.run([sys.executable, "-c", KILL_DURING_SAVE, str(run_dir)], capture_output=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL
     assert list(run_dir.glob(".checkpoint.pt.*.tmp"))  # the torn temporary file is there...
-    ckpt = load_checkpoint(run_dir)  # ...and the real checkpoint is the previous, intact one
+    ckpt = load_checkpoint(run_dir).state  # ...and the real checkpoint is the previous, intact one
     assert (ckpt["epoch"], ckpt["step_in_epoch"]) == (0, 4)
     assert train_run(run_dir, log=quiet)["status"] == "completed"
     assert not list(run_dir.glob(".*.tmp"))
@@ -263,14 +264,15 @@ def test_ddp_with_two_processes_on_cpu_gives_one_sensible_result(tmp_path):
                                       stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=240) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
-    result = read_result(run_dir)
+    result = rundir.result_of(run_dir)
     assert result["status"] == "completed" and result["world_size"] == 2 and result["epochs"] == 2
-    metrics = read_metrics(run_dir)
+    metrics = rundir.epochs_of(run_dir)
     assert len(metrics) == 2  # only rank 0 writes
     assert all(0 <= m["val_top1_err"] <= 100 and m["train_loss"] > 0 for m in metrics)
     assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
     # rank 1 wrote nothing of its own: the folder holds one run's files
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.jsonl", "result.json"]
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted(
+        [rundir.LOCK, rundir.CHECKPOINT, rundir.PREVIOUS_CHECKPOINT, rundir.CONFIG, rundir.METRICS, rundir.RESULT])
 
 
 BASELINE = """
@@ -294,12 +296,12 @@ def test_timm_and_torchvision_baselines_train_stop_and_resume_through_the_same_e
     dirs = []
     for name in ("straight", "resumed"):
         run_dir = tmp_path / name / run.run_id
-        write_run_config(run_dir, run)
+        rundir.write_config(run_dir, run)
         dirs.append(run_dir)
     assert train_run(dirs[0], log=quiet)["status"] == "completed"
     with pytest.raises(Stopped):
         train_run(dirs[1], stop=StopAfter(1), log=quiet)  # one step, then stop
-    assert load_checkpoint(dirs[1])["global_step"] == 2
+    assert load_checkpoint(dirs[1]).state["global_step"] == 2
     assert train_run(dirs[1], log=quiet)["status"] == "completed"
     assert_same_outcome(dirs[0], dirs[1])
-    assert load_run(dirs[1]).model.name == model
+    assert rundir.load_config(dirs[1]).model.name == model

@@ -1,8 +1,10 @@
 """Send an ablation's runs to Slurm (or this machine) with submitit; relaunch idempotently.
 
-Every run lives in SWEEP/runs/RUN_ID. job.json keeps its job ids, so a relaunch submits nothing
-for runs that completed or are still queued/running, and resubmits failed or cancelled runs up
-to the profile's retry limit. Jobs run a snapshot of the code taken at launch.
+Every run lives in SWEEP/runs/RUN_ID (engine/rundir.py owns it). Its job record keeps its job ids,
+so a relaunch submits nothing for runs that completed or are still queued/running, resubmits
+failed or cancelled runs up to the profile's retry limit, and submits nothing for a run whose
+state is unknown (a scheduler that does not answer is never read as an empty queue). Jobs run a
+snapshot of the code taken at launch.
 """
 from __future__ import annotations
 
@@ -17,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..errors import UserError
-from ..fsutil import read_json_object, write_json
-from ..config.runs import Run, resolve_runs, write_run_config
+from ..config.runs import Run, resolve_runs
 from ..config.spec import AblationSpec, build, load_yaml
+from ..engine import rundir
+from ..errors import UserError
 
-JOB = "job.json"
 DEFAULT_MAX_ARRAY_SIZE = 1001
 
 
@@ -187,34 +188,34 @@ class TrainJob:
         return submitit.helpers.DelayedSubmission(TrainJob(self.run_dirs))
 
 
-# ---------------------------------------------------------------- run states
-
-def read_job(run_dir: Path) -> Optional[dict]:
-    """job.json of a run, or None."""
-    return read_json_object(Path(run_dir) / JOB)
-
+# ---------------------------------------------------------------- the scheduler's view
 
 SLURM_STATES = {
-    "PENDING": "pending", "CONFIGURING": "pending", "REQUEUED": "pending", "REQUEUE_HOLD": "pending",
-    "REQUEUE_FED": "pending", "RESV_DEL_HOLD": "pending", "SUSPENDED": "pending",
-    "RUNNING": "running", "COMPLETING": "running", "STAGE_OUT": "running", "SIGNALING": "running",
-    "RESIZING": "running",
+    "PENDING": rundir.PENDING, "CONFIGURING": rundir.PENDING, "REQUEUED": rundir.PENDING,
+    "REQUEUE_HOLD": rundir.PENDING, "REQUEUE_FED": rundir.PENDING, "RESV_DEL_HOLD": rundir.PENDING,
+    "SUSPENDED": rundir.PENDING, "RUNNING": rundir.RUNNING, "COMPLETING": rundir.RUNNING,
+    "STAGE_OUT": rundir.RUNNING, "SIGNALING": rundir.RUNNING, "RESIZING": rundir.RUNNING,
 }
 
 
-def queue_states(jobs: list[dict]) -> dict[str, str]:
-    """Scheduler state (pending/running) of the jobs still known to it, keyed by job id."""
+def queue_states(jobs: list[rundir.Job]) -> Optional[dict[str, str]]:
+    """Scheduler state (pending/running) of the jobs still known to it, keyed by job id.
+
+    None when Slurm jobs are asked about and squeue does not answer: the caller must then treat
+    those runs as unknown, never as gone from the queue.
+    """
     states: dict[str, str] = {}
-    slurm_ids = [j["job_id"] for j in jobs if j.get("executor") == "slurm"]
-    if slurm_ids and shutil.which("squeue"):
-        out = _run_cmd(["squeue", "-h", "-r", "-o", "%i|%T"]) or ""
+    if any(j.executor == "slurm" for j in jobs):
+        out = _run_cmd(["squeue", "-h", "-r", "-o", "%i|%T"]) if shutil.which("squeue") else None
+        if out is None:
+            return None
         for line in out.splitlines():
             job_id, _, state = line.partition("|")
             if state in SLURM_STATES:
                 states[job_id.strip()] = SLURM_STATES[state]
     for j in jobs:
-        if j.get("executor") == "local" and j.get("pid") and _alive(int(j["pid"])):
-            states[j["job_id"]] = "running"
+        if j.executor == "local" and j.pid and _alive(int(j.pid)):
+            states[j.job_id] = rundir.RUNNING
     return states
 
 
@@ -232,28 +233,6 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def run_state(result: Optional[dict], job: Optional[dict], queued: dict[str, str], started: bool = True) -> str:
-    """completed | failed | running | pending | cancelled | new, from the files and the queue.
-
-    `started`: the run has written a checkpoint or an epoch. A local chain's job runs its runs in
-    turn, so a run whose chain is running but which has not started yet is still pending.
-    """
-    if result is not None:
-        return "completed" if result.get("status") == "completed" else "failed"
-    if job is None:
-        return "new"
-    if job.get("job_id") in queued:
-        state = queued[job["job_id"]]
-        if state == "running" and job.get("executor") == "local" and not started:
-            return "pending"
-        return state
-    return "cancelled"  # left the queue without a result: cancelled, killed or lost
-
-
-def _started(run_dir: Path) -> bool:
-    return (run_dir / "checkpoint.pt").exists() or (run_dir / "metrics.jsonl").exists()
-
-
 # ---------------------------------------------------------------- launching
 
 @dataclass
@@ -267,24 +246,24 @@ class LaunchPlan:
 
 def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bool = True) -> LaunchPlan:
     """Resolve the runs, write their config.yaml (unless a dry run) and decide what to submit."""
-    from ..engine.train import read_result
-
     runs = resolve_runs(ablation)
     run_dirs = {r.run_id: sweep / "runs" / r.run_id for r in runs}
     if write:
         for r in runs:
-            write_run_config(run_dirs[r.run_id], r)
-    jobs = {rid: read_job(d) for rid, d in run_dirs.items()}
-    queued = queue_states([j for j in jobs.values() if j])
+            rundir.write_config(run_dirs[r.run_id], r)
+    records = {rid: rundir.read_run(d) for rid, d in run_dirs.items()}
+    queued = queue_states([rec.job for rec in records.values() if rec.job])
     plan = LaunchPlan(runs, run_dirs, {})
     for r in runs:
         rid = r.run_id
-        state = run_state(read_result(run_dirs[rid]), jobs[rid], queued, started=_started(run_dirs[rid]))
+        state = rundir.run_state(records[rid], queued)
         plan.states[rid] = state
-        attempts = (jobs[rid] or {}).get("attempts", 0)
-        if state in ("completed", "running", "pending"):
+        attempts = records[rid].job.attempts if records[rid].job else 0
+        if state in (rundir.COMPLETED, rundir.RUNNING, rundir.PENDING):
             plan.skipped[rid] = state
-        elif state in ("failed", "cancelled") and attempts > profile.max_retries:
+        elif state == rundir.UNKNOWN:
+            plan.skipped[rid] = f"unknown ({records[rid].state_reason or 'the scheduler did not answer'}); not resubmitted"
+        elif state in (rundir.FAILED, rundir.CANCELLED) and attempts > profile.max_retries:
             plan.skipped[rid] = f"{state}, retry limit reached ({attempts} attempts)"
         else:
             plan.to_submit.append(rid)
@@ -352,10 +331,10 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
     """Submit the planned runs (Slurm: arrays within MaxArraySize; local: parallel chains)."""
     if not plan.to_submit:
         return []
-    from ..engine.train import archive_failed_result, git_commit
+    from ..engine.environment import git_commit
 
     for rid in plan.to_submit:  # a resubmitted run is pending again, not failed
-        archive_failed_result(plan.run_dirs[rid])
+        rundir.archive_failure(plan.run_dirs[rid])
     # Absolute paths: submission happens from inside the code snapshot (see below).
     run_dirs = {rid: d.resolve() for rid, d in plan.run_dirs.items()}
     sweep = sweep.resolve()
@@ -377,7 +356,7 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         for i, group in enumerate(groups):
             for rid in group:
-                _record_job(run_dirs[rid], f"debug-{os.getpid()}-{i}", "debug", now)
+                rundir.record_job(run_dirs[rid], f"debug-{os.getpid()}-{i}", "debug", now)
             submitted += group
         log(f"submitted {len(groups)} job(s) for {len(submitted)} run(s) (debug, in this process)")
         for group in groups:
@@ -404,7 +383,7 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             for group, job in zip(batch, jobs):
                 for rid in group:
-                    _record_job(run_dirs[rid], str(job.job_id), profile.executor, now, str(job.paths.folder))
+                    rundir.record_job(run_dirs[rid], str(job.job_id), profile.executor, now, str(job.paths.folder))
                     submitted.append(rid)
             log(f"submitted {len(jobs)} job(s) for {sum(map(len, batch))} run(s) "
                 f"({profile.executor}{', array ' + jobs[0].job_id.split('_')[0] if profile.executor == 'slurm' else ''})")
@@ -416,16 +395,6 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
             else:
                 os.environ["PYTHONPATH"] = env_backup
     return submitted
-
-
-def _record_job(run_dir: Path, job_id: str, executor: str, now: str, folder: Optional[str] = None) -> None:
-    old = read_job(run_dir) or {}
-    history = list(old.get("history", [])) + [{"job_id": job_id, "submitted_at": now}]
-    record = {"job_id": job_id, "executor": executor, "submitted_at": now,
-              "attempts": old.get("attempts", 0) + 1, "history": history, "submitit_folder": folder}
-    if executor == "local":
-        record["pid"] = int(job_id)
-    write_json(run_dir / JOB, record)
 
 
 # ---------------------------------------------------------------- estimates

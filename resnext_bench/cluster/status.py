@@ -5,40 +5,35 @@ import csv
 import io
 from pathlib import Path
 
-from ..analysis.collect import _run_dirs, collect_run
-from .launch import _started, queue_states, read_job, run_state
+from ..engine import rundir
+from .launch import queue_states
 
 COLUMNS = ["run_id", "configuration", "seed", "state", "job_id", "attempts", "epoch", "epochs_planned",
            "best_val_top1_err", "last_error"]
 
 
 def sweep_status(sweep: Path) -> list[dict]:
-    """One row a run: state (pending/running/completed/failed/cancelled/new), job, progress, error."""
-    rows, jobs = [], []
-    for run_dir in _run_dirs(Path(sweep)):
-        skipped: list = []
-        row, metrics = collect_run(run_dir, str(sweep), skipped)
-        job = read_job(run_dir)
-        errs = [m["val_top1_err"] for m in metrics if isinstance(m.get("val_top1_err"), (int, float))]
+    """One row a run: its state in rundir's words, job, progress, and the last error line."""
+    skipped: list = []
+    records = list(rundir.iter_records(Path(sweep), skipped))
+    queued = queue_states([r.job for r in records if r.job])  # one scheduler query for the whole sweep
+    rows = []
+    for rec in records:
+        config = rec.config or {}
+        errs = [e.val_top1_err for e in rec.epochs if e.val_top1_err is not None]
+        state = rundir.run_state(rec, queued)
+        reason = (rec.result.reason if rec.result else None) or rec.state_reason or ""
+        if state == rundir.UNKNOWN and queued is None and not reason:
+            reason = "the scheduler did not answer (squeue failed)"
         rows.append({
-            "run_id": row["run_id"], "configuration": row["configuration"], "seed": row["seed"],
-            "_file_status": row["status"], "_job": job, "_started": bool(metrics) or _started(run_dir),
-            "job_id": (job or {}).get("job_id"), "attempts": (job or {}).get("attempts", 0),
-            "epoch": len(metrics), "epochs_planned": row["epochs_planned"],
+            "run_id": rec.run_id, "configuration": config.get("configuration"),
+            "seed": config.get("seed") if isinstance(config.get("seed"), int) else None,
+            "state": state, "job_id": rec.job.job_id if rec.job else None,
+            "attempts": rec.job.attempts if rec.job else 0,
+            "epoch": len(rec.epochs), "epochs_planned": rec.epochs_planned,
             "best_val_top1_err": min(errs) if errs else None,
-            "last_error": (row["reason"] or "").strip().splitlines()[-1] if row["status"] in ("failed", "unknown") and row["reason"] else "",
+            "last_error": reason.strip().splitlines()[-1] if state in (rundir.FAILED, rundir.UNKNOWN) and reason.strip() else "",
         })
-        if job:
-            jobs.append(job)
-    queued = queue_states(jobs)  # one scheduler query for the whole sweep
-    for r in rows:
-        status, job, started = r.pop("_file_status"), r.pop("_job"), r.pop("_started")
-        if status == "unknown":
-            r["state"] = "failed"
-        else:
-            result = {"status": status} if status in ("completed", "failed") else None
-            state = run_state(result, job, queued, started)
-            r["state"] = "pending" if state == "new" else state
     return rows
 
 

@@ -14,11 +14,9 @@ from pathlib import Path
 
 
 from ..errors import UserError
-from ..fsutil import write_yaml
 from .spec import (AblationSpec, BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec, apply_overrides,
-                   build, load_yaml, resolve_recipe, to_dict)
+                   build, resolve_recipe, to_dict)
 
-CONFIG = "config.yaml"
 # Data fields that say where the data lives or how it is read, not what is trained on: they do
 # not enter the run id (the same run on a cluster and a workstation keeps its id).
 WHERE_NOT_WHAT = ("root", "download", "loader", "num_workers")
@@ -40,12 +38,19 @@ class Run:
     study: str | None = None  # the paper comparison it feeds: analysis metadata, not part of the id
 
     def identity(self) -> dict:
-        """What defines the run's result (not how fast it runs): hashed into the run id."""
+        """What defines the run's result (not how fast it runs): hashed into the run id.
+
+        Precision changes the numbers, so it is part of the id; fp32 adds no key, so the ids of
+        sweeps made before precision entered the id stay valid for fp32 (see rundir.write_config).
+        """
         data = {k: v for k, v in to_dict(self.data).items() if k not in WHERE_NOT_WHAT}
-        return {
+        identity = {
             "ablation": self.ablation, "configuration": self.configuration, "model": model_dict(self.model),
             "data": data, "recipe": to_dict(self.recipe), "seed": self.seed,
         }
+        if self.runtime.precision != "fp32":
+            identity["precision"] = self.runtime.precision
+        return identity
 
     @property
     def run_id(self) -> str:
@@ -56,7 +61,7 @@ class Run:
     def to_config(self) -> dict:
         return {
             "run_id": self.run_id,
-            **self.identity(),
+            **{k: v for k, v in self.identity().items() if k != "precision"},  # it lives in runtime
             "data": to_dict(self.data),
             "runtime": to_dict(self.runtime),
             "complexity": dict(self.complexity),
@@ -99,26 +104,8 @@ def resolve_runs(ablation: AblationSpec) -> list[Run]:
     return runs
 
 
-def write_run_config(run_dir: Path, run: Run) -> bool:
-    """Write config.yaml once. Returns False when it already exists with the same run id."""
-    path = Path(run_dir) / CONFIG
-    if path.exists():
-        existing = load_yaml(path)
-        if not isinstance(existing, dict) or existing.get("run_id") != run.run_id:
-            raise UserError(f"{path}: holds another run ({existing.get('run_id') if isinstance(existing, dict) else '?'}); "
-                            "refusing to overwrite it")
-        return False
-    write_yaml(path, run.to_config())
-    return True
-
-
-def load_run(run_dir: Path) -> Run:
-    """The Run described by run_dir/config.yaml (strictly validated)."""
-    path = Path(run_dir) / CONFIG
-    if not path.exists():
-        raise UserError(f"{run_dir}: no {CONFIG}; start a run with `resnext-bench train ABLATION CONFIG`")
-    d = load_yaml(path)
-    where = str(path)
+def run_from_config(d: dict, where: str) -> Run:
+    """The Run a parsed config.yaml describes (strictly validated; `where` names the file)."""
     if not isinstance(d, dict):
         raise UserError(f"{where}: expected a mapping")
     try:
@@ -133,6 +120,8 @@ def load_run(run_dir: Path) -> Run:
         )
     except KeyError as e:
         raise UserError(f"{where}: missing key {e.args[0]}") from None
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{where}: {e}") from None
     except UserError as e:
         raise UserError(f"{where}: {e}") from None
 
@@ -145,4 +134,8 @@ def with_runtime(run: Run, overrides: list[str]) -> Run:
         if not item.partition("=")[0].startswith("runtime."):
             raise UserError(f"override {item!r}: only runtime.KEY=VALUE can change an existing run")
     raw = apply_overrides({"runtime": to_dict(run.runtime)}, overrides)
-    return dataclasses.replace(run, runtime=build(RuntimeSpec, raw["runtime"], "runtime"))
+    runtime = build(RuntimeSpec, raw["runtime"], "runtime")
+    if runtime.precision != run.runtime.precision:
+        raise UserError(f"runtime.precision: {run.runtime.precision} -> {runtime.precision} changes the run's "
+                        "results (and its id); launch or train it as a new run instead")
+    return dataclasses.replace(run, runtime=runtime)

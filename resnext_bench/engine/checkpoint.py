@@ -1,18 +1,28 @@
-"""Atomic checkpoints that load with torch.load(weights_only=True).
+"""Atomic checkpoints that load with torch.load(weights_only=True); the last two are kept.
 
 A checkpoint holds everything needed to continue a run bit for bit: model, optimizer, scaler,
-schedule position, RNG states, epoch, step within the epoch, and the partial epoch's sums.
+schedule position, RNG states, epoch, step within the epoch, the partial epoch's sums, and the
+metrics of every finished epoch (so a damaged metrics file is rebuilt on resume).
+
+Saving writes the new file beside the old one, then moves the latest to checkpoint.prev.pt and
+the new one into place; a kill at any moment leaves at least one complete checkpoint. Loading
+tries the latest, then the previous one, and says which it used.
 """
 from __future__ import annotations
 
+import os
 import random
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
 
-from ..fsutil import atomic_write
+from ..errors import UserError
+from .rundir import checkpoint_paths
 
-CHECKPOINT = "checkpoint.pt"
+REQUIRED = ("model", "optimizer", "scaler", "rng", "epoch", "step_in_epoch", "global_step", "sums", "run_id")
 
 
 def rng_state() -> dict:
@@ -34,23 +44,71 @@ def _as_tuple(x):
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> Path:
-    """Write `state` to run_dir/checkpoint.pt atomically (temporary file, fsync, rename)."""
-    path = Path(run_dir) / CHECKPOINT
-    atomic_write(path, lambda f: torch.save(state, f))
-    return path
+    """Write `state` as the latest checkpoint; the one it replaces becomes the previous one."""
+    latest, previous = checkpoint_paths(run_dir)
+    fd, tmp = tempfile.mkstemp(dir=latest.parent, prefix=f".{latest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        if latest.exists():
+            os.replace(latest, previous)
+        os.replace(tmp, latest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(latest.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return latest
 
 
-def load_checkpoint(run_dir: Path, map_location="cpu") -> dict | None:
-    """The run's checkpoint, or None when it has none. Only tensors and plain data are unpickled."""
-    path = Path(run_dir) / CHECKPOINT
-    if not path.exists():
-        return None
-    return torch.load(path, map_location=map_location, weights_only=True)
+@dataclass(frozen=True)
+class Loaded:
+    state: dict
+    path: Path
+    fallback: Optional[str] = None  # why the latest checkpoint was not used, when it was not
 
 
-def remove_stale_temporaries(run_dir: Path) -> list[Path]:
-    """Delete temporary files left by a process killed while writing (the real files are intact)."""
-    stale = list(Path(run_dir).glob(".*.tmp"))
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return stale
+def _load_one(path: Path, map_location) -> dict:
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(state, dict):
+        raise ValueError(f"holds a {type(state).__name__}, not a checkpoint")
+    missing = [k for k in REQUIRED if k not in state]
+    if missing:
+        raise ValueError(f"lacks {', '.join(missing)}")
+    return state
+
+
+def _why(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:160]}" if text else type(e).__name__
+
+
+def load_checkpoint(run_dir: Path, map_location="cpu") -> Optional[Loaded]:
+    """The newest checkpoint that loads, or None when the run has none.
+
+    A damaged latest file falls back to the previous one (`Loaded.fallback` says why); when no
+    file loads, a UserError names each file and its damage.
+    """
+    damaged = []
+    for path in checkpoint_paths(run_dir):
+        if not path.exists():
+            continue
+        try:
+            state = _load_one(path, map_location)
+        except Exception as e:  # truncated zip, bad pickle, wrong contents: all mean "damaged"
+            damaged.append(f"{path.name} is damaged ({_why(e)})")
+            continue
+        return Loaded(state, path, "; ".join(damaged) + f"; resumed from {path.name}" if damaged else None)
+    if damaged:
+        raise DamagedCheckpoint(f"{Path(run_dir)}: cannot resume: {'; '.join(damaged)}. Remove the checkpoint "
+                                "files to restart the run from scratch")
+    return None
+
+
+class DamagedCheckpoint(UserError):
+    """No checkpoint of the run loads."""

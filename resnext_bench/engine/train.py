@@ -1,4 +1,4 @@
-"""The training engine: one run folder in, metrics.jsonl / checkpoint.pt / result.json out.
+"""The training engine: one run folder in; its epochs, checkpoints and result out (through rundir).
 
 Resume is exact: data order and augmentation depend only on (seed, epoch, batch), and a
 checkpoint is only ever taken at a step boundary, holding the optimizer, the RNG states and the
@@ -7,12 +7,8 @@ through submitit) is honoured at the next step boundary, after a checkpoint.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-import platform
 import signal
-import subprocess
 import sys
 import time
 from contextlib import nullcontext
@@ -23,14 +19,13 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_checkpoint, remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state
+from ..config.runs import Run
 from ..errors import UserError
-from ..fsutil import append_line, read_json_object, write_json, write_text
-from ..config.runs import Run, load_run
-from ..config.spec import RecipeSpec
-
-METRICS = "metrics.jsonl"
-RESULT = "result.json"
+from . import rundir
+from .checkpoint import DamagedCheckpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .environment import Dist, all_reduce, device_for, device_name, git_commit, versions
+from .recipe import build_loss, build_optimizer, lr_at
+from .rundir import EPOCH_FIELDS, Epoch, Result, RunLock
 
 
 # ---------------------------------------------------------------- stopping
@@ -64,109 +59,6 @@ def install_stop_handlers(flag: StopFlag, signals=(signal.SIGTERM, signal.SIGINT
 
     for sig in signals:
         signal.signal(sig, handler)
-
-
-# ---------------------------------------------------------------- distributed
-
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls) -> "Dist":
-        """Rank and world size as torchrun or submitit's TorchDistributedEnvironment export them."""
-        env = os.environ
-        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
-
-
-def _all_reduce(values: list[float], dist: Dist, device) -> list[float]:
-    if dist.world_size == 1:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    torch.distributed.all_reduce(t)
-    return t.tolist()
-
-
-# ---------------------------------------------------------------- schedule
-
-def lr_at(recipe: RecipeSpec, step: int, steps_per_epoch: int) -> float:
-    """Learning rate at a global step: linear warmup, then cosine or step decay (per iteration)."""
-    base = recipe.scaled_lr
-    epoch = step / steps_per_epoch
-    if recipe.warmup_epochs and epoch < recipe.warmup_epochs:
-        return base * (step + 1) / (recipe.warmup_epochs * steps_per_epoch)
-    if recipe.schedule == "cosine":
-        total = recipe.epochs * steps_per_epoch
-        start = recipe.warmup_epochs * steps_per_epoch
-        return 0.5 * base * (1 + math.cos(math.pi * (step - start) / max(1, total - start)))
-    return base * recipe.gamma ** sum(epoch >= m for m in recipe.milestones)
-
-
-# ---------------------------------------------------------------- environment
-
-def device_for(runtime, dist: Dist) -> torch.device:
-    if runtime.device == "cpu" or (runtime.device == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise UserError("runtime.device is cuda but no CUDA device is visible")
-    torch.cuda.set_device(dist.local_rank)
-    return torch.device("cuda", dist.local_rank)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def git_commit() -> Optional[str]:
-    """The commit of the code that ran: set by the launcher for snapshots, else asked of git."""
-    if os.environ.get("RESNEXT_BENCH_GIT_COMMIT"):
-        return os.environ["RESNEXT_BENCH_GIT_COMMIT"]
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def versions() -> dict:
-    import torchvision
-
-    try:
-        import timm
-        timm_version = timm.__version__
-    except ImportError:  # pragma: no cover - timm is a dependency
-        timm_version = None
-    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm_version,
-            "python": platform.python_version()}
-
-
-def read_result(run_dir: Path) -> Optional[dict]:
-    """result.json as a dict, or None when absent or unreadable."""
-    return read_json_object(Path(run_dir) / RESULT)
-
-
-def archive_failed_result(run_dir: Path) -> None:
-    """A failed attempt is being retried: keep its record in failures.jsonl, clear result.json."""
-    done = read_result(run_dir)
-    if done is not None:
-        append_line(Path(run_dir) / "failures.jsonl", json.dumps(done))
-    (Path(run_dir) / RESULT).unlink(missing_ok=True)
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    """The epochs of metrics.jsonl that parse (a torn last line after a crash is dropped)."""
-    from ..analysis.collect import read_metrics as read_metrics_file
-
-    return read_metrics_file(Path(run_dir) / METRICS, [])
 
 
 # ---------------------------------------------------------------- the loop
@@ -220,7 +112,7 @@ def evaluate(model, val, device, precision, channels_last, dist: Dist) -> tuple[
         top5 += hit.any(dim=1).sum().item()
         n += labels.numel()
     model.train()
-    loss, top1, top5, n = _all_reduce([loss, top1, top5, n], dist, device)
+    loss, top1, top5, n = all_reduce([loss, top1, top5, n], dist, device)
     n = max(n, 1)
     return loss / n, 100.0 * (1 - top1 / n), 100.0 * (1 - top5 / n)
 
@@ -229,8 +121,8 @@ class Trainer:
     """Trains one Run in one run folder (rank 0 writes; other ranks only compute)."""
 
     def __init__(self, run: Run, run_dir: Path, dist: Dist, stop: StopFlag):
-        from .data import build_data
         from ..models import build_model
+        from .data import build_data
 
         self.run, self.run_dir, self.dist, self.stop = run, Path(run_dir), dist, stop
         rt = run.runtime
@@ -251,10 +143,8 @@ class Trainer:
         if rt.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self.optimizer = torch.optim.SGD(
-            model.parameters(), lr=run.recipe.scaled_lr, momentum=run.recipe.momentum,
-            weight_decay=run.recipe.weight_decay, nesterov=run.recipe.nesterov,
-        )
+        self.optimizer = build_optimizer(model.parameters(), run.recipe)
+        self.loss_fn = build_loss(run.recipe)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=rt.precision == "fp16")
         self.forward = model
         if dist.world_size > 1:
@@ -264,7 +154,9 @@ class Trainer:
         if rt.compile:
             self.forward = torch.compile(self.forward)
         self.state = State()
+        self.history: list[Epoch] = []  # the finished epochs, also kept in every checkpoint
         self.best = (math.inf, math.inf)
+        self.fallback: Optional[str] = None  # why the latest checkpoint was not the one resumed
         self.last_checkpoint = time.monotonic()
 
     # -- checkpoints
@@ -280,16 +172,19 @@ class Trainer:
             "rng": rng_state(),
             "epoch": s.epoch, "step_in_epoch": s.step_in_epoch, "global_step": s.global_step,
             "sums": s.sums.as_dict(), "wall_seconds": s.wall_seconds, "best": list(self.best),
+            "history": [{k: getattr(e, k) for k in EPOCH_FIELDS} for e in self.history],
             "run_id": self.run.run_id,
         })
         self.last_checkpoint = time.monotonic()
 
     def restore(self) -> bool:
-        ckpt = load_checkpoint(self.run_dir)  # on the CPU: RNG states must stay there
-        if ckpt is None:
+        """Continue from the newest checkpoint that loads; False when the run has none."""
+        loaded = load_checkpoint(self.run_dir)  # on the CPU: RNG states must stay there
+        if loaded is None:
             return False
+        ckpt = loaded.state
         if ckpt.get("run_id") != self.run.run_id:
-            raise UserError(f"{self.run_dir}/checkpoint.pt belongs to run {ckpt.get('run_id')}, not {self.run.run_id}")
+            raise UserError(f"{loaded.path} belongs to run {ckpt.get('run_id')}, not {self.run.run_id}")
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
@@ -297,33 +192,32 @@ class Trainer:
         self.state = State(ckpt["epoch"], ckpt["step_in_epoch"], ckpt["global_step"], EpochSums(**ckpt["sums"]),
                            ckpt["wall_seconds"])
         self.best = tuple(ckpt["best"])
-        # Epochs finished after this checkpoint was taken (a kill between the metrics line and the
-        # next checkpoint) are redone; drop their lines so each epoch is recorded once.
+        self.fallback = loaded.fallback
+        history = ckpt.get("history")
+        history = [Epoch(**h) for h in history] if isinstance(history, list) else None
+        # Epochs finished after this checkpoint (a kill between the metrics line and the next
+        # checkpoint, or a fallback to the previous checkpoint) are redone: the metrics file keeps
+        # exactly the checkpoint's epochs, rebuilt from its history where the file lost lines.
         if self.dist.main:
-            self._truncate_metrics(self.state.epoch)
+            self.history = rundir.truncate_metrics(self.run_dir, self.state.epoch, history)
+        else:
+            self.history = history or []
+        if self.dist.main and [e.epoch for e in self.history] != list(range(1, self.state.epoch + 1)):
+            raise UserError(f"{self.run_dir}: {rundir.METRICS} lost epochs of a checkpoint that carries no history "
+                            "(written by an older version); remove the checkpoint files to restart the run")
         return True
-
-    def _truncate_metrics(self, epochs_done: int) -> None:
-        path = self.run_dir / METRICS
-        try:
-            text = path.read_text()
-        except OSError:
-            return
-        lines = read_metrics(self.run_dir)
-        keep = [m for m in lines if m["epoch"] <= epochs_done]
-        if len(keep) != len(lines) or (text and not text.endswith("\n")):
-            write_text(path, "".join(json.dumps(m) + "\n" for m in keep))
 
     def _check_stop(self) -> None:
         requested = self.stop.requested
         if self.dist.world_size > 1:  # every rank must stop at the same step
-            requested = _all_reduce([float(requested)], self.dist, self.device)[0] > 0
+            requested = all_reduce([float(requested)], self.dist, self.device)[0] > 0
         if requested:
             self.save()
             raise Stopped(self.stop.reason or "stop requested")
 
     # -- one epoch
-    def train_epoch(self) -> Optional[dict]:
+    def train_epoch(self) -> Optional[str]:
+        """Train the rest of the current epoch; returns why it failed, or None."""
         s, recipe, rt = self.state, self.run.recipe, self.run.runtime
         steps = self.train_data.num_batches
         self.model.train()
@@ -345,10 +239,9 @@ class Trainer:
                     group["lr"] = lr
                 with _autocast(self.device, rt.precision):
                     logits = self.forward(images)
-                    loss = F.cross_entropy(logits.float(), labels, label_smoothing=recipe.label_smoothing)
+                    loss = self.loss_fn(logits, labels)
                 if not torch.isfinite(loss):
-                    return {"failed": f"non-finite training loss ({loss.item()}) at epoch {s.epoch + 1}, "
-                                      f"step {s.step_in_epoch}"}
+                    return f"non-finite training loss ({loss.item()}) at epoch {s.epoch + 1}, step {s.step_in_epoch}"
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.optimizer)
@@ -375,57 +268,61 @@ class Trainer:
                 progress.close()
         return None
 
-    def end_epoch(self) -> dict:
+    def end_epoch(self) -> Epoch:
         s, rt = self.state, self.run.runtime
         t0 = time.perf_counter()
         val_loss, val_top1, val_top5 = evaluate(self.forward, self.val_data, self.device, rt.precision,
                                                 rt.channels_last, self.dist)
         s.wall_seconds += time.perf_counter() - t0
-        loss, correct, seen, seconds, data_s = _all_reduce(
+        loss, correct, seen, seconds, data_s = all_reduce(
             [s.sums.loss, s.sums.correct, s.sums.seen, s.sums.seconds, s.sums.data_seconds], self.dist, self.device)
         seen = max(seen, 1)
         per_rank_seconds = seconds / self.dist.world_size
-        metrics = {
-            "epoch": s.epoch + 1,
-            "lr": lr_at(self.run.recipe, max(s.global_step - 1, 0), self.train_data.num_batches),
-            "train_loss": loss / seen,
-            "train_top1_err": 100.0 * (1 - correct / seen),
-            "val_loss": val_loss,
-            "val_top1_err": val_top1,
-            "val_top5_err": val_top5,
-            "epoch_seconds": per_rank_seconds,
-            "images_per_sec": seen / per_rank_seconds if per_rank_seconds > 0 else None,
-            "data_wait_pct": 100.0 * data_s / seconds if seconds > 0 else None,
-        }
+        epoch = Epoch(
+            epoch=s.epoch + 1,
+            lr=lr_at(self.run.recipe, max(s.global_step - 1, 0), self.train_data.num_batches),
+            train_loss=loss / seen,
+            train_top1_err=100.0 * (1 - correct / seen),
+            val_loss=val_loss,
+            val_top1_err=val_top1,
+            val_top5_err=val_top5,
+            epoch_seconds=per_rank_seconds,
+            images_per_sec=seen / per_rank_seconds if per_rank_seconds > 0 else None,
+            data_wait_pct=100.0 * data_s / seconds if seconds > 0 else None,
+        )
         self.best = min(self.best, (val_top1, val_top5))
         s.epoch += 1
         s.step_in_epoch = 0
         s.sums = EpochSums()
+        self.history.append(epoch)
         if self.dist.main:
-            append_line(self.run_dir / METRICS, json.dumps(metrics))
+            rundir.append_epoch(self.run_dir, epoch)
         self.save()
-        return metrics
+        return epoch
 
 
-def _result(run: Run, trainer: Optional["Trainer"], status: str, reason: Optional[str], failed_epoch=None) -> dict:
-    metrics = read_metrics(trainer.run_dir) if trainer else []
-    last = metrics[-1] if metrics else {}
-    speeds = [m["images_per_sec"] for m in metrics if m.get("images_per_sec")]
-    best = min(metrics, key=lambda m: m["val_top1_err"]) if metrics else {}
+def _result(run: Run, trainer: Optional[Trainer], history: list[Epoch], status: str, reason: Optional[str],
+            failed_epoch: Optional[int] = None) -> Result:
+    last = history[-1] if history else None
+    finite = [e for e in history if e.val_top1_err is not None and math.isfinite(e.val_top1_err)]
+    speeds = sorted(e.images_per_sec for e in history if e.images_per_sec)
     device = trainer.device if trainer else torch.device("cpu")
     world = trainer.dist.world_size if trainer else 1
-    return {
-        "status": status, "reason": reason, "failed_epoch": failed_epoch,
-        "final_val_top1_err": last.get("val_top1_err"), "final_val_top5_err": last.get("val_top5_err"),
-        "best_val_top1_err": best.get("val_top1_err"), "best_val_top5_err": min(
-            (m["val_top5_err"] for m in metrics), default=None),
-        "params": run.complexity.get("params"), "flops": run.complexity.get("flops"),
-        "epochs": len(metrics), "wall_seconds": trainer.state.wall_seconds if trainer else 0.0,
-        "images_per_sec": sorted(speeds)[len(speeds) // 2] if speeds else None,
-        "device": device_name(device), "num_gpus": world if device.type == "cuda" else 0,
-        "world_size": world, "seed": run.seed, "versions": versions(), "git_commit": git_commit(),
-        "run_id": run.run_id, "code_dir": str(Path(__file__).resolve().parents[1]),
-    }
+    rt = run.runtime
+    return Result(
+        status=status, reason=reason, failed_epoch=failed_epoch,
+        final_val_top1_err=last.val_top1_err if last and status == "completed" else None,
+        final_val_top5_err=last.val_top5_err if last and status == "completed" else None,
+        best_val_top1_err=min((e.val_top1_err for e in finite), default=None),
+        best_val_top5_err=min((e.val_top5_err for e in finite if e.val_top5_err is not None), default=None),
+        params=run.complexity.get("params"), flops=run.complexity.get("flops"),
+        epochs=len(history), wall_seconds=trainer.state.wall_seconds if trainer else 0.0,
+        images_per_sec=speeds[len(speeds) // 2] if speeds else None,
+        device=device_name(device), num_gpus=world if device.type == "cuda" else 0, world_size=world,
+        seed=run.seed, precision=rt.precision, channels_last=rt.channels_last, compile=rt.compile,
+        threads=torch.get_num_threads(), versions=versions(), git_commit=git_commit(), run_id=run.run_id,
+        code_dir=str(Path(__file__).resolve().parents[1]), checkpoint_fallback=trainer.fallback if trainer else None,
+    )
 
 
 def _print(msg: str) -> None:
@@ -436,49 +333,81 @@ def train_run(run_dir: Path, stop: Optional[StopFlag] = None, log: Callable[[str
               run: Optional[Run] = None) -> dict:
     """Train (or resume, or skip when completed) the run in `run_dir`; returns its result.
 
-    Raises Stopped after checkpointing when `stop` is requested; records failures in result.json.
+    Holds the run's lock while it trains (a second trainer gets RunLocked, a UserError, and
+    writes nothing). Raises Stopped after checkpointing when `stop` is requested; records
+    failures in the run's result.
     """
     run_dir = Path(run_dir)
-    run = run or load_run(run_dir)
+    run = run or rundir.load_config(run_dir)
     dist = Dist.from_env()
-    done = read_result(run_dir)
-    if done and done.get("status") == "completed":
-        log(f"{run.run_id}: already completed (val top-1 error {done.get('final_val_top1_err'):.2f}%), not retrained")
-        return done
-    if done and dist.main:
-        archive_failed_result(run_dir)
-    stop = stop or StopFlag()
+    lock = RunLock(run_dir).acquire() if dist.main else None
+    try:
+        return _train_locked(run_dir, run, dist, stop or StopFlag(), log)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Callable[[str], None]) -> dict:
+    record = rundir.read_run(run_dir)
+    if record.state == rundir.COMPLETED:
+        log(f"{run.run_id}: already completed (val top-1 error {record.result.final_val_top1_err:.2f}%), "
+            "not retrained")
+        return record.result.to_dict()
+    if dist.main:
+        if record.result is not None or record.result_unreadable:
+            rundir.archive_failure(run_dir)  # a failed attempt, or a completed one with damaged metrics
+        rundir.remove_stale_temporaries(run_dir)
     if dist.world_size > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if torch.cuda.is_available() and run.runtime.device != "cpu" else "gloo"
         torch.distributed.init_process_group(backend)
     trainer = None
-    try:
+
+    def fail(reason: str, failed_epoch: Optional[int]) -> Result:
+        history = trainer.history if trainer else record.epochs
+        result = _result(run, trainer, history, "failed", reason, failed_epoch)
         if dist.main:
-            remove_stale_temporaries(run_dir)
+            rundir.write_result(run_dir, result)
+        return result
+
+    def epoch_in_progress() -> int:
+        if trainer is not None and (trainer.history or trainer.state.epoch):
+            return trainer.state.epoch + 1
+        return len(record.epochs) + 1  # nothing restored: the epoch after the last one on disk
+
+    try:
         trainer = Trainer(run, run_dir, dist, stop)
         resumed = trainer.restore()
         s = trainer.state
         if dist.main:
+            if not resumed:
+                rundir.reset_progress(run_dir)  # a start from scratch keeps no earlier epoch lines
+            if trainer.fallback:
+                log(f"{run.run_id}: warning: {trainer.fallback}")
             where = f"epoch {s.epoch + 1} step {s.step_in_epoch}" if resumed else "the start"
             log(f"{run.run_id}: training {run.configuration} seed {run.seed} on {device_name(trainer.device)}"
                 f" x{dist.world_size}, from {where}")
         while s.epoch < run.recipe.epochs:
             failure = trainer.train_epoch()
             if failure:
-                result = _result(run, trainer, "failed", failure["failed"], failed_epoch=s.epoch + 1)
                 if dist.main:
-                    write_json(run_dir / RESULT, result)
-                    log(f"{run.run_id}: failed: {failure['failed']}")
-                return result
+                    log(f"{run.run_id}: failed: {failure}")
+                return fail(failure, s.epoch + 1).to_dict()
             m = trainer.end_epoch()
             if dist.main:
-                log(f"{run.run_id}: epoch {m['epoch']}/{run.recipe.epochs} train loss {m['train_loss']:.4f} "
-                    f"err {m['train_top1_err']:.2f}% | val err {m['val_top1_err']:.2f}% top-5 {m['val_top5_err']:.2f}% "
-                    f"| {m['images_per_sec'] or 0:.0f} img/s, data wait {m['data_wait_pct'] or 0:.0f}%")
-        result = _result(run, trainer, "completed", None)
+                log(f"{run.run_id}: epoch {m.epoch}/{run.recipe.epochs} train loss {m.train_loss:.4f} "
+                    f"err {m.train_top1_err:.2f}% | val err {m.val_top1_err:.2f}% top-5 {m.val_top5_err:.2f}% "
+                    f"| {m.images_per_sec or 0:.0f} img/s, data wait {m.data_wait_pct or 0:.0f}%")
         if dist.main:
-            write_json(run_dir / RESULT, result)
-        return result
+            # Completed only when the metrics hold every epoch once, in order.
+            rundir.truncate_metrics(run_dir, run.recipe.epochs, trainer.history)
+            check = rundir.read_run(run_dir)
+            if [e.epoch for e in check.epochs] != list(range(1, run.recipe.epochs + 1)):
+                return fail(f"{rundir.METRICS} does not hold epochs 1..{run.recipe.epochs} after training", None).to_dict()
+        result = _result(run, trainer, trainer.history, "completed", None)
+        if dist.main:
+            rundir.write_result(run_dir, result)
+        return result.to_dict()
     except Stopped as e:
         if dist.main:
             log(f"{run.run_id}: stopped ({e}) at epoch {trainer.state.epoch + 1} step "
@@ -486,14 +415,14 @@ def train_run(run_dir: Path, stop: Optional[StopFlag] = None, log: Callable[[str
         if stop.after is not None:
             stop.after()
         raise
+    except DamagedCheckpoint as e:
+        fail(f"damaged checkpoint: {e}", epoch_in_progress())
+        raise
     except UserError as e:
-        if dist.main:
-            write_json(run_dir / RESULT, _result(run, trainer, "failed", str(e)))
+        fail(str(e), epoch_in_progress())
         raise
     except Exception as e:
-        if dist.main:
-            epoch = trainer.state.epoch + 1 if trainer else None
-            write_json(run_dir / RESULT, _result(run, trainer, "failed", f"{type(e).__name__}: {e}", epoch))
+        fail(f"{type(e).__name__}: {e}", epoch_in_progress())
         raise
     finally:
         if dist.world_size > 1 and torch.distributed.is_initialized():
