@@ -102,7 +102,10 @@ def test_rectangular_inputs_are_counted_per_side():
     assert complexity(spec, (33, 70)).flops == by_op["conv"] + by_op["linear"]
 
 
-@pytest.mark.parametrize("spec, size", [(small_spec("imagenet-50", 4, 2), 33), (small_spec("cifar-29", 2, 3), 9)])
+@pytest.mark.parametrize("spec, size", [
+    (small_spec("imagenet-50", 4, 2), 33), (small_spec("cifar-29", 2, 3), 9),
+    (small_spec("cifar-29", 4, 2, block_form="a"), 9), (small_spec("cifar-29", 4, 2, block_form="b"), 9),
+])
 def test_activations_are_the_conv_and_fc_output_elements(spec, size):
     model = ResNeXt(spec).eval()
     outputs = []

@@ -34,20 +34,23 @@ class _Tally:
     def __init__(self):
         self.conv_fc = self.bn = self.flops = self.acts = 0
 
-    def conv(self, cin, cout, k, h_out, w_out, groups=1, times=1):
+    def conv(self, cin, cout, k, h_out, w_out, groups=1, times=1, outputs=1):
+        """`outputs`: how many separate tensors of cout channels the layer's weights produce."""
         weights = cout * (cin // groups) * k * k
         self.conv_fc += times * weights
         self.flops += times * weights * h_out * w_out
-        self.acts += times * cout * h_out * w_out
+        self.acts += times * outputs * cout * h_out * w_out
 
     def norm(self, channels, times=1):
         self.bn += times * 2 * channels
 
-    def block(self, cin, width, cout, groups, stride, h, w, shortcut, times=1):
+    def block(self, cin, width, cout, groups, stride, h, w, shortcut, form="c", times=1):
         ho, wo = _conv_out(h, 3, stride, 1), _conv_out(w, 3, stride, 1)
         self.conv(cin, width, 1, h, w, times=times)
         self.conv(width, width, 3, ho, wo, groups=groups, times=times)
-        self.conv(width, cout, 1, ho, wo, times=times)
+        # Form (a) ends each of its C branches in its own 1x1 to cout and sums them: the same
+        # weights and multiply-adds as one dense 1x1, but C output tensors instead of one.
+        self.conv(width, cout, 1, ho, wo, times=times, outputs=groups if form == "a" else 1)
         self.norm(2 * width + cout, times=times)
         if shortcut and (stride != 1 or cin != cout):
             self.conv(cin, cout, 1, ho, wo, times=times)
@@ -73,9 +76,9 @@ def complexity(spec: ModelSpec, input_size: int | tuple[int, int] | None = None)
     for i, n_blocks in enumerate(template.stage_blocks):
         width, cout = stage_widths(spec, i)
         # The first block may stride and project; the other n-1 are identical, counted at once.
-        h, w = t.block(cin, width, cout, spec.cardinality, 2 if i > 0 else 1, h, w, spec.shortcut)
+        h, w = t.block(cin, width, cout, spec.cardinality, 2 if i > 0 else 1, h, w, spec.shortcut, spec.block_form)
         if n_blocks > 1:
-            t.block(cout, width, cout, spec.cardinality, 1, h, w, spec.shortcut, times=n_blocks - 1)
+            t.block(cout, width, cout, spec.cardinality, 1, h, w, spec.shortcut, spec.block_form, times=n_blocks - 1)
         cin = cout
     t.conv_fc += cin * spec.num_classes + spec.num_classes
     t.flops += cin * spec.num_classes
