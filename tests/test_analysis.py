@@ -11,6 +11,10 @@ import pytest
 import yaml
 
 from resnext_bench.analysis.collect import collect
+from resnext_bench.config.runs import Run
+from resnext_bench.config.spec import BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec
+from resnext_bench.engine import rundir
+from resnext_bench.engine.rundir import Epoch, Result
 from resnext_bench.errors import UserError
 from resnext_bench.analysis.plots import plot_cardinality, plot_cifar_size, plot_curves, write_plots
 from resnext_bench.analysis.report import write_report
@@ -29,45 +33,34 @@ from resnext_bench.reference import REFERENCE_DIR as REFERENCE
 def make_run(sweep: Path, run_id: str, *, ablation="table3", study="table3", template="imagenet-50", cardinality=1,
              bottleneck_width=64, shortcut=True, dataset="digits", seed=0, err=None, status="completed",
              epochs=3, params=None, flops=None, baseline=None, device="cpu", num_gpus=0) -> Path:
-    """A run folder as training writes it: config.yaml, metrics.jsonl, and result.json when ended."""
-    run = sweep / "runs" / run_id
-    run.mkdir(parents=True)
+    """A run folder written through engine/rundir.py, as training writes it: config, epochs, result when ended."""
+    run_dir = sweep / "runs" / run_id
     params = params or 1000 * cardinality * bottleneck_width
     flops = flops or 20 * params
-    model = ({"baseline": baseline, "kwargs": {}} if baseline else
-             {"template": template, "cardinality": cardinality, "bottleneck_width": bottleneck_width,
-              "shortcut": shortcut, "block_form": "c", "num_classes": 10, "in_chans": 3, "stem_width": 64,
-              "base_planes": 64, "zero_init_residual": False})
-    config = {
-        "run_id": run_id, "ablation": ablation,
-        "configuration": baseline or f"{cardinality}x{bottleneck_width}d", "model": model,
-        "data": {"name": dataset, "root": None}, "recipe": {"name": "short", "epochs": epochs, "batch_size": 64},
-        "runtime": {"device": "cpu"}, "seed": seed,
-        "complexity": {"params": params, "flops": flops, "params_conv_fc": params, "acts": 1, "block_params": 1},
-        "image_size": 32, "study": study,
-    }
-    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    model = (BaselineSpec(baseline) if baseline else
+             ModelSpec(template, cardinality, bottleneck_width, shortcut=shortcut, num_classes=10))
+    run = Run(ablation=ablation, configuration=baseline or f"{cardinality}x{bottleneck_width}d", model=model,
+              data=DataSpec(name=dataset), recipe=RecipeSpec(name="short", epochs=epochs, batch_size=64),
+              runtime=RuntimeSpec(device="cpu"), seed=seed,
+              complexity={"params": params, "flops": flops, "params_conv_fc": params, "acts": 1, "block_params": 1},
+              image_size=32, study=study)
+    rundir.write_config(run_dir, run)
     final = 50.0 if err is None else err
     done = epochs if status == "completed" else max(epochs - 1, 0)
-    lines = [{"epoch": e, "lr": 0.1, "train_loss": 1.0 / e, "train_top1_err": final + 10.0 / e - 1.0,
-              "val_loss": 1.0 / e, "val_top1_err": final + 10.0 / e - (10.0 / epochs if e == epochs else 0.0),
-              "val_top5_err": final / 4, "epoch_seconds": 1.0, "images_per_sec": 500.0} for e in range(1, done + 1)]
-    if lines:
-        lines[-1]["val_top1_err"] = final
-    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    lines = [Epoch(epoch=e, lr=0.1, train_loss=1.0 / e, train_top1_err=final + 10.0 / e - 1.0, val_loss=1.0 / e,
+                   val_top1_err=final if e == done else final + 10.0 / e, val_top5_err=final / 4,
+                   epoch_seconds=1.0, images_per_sec=500.0) for e in range(1, done + 1)]
+    rundir.write_epochs(run_dir, lines)
     if status in ("completed", "failed"):
-        result = {
-            "status": status, "reason": None if status == "completed" else "CUDA out of memory",
-            "failed_epoch": None if status == "completed" else done + 1,
-            "final_val_top1_err": final if status == "completed" else None,
-            "final_val_top5_err": final / 4 if status == "completed" else None,
-            "best_val_top1_err": final, "best_val_top5_err": final / 4, "params": params, "flops": flops,
-            "epochs": done, "wall_seconds": 7200.0, "images_per_sec": 500.0, "device": device,
-            "num_gpus": num_gpus, "seed": seed, "versions": {"torch": "2.14.1", "torchvision": "0.29.1"},
-            "git_commit": None,
-        }
-        (run / "result.json").write_text(json.dumps(result))
-    return run
+        rundir.write_result(run_dir, Result(
+            status=status, reason=None if status == "completed" else "CUDA out of memory",
+            failed_epoch=None if status == "completed" else done + 1,
+            final_val_top1_err=final if status == "completed" else None,
+            final_val_top5_err=final / 4 if status == "completed" else None,
+            best_val_top1_err=final, best_val_top5_err=final / 4, params=params, flops=flops,
+            epochs=done, wall_seconds=7200.0, images_per_sec=500.0, device=device,
+            num_gpus=num_gpus, seed=seed, versions={"torch": "2.14.1", "torchvision": "0.29.1"}))
+    return run_dir
 
 
 # Known Table 3 numbers: per depth, C -> (d, errors of three seeds); C=8 at 101 layers never completes.
@@ -494,3 +487,16 @@ def test_report_shows_tables_figures_readings_and_environment(report_dir):
     assert "error falls monotonically with C: yes" in text  # 101-layer: 28.0 > 27.5 > 26.2
     assert "Beyond seed noise vs C=1 (Welch, p < 0.05): 4x6d" in text
     assert "torchvision:resnet50" in text
+
+
+def test_a_cell_pooling_runs_of_different_devices_says_so(tmp_path):
+    sweep = tmp_path / "sweep"
+    for seed, device in enumerate(["cpu (AMD EPYC)", "cpu (AMD EPYC)", "NVIDIA H100 80GB HBM3"]):
+        make_run(sweep, f"c1-s{seed}", cardinality=1, bottleneck_width=16, seed=seed, err=30.0 + seed, device=device)
+        make_run(sweep, f"c2-s{seed}", cardinality=2, bottleneck_width=10, seed=seed, err=29.0 + seed)
+    collect([sweep], tmp_path / "results", verbose=False)
+    table = build_tables(load_runs(tmp_path / "results"), load_reference())["table3"]
+    cells = [cell for row in table.rows for cell in row]
+    assert any(cell.endswith("(3) †") for cell in cells), cells  # the C=1 cell mixes CPU and GPU runs
+    assert sum("†" in cell for cell in cells) == 1  # the C=2 cell does not
+    assert any("different precision or device" in note for note in table.notes)

@@ -15,15 +15,21 @@ ABSENT = "—"
 NOT_SAME_DATA = "n/a (different data)"
 
 
+MIXED = "†"  # marks a cell that pools runs of different precision or device
+MIXED_NOTE = (f"{MIXED} the cell pools runs of different precision or device (columns precision and device "
+              "of runs.csv): its spread is not seed noise alone.")
+
+
 def fmt_stat(s: Stat | None, digits: int = 2) -> str:
     """'mean ± std (n)', 'mean (1)', 'missing' (planned, none completed) or '—' (not run)."""
     if s is None or s.planned == 0:
         return ABSENT
     if s.n == 0:
         return MISSING
+    mark = f" {MIXED}" if s.mixed else ""
     if s.n == 1:
         return f"{s.mean:.{digits}f} (1)"
-    return f"{s.mean:.{digits}f} ± {s.std:.{digits}f} ({s.n})"
+    return f"{s.mean:.{digits}f} ± {s.std:.{digits}f} ({s.n}){mark}"
 
 
 def fmt_num(value, digits: int = 1) -> str:

@@ -27,6 +27,7 @@ class Stat:
 
     values: tuple[float, ...]
     planned: int
+    mixed: str = ""  # what differs between the pooled runs beyond the seed, e.g. "precision bf16/fp32"
 
     @property
     def n(self) -> int:
@@ -62,7 +63,23 @@ def stat_of(frame: pd.DataFrame, column: str = "final_val_top1_err") -> Stat:
     """The Stat of `column` over the completed runs of `frame`, one run per seed (each seed counts as planned)."""
     frame = one_run_per_seed(frame)
     done = frame[(frame["status"] == "completed") & frame[column].notna()]
-    return Stat(tuple(float(v) for v in done[column]), len(frame))
+    return Stat(tuple(float(v) for v in done[column]), len(frame), mixed_provenance(done))
+
+
+# What can move a result's last digits besides the seed: a cell that pools runs differing in one
+# of these says so (its spread is not seed noise alone).
+PROVENANCE = ("precision", "device")
+
+
+def mixed_provenance(frame: pd.DataFrame) -> str:
+    """'precision bf16/fp32; device ...' for the provenance columns whose values differ, else ''."""
+    parts = []
+    for column in PROVENANCE:
+        if column in frame:
+            values = sorted({str(v) for v in frame[column].dropna()})
+            if len(values) > 1:
+                parts.append(f"{column} {'/'.join(values)}")
+    return "; ".join(parts)
 
 
 def welch(a: Stat, b: Stat) -> float | None:

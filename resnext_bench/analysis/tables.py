@@ -27,7 +27,7 @@ import pandas as pd
 
 from .. import fsutil
 from ..errors import UserError
-from .cells import ABSENT, NOT_SAME_DATA, fmt_count, fmt_diff, fmt_num, fmt_stat, fmt_welch
+from .cells import ABSENT, MIXED, MIXED_NOTE, NOT_SAME_DATA, fmt_count, fmt_diff, fmt_num, fmt_stat, fmt_welch
 from .paper import (PAPER_DATA, REFERENCE_DIR, load_reference, match_by_depth, match_rows, nearest_depth,
                     paper_name, paper_value)
 from .render import FORMATS, RENDERERS, Table
@@ -324,6 +324,8 @@ def build_tables(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> dict
     for name, builder in BUILDERS.items():
         table = builder(runs, reference)
         if table is not None:
+            if any(MIXED in str(cell) for row in table.rows for cell in row):
+                table.notes.append(MIXED_NOTE)
             tables[name] = table
     return tables
 
