@@ -119,7 +119,7 @@ def test_digits_split_is_fixed_whatever_the_seed(tmp_path):
 def test_digits_are_translated_by_at_most_one_pixel_and_never_mirrored():
     spec = DataSpec("digits")
     train, _ = build_data(spec, 64, CPU, seed=0)
-    from resnext_bench.engine.data import _digits_arrays  # the raw split, to compare against
+    from resnext_bench.engine.data.sources import _digits_arrays  # the raw split, to compare against
     raw = _digits_arrays().train_x
     images, labels = next(train.batches(3))
     idx = train.sample_indices(3, 0)
