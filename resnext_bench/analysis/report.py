@@ -268,7 +268,7 @@ FIGURE_TITLES = {"fig_curves": "Training curves (cf. Fig. 5)", "fig_cardinality"
 # ---------------------------------------------------------------- header
 
 def _counts(series: pd.Series) -> str:
-    counts = series.fillna("unknown").astype(str).value_counts()
+    counts = series.astype(object).where(series.notna(), "unknown").astype(str).value_counts()
     return listing(f"{value} ({n})" for value, n in counts.items())
 
 

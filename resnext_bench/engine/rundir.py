@@ -25,6 +25,7 @@ import json
 import math
 import os
 import socket
+import stat
 import time
 import typing
 from dataclasses import dataclass, field
@@ -269,6 +270,12 @@ def _short(value: Any) -> str:
 def _read_text(path: Path, skipped: list) -> Optional[str]:
     """The file's text; None when absent (not reported) or unreadable (reported)."""
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
+            skipped.append((str(path), "not a regular file"))
+            return None
         with open(path, encoding="utf-8", errors="replace") as f:
             return f.read()
     except FileNotFoundError:
@@ -530,11 +537,15 @@ def run_dirs(sweep: Path, skipped: Optional[list] = None) -> list[Path]:
             skipped.append((repr(os.fsencode(entry.path))[2:-1], "folder name is not valid UTF-8; skipped"))
             continue
         try:
-            is_dir = entry.is_dir()
-        except OSError:
-            is_dir = False
+            is_dir, why = entry.is_dir(), "not a folder"
+        except OSError as e:
+            is_dir, why = False, f"cannot be followed ({e.strerror or type(e).__name__})"
+        if not is_dir and entry.is_symlink():
+            why = "a link that cannot be followed (a loop or a missing target)"
         if is_dir:
             found.append(Path(entry.path))
+        else:
+            skipped.append((entry.path, f"{why}; skipped"))
     return sorted(found)
 
 
