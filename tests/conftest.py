@@ -1,4 +1,9 @@
-"""Shared test helpers."""
+"""Shared test helpers: the one-thread fixture, the tiny ablation, and one polling helper."""
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
 import pytest
 import torch
 
@@ -19,3 +24,38 @@ def small_spec(template: str, cardinality: int, width: int, **overrides) -> Mode
     fields = dict(base_planes=8, stem_width=8, num_classes=10)
     fields.update(overrides)
     return ModelSpec(template, cardinality, width, **fields)
+
+
+# One ResNeXt-29 at 1/8 width on a slice of digits: a whole run trains in seconds on one core.
+TINY_ABLATION = """
+name: tiny
+template: cifar-29
+model: {{base_planes: 8, stem_width: 8}}
+configurations:
+  - {{cardinality: 2, bottleneck_width: 4}}
+data: {{name: digits, train_limit: {train_limit}, val_limit: 120}}
+recipe: {{name: short, epochs: {epochs}, batch_size: 32, lr: 0.05, warmup_epochs: 1}}
+seeds: [0]
+runtime: {{threads: 1, precision: {precision}, checkpoint_minutes: {ckpt}}}
+"""
+
+
+def tiny_ablation(folder: Path, name: str = "tiny", epochs: int = 2, train_limit: int = 192, ckpt: float = 10.0,
+                  precision: str = "fp32") -> Path:
+    """Write the tiny ablation (train_limit / 32 steps an epoch) and return its path."""
+    path = Path(folder) / f"{name}.yaml"
+    path.write_text(TINY_ABLATION.format(epochs=epochs, train_limit=train_limit, ckpt=ckpt, precision=precision))
+    return path
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 120.0, interval: float = 0.05,
+               proc: Optional[subprocess.Popen] = None, context: Callable[[], str] = lambda: "") -> None:
+    """Poll until predicate() holds; fail (never hang) past `timeout`, or when `proc` ends first."""
+    end = time.monotonic() + timeout
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            err = proc.stderr.read()[-2000:] if proc.stderr else ""
+            pytest.fail(f"process ended (exit {proc.returncode}) before {what}: {err}")
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{context()}")
+        time.sleep(interval)

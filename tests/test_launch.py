@@ -2,10 +2,10 @@
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 import yaml
 
 from resnext_bench.cli import main
@@ -111,10 +111,8 @@ def test_local_executor_runs_chains_of_runs_from_a_code_snapshot(grid, tmp_path,
     assert main(["launch", str(grid), "--cluster", str(local), "--sweep-dir", str(sweep)]) == 0
     jobs = {rundir.read_job(d).job_id for d in (sweep / "runs").iterdir()}
     assert len(jobs) == 2  # two parallel chains for three runs
-    deadline = time.time() + 240
-    while any(s in ("pending", "running") for s in states(sweep).values()):
-        assert time.time() < deadline, sweep_status(sweep)
-        time.sleep(1)
+    wait_until(lambda: not any(s in ("pending", "running") for s in states(sweep).values()), "the chains to finish",
+               timeout=240, interval=1, context=lambda: str(sweep_status(sweep)))
     assert set(states(sweep).values()) == {"completed"}
     for run_dir in (sweep / "runs").iterdir():
         result = json.loads((run_dir / "result.json").read_text())

@@ -14,11 +14,10 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from conftest import wait_until
 import submitit
 
 pytestmark = pytest.mark.slurm
@@ -59,15 +58,6 @@ def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
 
 
-def _wait_for(condition: Callable[[], bool], deadline: float, what: str,
-              context: Callable[[], str] = lambda: "") -> None:
-    """Poll until condition() holds; fail (never hang) once the deadline passes."""
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}\n{context()}")
-        time.sleep(0.5)
-
-
 def _squeue(job_id: str) -> list[tuple[str, str, str]]:
     """(job id, state, reason) for every task of job_id, finished ones included (until MinJobAge)."""
     out = _run("squeue", "-h", "-t", "all", "-j", job_id, "-o", "%i|%T|%r")
@@ -87,14 +77,12 @@ def test_an_sbatch_array_of_three_tasks_completes(slurm_cluster: None, tmp_path:
     assert out.returncode == 0, out.stderr
     job_id = out.stdout.strip().split(";")[0]
     try:
-        deadline = time.monotonic() + JOB_DEADLINE_S
-
         def all_finished() -> bool:
             rows = _squeue(job_id)
             return len(rows) == 3 and all(state not in {"PENDING", "RUNNING", "COMPLETING"}
                                           for _, state, _ in rows)
 
-        _wait_for(all_finished, deadline, f"array job {job_id} to finish")
+        wait_until(all_finished, f"array job {job_id} to finish", timeout=JOB_DEADLINE_S, interval=0.5)
         states = {task: state for task, state, _ in _squeue(job_id)}
         assert states == {f"{job_id}_{i}": "COMPLETED" for i in range(3)}
         outputs = {(tmp_path / f"{job_id}_{i}.out").read_text().strip() for i in range(3)}
@@ -126,8 +114,8 @@ def test_without_slurmdbd_sacct_refuses_and_submitit_sees_unknown(slurm_cluster:
     executor = _slurm_executor(tmp_path / "submitit", timeout_min=5, mem_gb=0.5, cpus_per_task=1)
     job = executor.submit(sum, [1, 2, 3])
     try:
-        _wait_for(job.done, time.monotonic() + JOB_DEADLINE_S, f"submitit job {job.job_id}",
-                  lambda: _job_stderr(job))
+        wait_until(job.done, f"submitit job {job.job_id}", timeout=JOB_DEADLINE_S, interval=0.5,
+                   context=lambda: _job_stderr(job))
         assert job.result() == 6
         assert job.state == "UNKNOWN"
     finally:

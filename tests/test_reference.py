@@ -1,7 +1,6 @@
 """The paper's numbers in resnext_bench/reference/ parse, name their source, and say what the paper says."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import pytest

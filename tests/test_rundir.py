@@ -6,7 +6,6 @@ happen (and checks that it did), then checks the evidence that survives.
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -21,13 +20,11 @@ from resnext_bench.engine.checkpoint import load_checkpoint
 from resnext_bench.engine.train import Stopped, train_run
 from resnext_bench.errors import UserError
 
-from test_train import TINY, StopAfter, quiet
+from conftest import tiny_ablation as write_tiny, wait_until
+from test_train import StopAfter, quiet
 
 def tiny_ablation(tmp_path: Path, epochs=2, precision="fp32", name="tiny") -> Path:
-    path = tmp_path / f"{name}-{precision}.yaml"
-    text = TINY.format(epochs=epochs, train_limit=96, ckpt=10.0)
-    path.write_text(text.replace("runtime: {threads: 1,", f"runtime: {{threads: 1, precision: {precision},"))
-    return path
+    return write_tiny(tmp_path, f"{name}-{precision}", epochs=epochs, train_limit=96, precision=precision)
 
 
 def new_run_dir(tmp_path: Path, sweep: str = "sweep", **kw) -> Path:
@@ -98,20 +95,11 @@ def _train(run_dir: Path, **kw) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-def _wait(predicate, what: str, proc=None, timeout=120.0):
-    end = time.monotonic() + timeout
-    while not predicate():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"trainer ended before {what}: {proc.stderr.read()[-2000:]}")
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_a_second_trainer_of_the_same_run_exits_2_naming_the_holder(tmp_path):
     run_dir = new_run_dir(tmp_path, epochs=30)
     first = _train(run_dir)
     try:
-        _wait(lambda: rundir.lock_holder(run_dir) is not None, "the first trainer's lock", first)
+        wait_until(lambda: rundir.lock_holder(run_dir) is not None, "the first trainer's lock", proc=first)
         second = _train(run_dir)
         out, err = second.communicate(timeout=120)
         assert second.returncode == 2
@@ -128,7 +116,7 @@ def test_a_second_trainer_of_the_same_run_exits_2_naming_the_holder(tmp_path):
 def test_a_lock_left_by_a_killed_trainer_never_blocks(tmp_path):
     run_dir = new_run_dir(tmp_path, epochs=1)
     holder = _train(run_dir)
-    _wait(lambda: rundir.lock_holder(run_dir) is not None, "the lock", holder)
+    wait_until(lambda: rundir.lock_holder(run_dir) is not None, "the lock", proc=holder)
     holder.send_signal(signal.SIGKILL)
     assert holder.wait(timeout=30) == -signal.SIGKILL
     assert (run_dir / rundir.LOCK).exists()  # the lock file stays behind...
@@ -142,7 +130,7 @@ def test_status_calls_a_run_held_by_a_live_trainer_running(tmp_path):
     run_dir = new_run_dir(tmp_path, epochs=30)
     proc = _train(run_dir)
     try:
-        _wait(lambda: rundir.lock_holder(run_dir) is not None, "the lock", proc)
+        wait_until(lambda: rundir.lock_holder(run_dir) is not None, "the lock", proc=proc)
         assert [r["state"] for r in sweep_status(tmp_path / "sweep")] == ["running"]
     finally:
         proc.kill()
@@ -260,7 +248,7 @@ def test_sigint_exits_130_and_sigterm_143_after_a_checkpoint(tmp_path):
     for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
         run_dir = new_run_dir(tmp_path, sweep=f"s{code}", epochs=30)
         proc = _train(run_dir)
-        _wait(lambda: (run_dir / rundir.METRICS).exists(), "the first epoch", proc)
+        wait_until(lambda: (run_dir / rundir.METRICS).exists(), "the first epoch", proc=proc)
         proc.send_signal(sig)
         assert proc.wait(timeout=60) == code
         assert load_checkpoint(run_dir) is not None and rundir.result_of(run_dir) is None

@@ -5,10 +5,10 @@ missing cluster is a failure instead.
 """
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 import yaml
 
 from resnext_bench.cli import main
@@ -49,13 +49,6 @@ def write_grid(tmp_path, cardinalities="[1, 2, 4]", epochs=1, train_limit=128):
     return path
 
 
-def wait_until(predicate, timeout=240, what="condition"):
-    start = time.time()
-    while not predicate():
-        assert time.time() - start < timeout, f"timed out waiting for {what}"
-        time.sleep(0.5)
-
-
 def settled(sweep):
     return all(r["state"] not in ("pending", "running") for r in sweep_status(sweep))
 
@@ -71,7 +64,7 @@ def test_a_three_run_grid_is_one_array_and_completes(tmp_path, capsys):
     assert "submitted 3 job(s) for 3 run(s) (slurm, array" in out
     arrays = {rundir.read_job(d).job_id.split("_")[0] for d in (sweep / "runs").iterdir()}
     assert len(arrays) == 1  # one array
-    wait_until(lambda: settled(sweep), what="the array to finish")
+    wait_until(lambda: settled(sweep), "the array to finish", timeout=240, interval=0.5)
     rows = sweep_status(sweep)
     assert [r["state"] for r in rows] == ["completed"] * 3
     assert all(r["best_val_top1_err"] is not None and "_" in r["job_id"] for r in rows)
@@ -88,10 +81,10 @@ def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_p
     assert launch(grid, sweep) == 0
     run_dir = next((sweep / "runs").iterdir())
     job_id = rundir.read_job(run_dir).job_id
-    wait_until(lambda: len(rundir.epochs_of(run_dir)) >= 1, what="the first epoch")
+    wait_until(lambda: len(rundir.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.5)
     # what a cluster does on preemption or near the time limit: USR2 to the job's processes
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
-    wait_until(lambda: _queue_state(job_id) in ("PENDING", "REQUEUED", "REQUEUE_HOLD", ""), what="the requeue")
+    wait_until(lambda: _queue_state(job_id) in ("PENDING", "REQUEUED", "REQUEUE_HOLD", ""), "the requeue", timeout=240, interval=0.5)
     ckpt_epoch_step = _checkpoint_position(run_dir)
     assert ckpt_epoch_step != (6, 0), "the run finished before it could be preempted"
 
@@ -103,7 +96,7 @@ def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_p
             subprocess.run(["scontrol", "release", job_id], capture_output=True)
         return settled(sweep)
 
-    wait_until(released_and_settled, timeout=300, what="the requeued job to finish")
+    wait_until(released_and_settled, "the requeued job to finish", timeout=300, interval=0.5)
     log = "".join(p.read_text() for p in (sweep / "submitit").rglob("*_log.err"))
     assert (rundir.result_of(run_dir) or {}).get("status") == "completed", log[-3000:]
     assert "stopped (USR2" in log and "from epoch" in log
@@ -143,7 +136,7 @@ def test_a_failed_run_shows_its_reason_and_only_it_is_resubmitted_after_the_fix(
     cfg["data"] = {**cfg["data"], "name": "cifar10", "root": str(tmp_path / "not-mounted-here")}
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))  # a node without the data
     assert launch(grid, sweep) == 0
-    wait_until(lambda: settled(sweep), what="the array to finish")
+    wait_until(lambda: settled(sweep), "the array to finish", timeout=240, interval=0.5)
     rows = {r["configuration"]: r for r in sweep_status(sweep)}
     broken = next(c for c in rows if c.startswith("2x"))
     assert rows[broken]["state"] == "failed" and "not-mounted-here" in rows[broken]["last_error"]
@@ -152,7 +145,7 @@ def test_a_failed_run_shows_its_reason_and_only_it_is_resubmitted_after_the_fix(
     capsys.readouterr()
     assert launch(grid, sweep) == 0
     assert "1 run(s) submitted, 1 skipped" in capsys.readouterr().out
-    wait_until(lambda: settled(sweep), what="the resubmitted run")
+    wait_until(lambda: settled(sweep), "the resubmitted run", timeout=240, interval=0.5)
     assert {r["state"] for r in sweep_status(sweep)} == {"completed"}
     assert rundir.read_job(cfg_path.parent).attempts == 2
 

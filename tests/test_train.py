@@ -5,11 +5,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_ablation, wait_until
 
 from resnext_bench.engine import train as train_mod
 from resnext_bench.engine.checkpoint import load_checkpoint
@@ -21,24 +21,9 @@ from resnext_bench.engine.train import Stopped, train_run
 
 TIMING = {"epoch_seconds", "images_per_sec", "data_wait_pct"}
 
-TINY = """
-name: tiny
-template: cifar-29
-model: {{base_planes: 8, stem_width: 8}}
-configurations:
-  - {{cardinality: 2, bottleneck_width: 4}}
-data: {{name: digits, train_limit: {train_limit}, val_limit: 120}}
-recipe: {{name: short, epochs: {epochs}, batch_size: 32, lr: 0.05, warmup_epochs: 1}}
-seeds: [0]
-runtime: {{threads: 1, checkpoint_minutes: {ckpt}}}
-"""
-
-
 def make_run(tmp_path: Path, name: str, epochs=2, train_limit=192, ckpt=10.0) -> Path:
     """Write a tiny ablation and its single run folder; return the run folder."""
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(TINY.format(epochs=epochs, train_limit=train_limit, ckpt=ckpt))
-    run = resolve_runs(load_ablation(path))[0]
+    run = resolve_runs(load_ablation(tiny_ablation(tmp_path, name, epochs, train_limit, ckpt)))[0]
     run_dir = tmp_path / name / run.run_id
     rundir.write_config(run_dir, run)
     return run_dir
@@ -173,19 +158,11 @@ def _train_cmd(run_dir: Path) -> list[str]:
     return [sys.executable, "-m", "resnext_bench.cli", "train", "--run-dir", str(run_dir)]
 
 
-def _wait_for(predicate, proc, timeout=120):
-    start = time.time()
-    while not predicate():
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "process ended early"
-        assert time.time() - start < timeout, "timed out"
-        time.sleep(0.05)
-
-
 def test_sigterm_checkpoints_and_a_rerun_ends_identically(reference, tmp_path):
     _, ref = reference
     run_dir = make_run(tmp_path, "sigterm", ckpt=0.0)
     proc = subprocess.Popen(_train_cmd(run_dir), stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: (run_dir / "checkpoint.pt").exists(), proc)
+    wait_until(lambda: (run_dir / "checkpoint.pt").exists(), "training progress", proc=proc)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 143
     assert not (run_dir / "result.json").exists()
@@ -193,13 +170,49 @@ def test_sigterm_checkpoints_and_a_rerun_ends_identically(reference, tmp_path):
     assert_same_outcome(ref, run_dir)
 
 
-def test_sigkill_anywhere_resumes_from_the_last_checkpoint(reference, tmp_path):
+def test_an_external_sigkill_resumes_from_the_last_checkpoint(reference, tmp_path):
     _, ref = reference
     run_dir = make_run(tmp_path, "sigkill", ckpt=0.0)
     proc = subprocess.Popen(_train_cmd(run_dir), stderr=subprocess.DEVNULL)
-    _wait_for(lambda: (run_dir / "metrics.jsonl").exists(), proc)
+    wait_until(lambda: (run_dir / "metrics.jsonl").exists(), "training progress", proc=proc)
     proc.kill()
-    proc.wait(timeout=30)
+    assert proc.wait(timeout=30) == -signal.SIGKILL  # the kill landed (the run had not finished)
+    assert rundir.result_of(run_dir) is None
+    assert train_run(run_dir, log=quiet)["status"] == "completed"
+    assert_same_outcome(ref, run_dir)
+
+
+KILL_AT_STEP = """
+import os, signal, sys, torch
+real_step = torch.optim.SGD.step
+count = {"n": 0}
+def step(self, *a, **k):
+    out = real_step(self, *a, **k)
+    count["n"] += 1
+    if count["n"] == int(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGKILL)  # right after this optimizer step, before its checkpoint
+    return out
+torch.optim.SGD.step = step
+from resnext_bench.cli import main
+sys.exit(main(["train", "--run-dir", sys.argv[1]]))
+"""
+
+
+# 6 steps an epoch, a checkpoint after every step: (kill after step N) -> (epoch, step) of the last checkpoint.
+@pytest.mark.parametrize("step, position", [
+    (2, (0, 1)),  # early in epoch 1
+    (6, (0, 5)),  # after epoch 1's last step, before its evaluation and metrics line
+    (9, (1, 2)),  # in the middle of epoch 2
+])
+def test_sigkill_at_any_step_resumes_to_the_same_end(reference, tmp_path, step, position):
+    _, ref = reference
+    run_dir = make_run(tmp_path, f"kill{step}", ckpt=0.0)
+    proc = subprocess.run([sys.executable, "-c", KILL_AT_STEP, str(run_dir), str(step)], capture_output=True,
+                          timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    ckpt = load_checkpoint(run_dir).state
+    assert (ckpt["epoch"], ckpt["step_in_epoch"]) == position  # the kill landed where this case says
+    assert len(rundir.epochs_of(run_dir)) == position[0]
     assert train_run(run_dir, log=quiet)["status"] == "completed"
     assert_same_outcome(ref, run_dir)
 
@@ -236,9 +249,8 @@ def test_sigkill_during_a_checkpoint_write_loses_nothing(reference, tmp_path):
 
 
 def test_a_bad_data_root_is_one_line_and_exit_2(tmp_path, capsys):
-    path = tmp_path / "cifar.yaml"
-    path.write_text(TINY.format(epochs=1, train_limit=64, ckpt=10).replace("name: digits", "name: cifar10")
-                    + "")
+    path = tiny_ablation(tmp_path, "cifar", epochs=1, train_limit=64)
+    path.write_text(path.read_text().replace("name: digits", "name: cifar10"))
     missing = tmp_path / "no-such-cifar"
     code = main(["train", str(path), "0", "--sweep-dir", str(tmp_path / "sw"), "--set", f"data.root={missing}"])
     err = capsys.readouterr().err.strip().splitlines()
