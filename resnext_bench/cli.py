@@ -99,7 +99,9 @@ def cmd_launch(args) -> int:
         check_resources(profile)  # before anything is written
     plan = plan_launch(ablation, profile, sweep, write=not args.dry_run)
     if args.dry_run:
-        print(dry_run_report(plan, profile, args))
+        from .cluster.dryrun import dry_run_report
+
+        print(dry_run_report(plan, profile, args.tflops, args.throughput))
         return 0
     for rid, why in plan.skipped.items():
         print(f"skip {rid}: {why}")
@@ -107,37 +109,6 @@ def cmd_launch(args) -> int:
     print(f"{len(submitted)} run(s) submitted, {len(plan.skipped)} skipped; sweep: {sweep}")
     print(f"follow with: resnext-bench status {sweep}")
     return 0
-
-
-def dry_run_report(plan, profile, args) -> str:
-    """What a launch would submit, with resources and a GPU-hour estimate; submits nothing."""
-    from .cluster.launch import _chunks, estimate_gpu_hours, max_array_size, slurm_available
-
-    todo = [r for r in plan.runs if r.run_id in plan.to_submit]
-    lines = [f"dry run: {len(plan.runs)} runs, {len(todo)} to submit, {len(plan.skipped)} skipped (nothing is submitted)"]
-    for r in plan.runs:
-        action = "submit" if r.run_id in plan.to_submit else f"skip ({plan.skipped[r.run_id]})"
-        lines.append(f"  {r.run_id:<48} {action}")
-    if profile.executor == "slurm":
-        limit = max_array_size() if slurm_available() else 1001
-        arrays = _chunks(todo, limit)
-        lines.append(f"arrays: {len(arrays)} (MaxArraySize {limit}) of sizes {[len(a) for a in arrays]}, "
-                     f"at most {profile.array_parallelism} running at once")
-    else:
-        lines.append(f"executor {profile.executor}: {min(profile.array_parallelism, max(len(todo), 1))} parallel chain(s)")
-    lines.append(f"each run: {profile.gpus_per_run} GPU(s), {profile.cpus_per_task * profile.tasks_per_node} CPUs, "
-                 f"{profile.mem_gb:g} GB, {profile.timeout_min} min, partition {profile.partition or '(default)'}")
-    est = estimate_gpu_hours(todo, args.tflops, args.throughput)
-    known = [e["gpu_hours"] for e in est if e["gpu_hours"] is not None]
-    basis = (f"{args.throughput:g} images/s per GPU (stated)" if args.throughput else
-             f"{args.tflops:g} effective TFLOP/s per GPU, training = 3 x 2 x forward multiply-adds per image")
-    if known:
-        gpus = max(profile.gpus_per_run, 1)
-        lines.append(f"estimate: {sum(known):.2f} GPU-hours for {len(known)} run(s) at {basis}"
-                     f" (wall time per run on {gpus} GPU(s): up to {max(known) / gpus:.2f} h)")
-    if len(known) < len(est):
-        lines.append(f"estimate: unavailable for {len(est) - len(known)} run(s) (data set size unknown: data root missing?)")
-    return "\n".join(lines)
 
 
 def cmd_status(args) -> int:
@@ -287,32 +258,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("models", nargs="*", help="named configurations (default: all with a counterpart)")
     p.set_defaults(func=cmd_baselines)
 
-    # bench's options live in bench.py, which imports torch: parse them only when bench runs,
-    # so every other verb starts without paying for torch.
-    p = sub.add_parser("bench", add_help=False,
-                       help="training/inference throughput of models under identical settings")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    from .bench.options import add_bench_arguments  # torch-free: the options only
+
+    p = sub.add_parser("bench", help="training/inference throughput of models under identical settings",
+                       description="Training and inference throughput under identical settings.")
+    add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
     return parser
 
 
 def cmd_bench(args) -> int:
     """Measure throughput, step time and memory of models side by side (see `bench --help`)."""
-    from .bench.throughput import add_bench_arguments, bench_from_args
+    from .bench.throughput import bench_from_args
 
-    parser = argparse.ArgumentParser(prog="resnext-bench bench",
-                                     description="Training and inference throughput under identical settings.")
-    add_bench_arguments(parser)
-    return bench_from_args(parser.parse_args(args.rest))
+    return bench_from_args(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:  # its options are parsed by cmd_bench (see build_parser)
-        args = argparse.Namespace(verb="bench", rest=argv[1:], func=cmd_bench)
-    else:
-        args = parser.parse_args(argv)
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except UserError as e:

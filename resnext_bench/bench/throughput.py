@@ -46,7 +46,7 @@ from ..fsutil import write_text
 from ..models import NAMED, build_model
 from ..config.spec import TEMPLATES, BaselineSpec, ModelSpec
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+from .options import PRECISIONS, add_bench_arguments
 REQUIRED_COLUMNS = (
     "model", "train_samples_per_sec", "infer_samples_per_sec", "batch_size", "img_size", "precision",
     "channels_last", "compiled", "param_count", "gmacs", "device",
@@ -569,28 +569,6 @@ def environment_text(device: str | torch.device = "auto", threads: int | None = 
     return (f"torch {torch.__version__}, torchvision {torchvision.__version__}, timm {timm.__version__}, "
             f"python {platform.python_version()}; device {dev.type}: {device_name(dev)}; "
             f"torch threads {threads or torch.get_num_threads()}")
-
-
-def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the `bench` verb's options to `parser`."""
-    parser.add_argument("models", nargs="+",
-                        help="NAMED configuration, timm:NAME, torchvision:NAME or TEMPLATE:CxDd; "
-                             "ratios are to the first")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--img-size", type=int, default=224)
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
-    parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--compile", action="store_true", help="torch.compile (warmup covers compilation)")
-    parser.add_argument("--settings", nargs="+", metavar="SETTING",
-                        help="measure several settings side by side, e.g. eager cl cl+compile bf16+cl; "
-                             "replaces --precision/--channels-last/--compile")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds over all models")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per mode before the repeats")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per mode and repeat")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--num-classes", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument("--out", type=Path, default=None, help="CSV file to write")
 
 
 def bench_from_args(args: argparse.Namespace) -> int:

@@ -1,0 +1,32 @@
+"""The `bench` verb's options, defined once and free of torch (so `--help` and the CLI start fast).
+
+Both entry points use them: `resnext-bench bench` and `python -m resnext_bench.bench.throughput`.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `bench` verb's options to `parser`."""
+    parser.add_argument("models", nargs="+",
+                        help="NAMED configuration, timm:NAME, torchvision:NAME or TEMPLATE:CxDd; "
+                             "ratios are to the first")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile (warmup covers compilation)")
+    parser.add_argument("--settings", nargs="+", metavar="SETTING",
+                        help="measure several settings side by side, e.g. eager cl cl+compile bf16+cl; "
+                             "replaces --precision/--channels-last/--compile")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds over all models")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per mode before the repeats")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per mode and repeat")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--out", type=Path, default=None, help="CSV file to write")
