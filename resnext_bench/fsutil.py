@@ -13,8 +13,13 @@ from typing import Any, Callable
 import yaml
 
 
-def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Call `write(fileobj)` on a temporary file, then fsync and rename it onto `path`."""
+def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb",
+                 keep_previous: str | Path | None = None) -> None:
+    """Call `write(fileobj)` on a temporary file, then fsync and rename it onto `path`.
+
+    `keep_previous`: move the file being replaced there first (a crash between the two renames
+    leaves the previous file, never half of the new one).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -24,6 +29,8 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)
         os.replace(tmp, path)
     except BaseException:
         try:

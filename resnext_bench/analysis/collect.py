@@ -25,7 +25,6 @@ from typing import Any
 
 from .. import fsutil
 from ..engine import rundir
-from ..engine.rundir import _first_line  # noqa: F401  (re-exported for the analysis modules)
 from ..errors import UserError
 
 RUN_COLUMNS = [

@@ -14,7 +14,8 @@ import pandas as pd
 
 from ..config.spec import TEMPLATES
 from ..errors import UserError
-from .collect import RUN_COLUMNS, _first_line
+from ..engine.rundir import first_line
+from .collect import RUN_COLUMNS
 from .paper import table_of
 
 
@@ -71,7 +72,7 @@ def load_runs(results_dir: Path) -> pd.DataFrame:
     try:
         runs = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not a runs table ({_first_line(e)}); rerun `resnext-bench collect`") from None
+        raise UserError(f"{path}: not a runs table ({first_line(e)}); rerun `resnext-bench collect`") from None
     for column in RUN_COLUMNS:  # a runs.csv from an older collect lacks the newer columns
         if column not in runs:
             runs[column] = None

@@ -45,6 +45,7 @@ from ..errors import UserError
 from ..fsutil import write_text
 from ..models import NAMED, build_model
 from ..config.spec import TEMPLATES, BaselineSpec, ModelSpec
+from ..engine.environment import cpu_model
 
 from .options import PRECISIONS, add_bench_arguments
 REQUIRED_COLUMNS = (
@@ -443,14 +444,7 @@ def device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU model name from /proc/cpuinfo."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
+    return cpu_model()
 
 
 def _median(values: list[float]) -> float:

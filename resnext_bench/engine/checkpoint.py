@@ -10,9 +10,7 @@ tries the latest, then the previous one, and says which it used.
 """
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -20,6 +18,7 @@ from typing import Optional
 import torch
 
 from ..errors import UserError
+from ..fsutil import atomic_write
 from .rundir import checkpoint_paths
 
 REQUIRED = ("model", "optimizer", "scaler", "rng", "epoch", "step_in_epoch", "global_step", "sums", "run_id")
@@ -46,23 +45,7 @@ def _as_tuple(x):
 def save_checkpoint(run_dir: Path, state: dict) -> Path:
     """Write `state` as the latest checkpoint; the one it replaces becomes the previous one."""
     latest, previous = checkpoint_paths(run_dir)
-    fd, tmp = tempfile.mkstemp(dir=latest.parent, prefix=f".{latest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        if latest.exists():
-            os.replace(latest, previous)
-        os.replace(tmp, latest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(latest.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(latest, lambda f: torch.save(state, f), keep_previous=previous)
     return latest
 
 

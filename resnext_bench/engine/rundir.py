@@ -297,7 +297,7 @@ def _json(text: str) -> tuple[Any, Optional[str]]:
         return None, f"not usable JSON ({type(e).__name__}: {str(e)[:80]})"
 
 
-def _first_line(message: object) -> str:
+def first_line(message: object) -> str:
     text = str(message).strip()
     return text.splitlines()[0] if text else type(message).__name__
 
@@ -318,7 +318,7 @@ def read_config(run_dir: Path, skipped: list) -> Optional[dict]:
     try:
         data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as e:
-        skipped.append((str(path), f"not valid YAML: {_first_line(e)}"))
+        skipped.append((str(path), f"not valid YAML: {first_line(e)}"))
         return None
     except RecursionError:
         skipped.append((str(path), "nested too deeply"))

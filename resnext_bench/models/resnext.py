@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config.spec import EXPANSION, ModelSpec, get_template, stage_widths  # noqa: F401 (layout lives in the spec)
+from ..config.spec import ModelSpec, get_template, stage_widths
 
 
 class BottleneckC(nn.Module):
