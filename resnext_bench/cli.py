@@ -73,7 +73,7 @@ def cmd_train(args) -> int:
         return 130 if stop.reason == "SIGINT" else 143  # the shell's codes for death by that signal
     print(json.dumps({k: result.get(k) for k in ("status", "reason", "final_val_top1_err", "best_val_top1_err",
                                                   "epochs", "images_per_sec", "wall_seconds")}))
-    return 0 if result.get("status") == "completed" else 1
+    return 0 if result.get("status") == rundir.COMPLETED else 1
 
 
 def cmd_launch(args) -> int:

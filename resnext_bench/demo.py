@@ -12,11 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+from .engine import rundir
 from .errors import UserError
 from .fsutil import write_text
 
 REPO = Path(__file__).resolve().parents[1]
-ACTIVE = ("pending", "running")
+ACTIVE = (rundir.PENDING, rundir.RUNNING)
 
 
 def default_ablation() -> Path:
@@ -52,8 +53,8 @@ def wait_for_runs(sweep: Path, total: int, poll_s: float = 2.0, timeout_s: float
         while True:
             rows = sweep_status(sweep)
             done = sum(r["state"] not in ACTIVE for r in rows)
-            running = sum(r["state"] == "running" for r in rows)
-            failed = sum(r["state"] in ("failed", "cancelled") for r in rows)
+            running = sum(r["state"] == rundir.RUNNING for r in rows)
+            failed = sum(r["state"] in (rundir.FAILED, rundir.CANCELLED) for r in rows)
             bar.n = done
             bar.set_postfix(running=running, failed=failed)
             bar.refresh()
@@ -101,7 +102,7 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
     log(f"demo: {ablation.description or ablation.name}")
     log(f"demo: {why}")
     plan = plan_launch(ablation, profile, sweep)
-    reused = sum(s == "completed" for s in plan.states.values())
+    reused = sum(s == rundir.COMPLETED for s in plan.states.values())
     if reused:
         log(f"demo: reusing {reused} finished run(s) from {sweep}")
     if profile.executor == "slurm":
@@ -109,7 +110,7 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
         check_resources(profile)
     submit(plan, profile, sweep, ablation.name, log=lambda m: log(f"demo: {m}"))
     rows = wait_for_runs(sweep, len(plan.runs), timeout_s=timeout_s)
-    bad = [r for r in rows if r["state"] != "completed"]
+    bad = [r for r in rows if r["state"] != rundir.COMPLETED]
     for r in bad:
         log(f"demo: run {r['run_id']} ended {r['state']}: {r['last_error'] or 'no result'}")
     report = write_report([sweep], out)

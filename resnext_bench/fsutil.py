@@ -73,7 +73,7 @@ def read_json_object(path: str | Path) -> dict | None:
 
 
 def append_line(path: str | Path, line: str) -> None:
-    """Append one line and fsync (metrics.jsonl: a torn last line is tolerated by readers)."""
+    """Append one line and fsync (a torn last line after a crash is tolerated by readers)."""
     with open(path, "a") as f:
         f.write(line.rstrip("\n") + "\n")
         f.flush()

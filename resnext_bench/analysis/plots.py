@@ -31,6 +31,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ..engine import rundir  # noqa: E402
 from .. import fsutil  # noqa: E402
 from ..errors import UserError  # noqa: E402
 from .paper import REFERENCE_DIR, load_reference, nearest_depth  # noqa: E402
@@ -57,7 +58,7 @@ def _skip(name: str, reason: str) -> Plot:
 
 def _completed(runs: pd.DataFrame, table: str | None = None) -> pd.DataFrame:
     """Completed runs with a final error (one per seed), optionally only those feeding `table`."""
-    done = one_run_per_seed(runs[(runs["status"] == "completed") & runs[ERR].notna()])
+    done = one_run_per_seed(runs[(runs["status"] == rundir.COMPLETED) & runs[ERR].notna()])
     return done[done["table"] == table] if table else done
 
 

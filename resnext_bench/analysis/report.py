@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..engine import rundir
 from .. import fsutil
 from .collect import CollectResult, collect
 from .plots import Plot, make_plots, save_plots
@@ -268,7 +269,7 @@ FIGURE_TITLES = {"fig_curves": "Training curves (cf. Fig. 5)", "fig_cardinality"
 # ---------------------------------------------------------------- header
 
 def _counts(series: pd.Series) -> str:
-    counts = series.astype(object).where(series.notna(), "unknown").astype(str).value_counts()
+    counts = series.astype(object).where(series.notna(), rundir.UNKNOWN).astype(str).value_counts()
     return listing(f"{value} ({n})" for value, n in counts.items())
 
 
@@ -280,7 +281,7 @@ def header(sweeps: list[Path], result: CollectResult, runs: pd.DataFrame, out: P
         lines.append(f"- sweep `{sweep}`: {int((runs['sweep'] == name).sum())} runs")
     lines.append(f"- runs by status: {listing(f'{s} {n}' for s, n in result.status_counts().items())} "
                  f"(total {result.n_runs})")
-    failed = runs[runs["status"].isin(["failed", "unknown"])]
+    failed = runs[runs["status"].isin([rundir.FAILED, rundir.UNKNOWN])]
     if len(failed):
         lines.append(f"- failed or unknown ({len(failed)}):")
         lines += [f"  - `{r.run_id}`: {r.reason if isinstance(r.reason, str) else 'no reason given'}"
@@ -289,7 +290,7 @@ def header(sweeps: list[Path], result: CollectResult, runs: pd.DataFrame, out: P
     lines += [f"  - `{os.path.relpath(p, out)}`: {why}" for p, why in result.skipped[:MAX_LISTED]]
     if len(result.skipped) > MAX_LISTED:
         lines.append(f"  - … and {len(result.skipped) - MAX_LISTED} more")
-    ended = runs[runs["status"].isin(["completed", "failed"])]
+    ended = runs[runs["status"].isin(list(rundir.ENDED))]
     lines += ["", "## Environment (from result.json)", ""]
     if ended.empty:
         lines.append("No run has ended yet.")

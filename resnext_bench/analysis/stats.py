@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from ..engine import rundir
 from scipy import stats
 
 ALPHA = 0.05
@@ -53,7 +55,7 @@ def one_run_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
     """
     if frame.empty or "seed" not in frame or frame["seed"].isna().all():
         return frame
-    order = frame.assign(_done=frame["status"] != "completed").sort_values(["_done", "sweep", "run_id"], kind="stable")
+    order = frame.assign(_done=frame["status"] != rundir.COMPLETED).sort_values(["_done", "sweep", "run_id"], kind="stable")
     key = pd.Series(["|".join(map(str, row)) for row in zip(*(order[c] for c in SAME_RUN))])
     keep = ~key.duplicated().to_numpy() | order["seed"].isna().to_numpy()
     return frame.loc[order.index[keep]].sort_index()
@@ -62,7 +64,7 @@ def one_run_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
 def stat_of(frame: pd.DataFrame, column: str = "final_val_top1_err") -> Stat:
     """The Stat of `column` over the completed runs of `frame`, one run per seed (each seed counts as planned)."""
     frame = one_run_per_seed(frame)
-    done = frame[(frame["status"] == "completed") & frame[column].notna()]
+    done = frame[(frame["status"] == rundir.COMPLETED) & frame[column].notna()]
     return Stat(tuple(float(v) for v in done[column]), len(frame), mixed_provenance(done))
 
 
@@ -98,7 +100,7 @@ def baseline_config(frame: pd.DataFrame) -> tuple[int, int] | None:
     ones = frame[frame["cardinality"] == 1]
     if ones.empty:
         return None
-    done = ones["status"] == "completed"
+    done = ones["status"] == rundir.COMPLETED
     counts = ones[done].groupby("bottleneck_width").size().reindex(ones["bottleneck_width"].unique(), fill_value=0)
     best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
     return 1, int(best)

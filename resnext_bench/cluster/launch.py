@@ -174,9 +174,9 @@ class TrainJob:
                 results.append(train_run(Path(run_dir), stop=stop))
             except Stopped:
                 raise
-            except Exception as e:  # recorded in the run's result.json; the chain goes on
-                results.append({"status": "failed", "reason": f"{type(e).__name__}: {e}"})
-        failed = [r for r in results if r.get("status") != "completed"]
+            except Exception as e:  # recorded in the run's result; the chain goes on
+                results.append({"status": rundir.FAILED, "reason": f"{type(e).__name__}: {e}"})
+        failed = [r for r in results if r.get("status") != rundir.COMPLETED]
         if failed:
             raise RuntimeError(f"{len(failed)} run(s) failed: {failed[0].get('reason')}")
         return results
@@ -184,7 +184,7 @@ class TrainJob:
     def checkpoint(self, *args, **kwargs):
         import submitit
 
-        # Training state is already on disk (checkpoint.pt); the job only needs to run again.
+        # Training state is already on disk (its checkpoint); the job only needs to run again.
         return submitit.helpers.DelayedSubmission(TrainJob(self.run_dirs))
 
 
@@ -362,7 +362,7 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
         for group in groups:
             try:
                 TrainJob([str(run_dirs[rid]) for rid in group])()
-            except Exception as e:  # the run's result.json already says why
+            except Exception as e:  # the run's result already says why
                 log(f"debug job failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
         return submitted
     env_backup = os.environ.get("PYTHONPATH")

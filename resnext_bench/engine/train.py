@@ -311,8 +311,8 @@ def _result(run: Run, trainer: Optional[Trainer], history: list[Epoch], status: 
     rt = run.runtime
     return Result(
         status=status, reason=reason, failed_epoch=failed_epoch,
-        final_val_top1_err=last.val_top1_err if last and status == "completed" else None,
-        final_val_top5_err=last.val_top5_err if last and status == "completed" else None,
+        final_val_top1_err=last.val_top1_err if last and status == rundir.COMPLETED else None,
+        final_val_top5_err=last.val_top5_err if last and status == rundir.COMPLETED else None,
         best_val_top1_err=min((e.val_top1_err for e in finite), default=None),
         best_val_top5_err=min((e.val_top5_err for e in finite if e.val_top5_err is not None), default=None),
         params=run.complexity.get("params"), flops=run.complexity.get("flops"),
@@ -365,7 +365,7 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
 
     def fail(reason: str, failed_epoch: Optional[int]) -> Result:
         history = trainer.history if trainer else record.epochs
-        result = _result(run, trainer, history, "failed", reason, failed_epoch)
+        result = _result(run, trainer, history, rundir.FAILED, reason, failed_epoch)
         if dist.main:
             rundir.write_result(run_dir, result)
         return result
@@ -404,7 +404,7 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
             check = rundir.read_run(run_dir)
             if [e.epoch for e in check.epochs] != list(range(1, run.recipe.epochs + 1)):
                 return fail(f"{rundir.METRICS} does not hold epochs 1..{run.recipe.epochs} after training", None).to_dict()
-        result = _result(run, trainer, trainer.history, "completed", None)
+        result = _result(run, trainer, trainer.history, rundir.COMPLETED, None)
         if dist.main:
             rundir.write_result(run_dir, result)
         return result.to_dict()
