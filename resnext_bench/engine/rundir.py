@@ -652,13 +652,6 @@ def reset_progress(run_dir: Path) -> None:
 
 # ---------------------------------------------------------------- the lock
 
-@dataclass(frozen=True)
-class Holder:
-    host: str
-    pid: int
-    since: str
-
-
 class RunLocked(UserError):
     """Another live process trains this run."""
 
