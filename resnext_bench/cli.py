@@ -53,7 +53,7 @@ def cmd_train(args) -> int:
         if not matches:
             raise UserError(f"seed {seed} is not among the ablation's seeds {list(ablation.seeds)}")
         run = matches[0]
-        run_dir = Path(args.run_dir) if args.run_dir else Path(args.sweep_dir or f"sweeps/{ablation.name}") / "runs" / run.run_id
+        run_dir = Path(args.run_dir) if args.run_dir else Path(args.sweep_dir or f"sweeps/train/{ablation.name}") / "runs" / run.run_id
         check_data(run.data)  # before anything is written: a refused run leaves no folder behind
         rundir.write_config(run_dir, run)
     elif args.run_dir:
@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ablation", nargs="?", help="ablation YAML file")
     p.add_argument("configuration", nargs="?", help="configuration name (e.g. 32x4d) or 0-based index")
     p.add_argument("--seed", type=int, help="one of the ablation's seeds (default: the first)")
-    p.add_argument("--sweep-dir", help="sweep folder; the run goes to SWEEP/runs/RUN_ID (default sweeps/ABLATION)")
+    p.add_argument("--sweep-dir", help="sweep folder; the run goes to SWEEP/runs/RUN_ID (default sweeps/train/ABLATION: "
+                        "its own, never the folder `launch` or `demo` fill)")
     p.add_argument("--run-dir", help="exact run folder; alone, resumes the run already there")
     _add_set(p)
     p.set_defaults(func=cmd_train)
