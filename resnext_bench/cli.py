@@ -81,7 +81,8 @@ def cmd_launch(args) -> int:
     from .cluster.launch import check_resources, load_profile, plan_launch, submit
     from .config.spec import load_ablation
 
-    ablation = load_ablation(args.ablation, args.set)
+    overrides = list(args.set) + (["runtime.tensorboard=true"] if args.tensorboard else [])
+    ablation = load_ablation(args.ablation, overrides)
     profile = load_profile(args.cluster)
     for flag, value in (("--throughput", args.throughput), ("--tflops", args.tflops)):
         if value is not None and not (value > 0 and value < float("inf")):
@@ -211,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster", required=True, help="cluster profile, e.g. slurm/local.yaml")
     p.add_argument("--sweep-dir", help="sweep folder (default sweeps/ABLATION)")
     p.add_argument("--dry-run", action="store_true", help="print what would be submitted and a GPU-hour estimate")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard events per run (RUN/events; `tensorboard --logdir SWEEP`)")
     p.add_argument("--throughput", type=float, help="images/s per GPU for the estimate (stated or measured)")
     p.add_argument("--tflops", type=float, default=25.0,
                    help="effective training TFLOP/s per GPU for the estimate when --throughput is not given "

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from ..engine import rundir
-from scipy import stats
 
 ALPHA = 0.05
 
@@ -92,6 +91,8 @@ def welch(a: Stat, b: Stat) -> float | None:
         return 1.0 if a.mean == b.mean else 0.0  # no spread: any gap is beyond the (zero) noise
     with warnings.catch_warnings():  # near-identical samples only warn about precision; p is still right
         warnings.simplefilter("ignore", RuntimeWarning)
+        from scipy import stats  # ~1 s to import: only when a test is due
+
         return float(stats.ttest_ind(a.values, b.values, equal_var=False).pvalue)
 
 

@@ -280,6 +280,7 @@ class RuntimeSpec:
     cudnn_benchmark: bool = True
     checkpoint_minutes: float = 10.0  # also at every epoch end and on a stop signal; 0 = at every step
     threads: Optional[int] = None
+    tensorboard: bool = False  # also write TensorBoard events to RUN/events/ (rank 0; metrics.jsonl stays the record)
 
     def __post_init__(self):
         if self.precision not in ("fp32", "bf16", "fp16"):

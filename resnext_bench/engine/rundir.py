@@ -7,6 +7,7 @@
     failures.jsonl      the results of earlier failed attempts, one a line
     job.json            the scheduler submissions of the run (`record_job`)
     .lock               held (flock) by the process training the run
+    events/             TensorBoard event files (only with runtime.tensorboard; a view, never the record)
 
 Every other module asks this one: training writes through `write_config`, `append_epoch`,
 `truncate_metrics`, `write_result`, `archive_failure`; the launcher through `record_job`; status
@@ -49,6 +50,7 @@ RESULT = "result.json"
 FAILURES = "failures.jsonl"
 JOB = "job.json"
 LOCK = ".lock"
+EVENTS = "events"  # folder of TensorBoard event files (engine/events.py)
 RUN_FILES = (CONFIG, METRICS, CHECKPOINT, PREVIOUS_CHECKPOINT, RESULT, FAILURES, JOB)
 
 # ---------------------------------------------------------------- the states of a run

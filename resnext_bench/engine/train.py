@@ -24,6 +24,7 @@ from ..errors import UserError
 from . import rundir
 from .checkpoint import DamagedCheckpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .environment import Dist, all_reduce, device_for, device_name, git_commit, versions
+from .events import open_events
 from .recipe import build_loss, build_optimizer, lr_at
 from .rundir import EPOCH_FIELDS, Epoch, Result, RunLock
 
@@ -362,6 +363,7 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
         backend = "nccl" if torch.cuda.is_available() and run.runtime.device != "cpu" else "gloo"
         torch.distributed.init_process_group(backend)
     trainer = None
+    events = None  # the TensorBoard writer (rank 0, runtime.tensorboard): a view that never fails the run
 
     def fail(reason: str, failed_epoch: Optional[int]) -> Result:
         history = trainer.history if trainer else record.epochs
@@ -387,6 +389,7 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
             where = f"epoch {s.epoch + 1} step {s.step_in_epoch}" if resumed else "the start"
             log(f"{run.run_id}: training {run.configuration} seed {run.seed} on {device_name(trainer.device)}"
                 f" x{dist.world_size}, from {where}")
+            events = open_events(run, run_dir, trainer.history, log)  # after the epochs the checkpoint holds
         while s.epoch < run.recipe.epochs:
             failure = trainer.train_epoch()
             if failure:
@@ -394,6 +397,8 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
                     log(f"{run.run_id}: failed: {failure}")
                 return fail(failure, s.epoch + 1).to_dict()
             m = trainer.end_epoch()
+            if events is not None:
+                events.epoch(m)
             if dist.main:
                 log(f"{run.run_id}: epoch {m.epoch}/{run.recipe.epochs} train loss {m.train_loss:.4f} "
                     f"err {m.train_top1_err:.2f}% | val err {m.val_top1_err:.2f}% top-5 {m.val_top5_err:.2f}% "
@@ -425,5 +430,7 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
         fail(f"{type(e).__name__}: {e}", epoch_in_progress())
         raise
     finally:
+        if events is not None:
+            events.close()
         if dist.world_size > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

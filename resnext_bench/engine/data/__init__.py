@@ -1,86 +1,26 @@
 """Data sets and loaders: scikit-learn digits, CIFAR-10/100, ImageNet folders, synthetic images.
 
-`build_data` picks one of two delivery paths behind one interface (`seam`): `device` keeps a
-whole split on the training device and crops/flips there; `workers` feeds a torch DataLoader.
-`sources` reads the data sets, `draws` makes every training batch a pure function of
-(seed, epoch, batch index), so resumed runs replay exactly and the two paths give identical
-batches for the in-memory data sets. This module owns the choice of path ("auto" resolution).
+`layout` says what a data set is without reading it (torch-free: shapes, split sizes, `check_data`,
+`dataset_info`); `sources` reads the pixels; `draws` makes every training batch a pure function of
+(seed, epoch, batch index), so resumed runs replay exactly; `build.build_data` picks one of two
+delivery paths behind one interface (`seam`): `device` keeps a whole split on the training device
+and crops/flips there, `workers` feeds a torch DataLoader. The loaders (which import torch) load
+only when asked for, so planning commands stay fast.
 """
 from __future__ import annotations
 
-import torch
-
-from ...errors import UserError
-from ...config.spec import DataSpec
-from .device import DeviceTrainData, DeviceValData
-from .draws import _Schedule, _crop_pad
-from .seam import TrainData, ValData, _Normaliser
-from .sources import (
-    IMAGE_EXTENSIONS, IMAGENET_STATS, NATIVE_SIZE, DatasetInfo, _arrays, _root_path, _scan_folder_tree,
-    check_data, dataset_info,
-)
-from .workers import WorkerTrainData, WorkerValData, _FolderImages, _TensorImages, _crop_tickets, _sample_tickets
+from .layout import IMAGE_EXTENSIONS, DatasetInfo, check_data, dataset_info
 
 __all__ = [
     "DatasetInfo", "TrainData", "ValData", "dataset_info", "check_data", "build_data",
     "resolve_loader", "IMAGE_EXTENSIONS",
 ]
+_LOADERS = ("TrainData", "ValData", "build_data", "resolve_loader")
 
 
-def resolve_loader(spec: DataSpec) -> str:
-    """The loader path a spec asks for: "device" or "workers" ("auto" picks by data set)."""
-    if spec.loader != "auto":
-        return spec.loader
-    return "workers" if spec.name == "imagenet" else "device"
+def __getattr__(name: str):
+    if name in _LOADERS:  # these import torch: only when asked for
+        from . import build
 
-
-def build_data(spec: DataSpec, batch_size: int, device: torch.device, seed: int,
-               world_size: int = 1, rank: int = 0) -> tuple[TrainData, ValData]:
-    """Training and validation data of one rank; `batch_size` is the global batch over all ranks."""
-    device = torch.device(device)
-    check_data(spec)
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} of world_size {world_size}: expected 0 <= rank < world_size")
-    if batch_size < 1 or batch_size % world_size:
-        raise UserError(f"batch_size {batch_size}: must be a positive multiple of the {world_size} processes")
-    if spec.name == "imagenet":
-        return _build_folder_data(spec, batch_size, device, seed, world_size, rank)
-    return _build_array_data(spec, batch_size, device, seed, world_size, rank)
-
-
-def _checked_schedule(spec: DataSpec, n: int, batch_size: int, seed: int, world_size: int, rank: int) -> _Schedule:
-    schedule = _Schedule(n, batch_size, seed, world_size, rank)
-    if schedule.num_batches == 0:
-        raise UserError(f"batch_size {batch_size} exceeds the {n} training images of {spec.name}"
-                        " (lower the batch size or raise data.train_limit)")
-    return schedule
-
-
-def _build_array_data(spec, batch_size, device, seed, world_size, rank):
-    arrays = _arrays(spec)
-    schedule = _checked_schedule(spec, len(arrays.train_y), batch_size, seed, world_size, rank)
-    normalise = _Normaliser(arrays.mean, arrays.std, device)
-    pad = _crop_pad(arrays.train_x.shape[-1])
-    per_rank = schedule.per_rank
-    if resolve_loader(spec) == "device":
-        train = DeviceTrainData(arrays.train_x, arrays.train_y, pad, arrays.flip, schedule, normalise, device)
-        val = DeviceValData(arrays.val_x, arrays.val_y, per_rank, normalise, device, world_size, rank)
-        return train, val
-    train_set = _TensorImages(arrays.train_x, arrays.train_y, pad)
-    train = WorkerTrainData(train_set, _crop_tickets(schedule, pad, arrays.flip), spec, schedule, normalise, device)
-    val_set = _TensorImages(arrays.val_x, arrays.val_y, 0)
-    val = WorkerValData(val_set, per_rank, spec, normalise, device, world_size, rank)
-    return train, val
-
-
-def _build_folder_data(spec, batch_size, device, seed, world_size, rank):
-    tree = _scan_folder_tree(_root_path(spec))
-    size = spec.image_size or NATIVE_SIZE["imagenet"]
-    train_samples, val_samples = tree.train[: spec.train_limit], tree.val[: spec.val_limit]
-    schedule = _checked_schedule(spec, len(train_samples), batch_size, seed, world_size, rank)
-    normalise = _Normaliser(*IMAGENET_STATS, device)
-    train_set = _FolderImages(train_samples, size, seed)
-    train = WorkerTrainData(train_set, _sample_tickets(schedule), spec, schedule, normalise, device)
-    val_set = _FolderImages(val_samples, size, seed)
-    val = WorkerValData(val_set, schedule.per_rank, spec, normalise, device, world_size, rank)
-    return train, val
+        return getattr(build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

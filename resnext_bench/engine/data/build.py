@@ -1,0 +1,73 @@
+"""Training and validation data of one rank: the choice of delivery path ("auto" resolution)."""
+from __future__ import annotations
+
+import torch
+
+from ...errors import UserError
+from ...config.spec import DataSpec
+from .device import DeviceTrainData, DeviceValData
+from .draws import _Schedule, _crop_pad
+from .seam import TrainData, ValData, _Normaliser
+from .layout import NATIVE_SIZE, _root_path, _scan_folder_tree, check_data
+from .sources import IMAGENET_STATS, _arrays
+from .workers import WorkerTrainData, WorkerValData, _FolderImages, _TensorImages, _crop_tickets, _sample_tickets
+
+
+
+def resolve_loader(spec: DataSpec) -> str:
+    """The loader path a spec asks for: "device" or "workers" ("auto" picks by data set)."""
+    if spec.loader != "auto":
+        return spec.loader
+    return "workers" if spec.name == "imagenet" else "device"
+
+
+def build_data(spec: DataSpec, batch_size: int, device: torch.device, seed: int,
+               world_size: int = 1, rank: int = 0) -> tuple[TrainData, ValData]:
+    """Training and validation data of one rank; `batch_size` is the global batch over all ranks."""
+    device = torch.device(device)
+    check_data(spec)
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} of world_size {world_size}: expected 0 <= rank < world_size")
+    if batch_size < 1 or batch_size % world_size:
+        raise UserError(f"batch_size {batch_size}: must be a positive multiple of the {world_size} processes")
+    if spec.name == "imagenet":
+        return _build_folder_data(spec, batch_size, device, seed, world_size, rank)
+    return _build_array_data(spec, batch_size, device, seed, world_size, rank)
+
+
+def _checked_schedule(spec: DataSpec, n: int, batch_size: int, seed: int, world_size: int, rank: int) -> _Schedule:
+    schedule = _Schedule(n, batch_size, seed, world_size, rank)
+    if schedule.num_batches == 0:
+        raise UserError(f"batch_size {batch_size} exceeds the {n} training images of {spec.name}"
+                        " (lower the batch size or raise data.train_limit)")
+    return schedule
+
+
+def _build_array_data(spec, batch_size, device, seed, world_size, rank):
+    arrays = _arrays(spec)
+    schedule = _checked_schedule(spec, len(arrays.train_y), batch_size, seed, world_size, rank)
+    normalise = _Normaliser(arrays.mean, arrays.std, device)
+    pad = _crop_pad(arrays.train_x.shape[-1])
+    per_rank = schedule.per_rank
+    if resolve_loader(spec) == "device":
+        train = DeviceTrainData(arrays.train_x, arrays.train_y, pad, arrays.flip, schedule, normalise, device)
+        val = DeviceValData(arrays.val_x, arrays.val_y, per_rank, normalise, device, world_size, rank)
+        return train, val
+    train_set = _TensorImages(arrays.train_x, arrays.train_y, pad)
+    train = WorkerTrainData(train_set, _crop_tickets(schedule, pad, arrays.flip), spec, schedule, normalise, device)
+    val_set = _TensorImages(arrays.val_x, arrays.val_y, 0)
+    val = WorkerValData(val_set, per_rank, spec, normalise, device, world_size, rank)
+    return train, val
+
+
+def _build_folder_data(spec, batch_size, device, seed, world_size, rank):
+    tree = _scan_folder_tree(_root_path(spec))
+    size = spec.image_size or NATIVE_SIZE["imagenet"]
+    train_samples, val_samples = tree.train[: spec.train_limit], tree.val[: spec.val_limit]
+    schedule = _checked_schedule(spec, len(train_samples), batch_size, seed, world_size, rank)
+    normalise = _Normaliser(*IMAGENET_STATS, device)
+    train_set = _FolderImages(train_samples, size, seed)
+    train = WorkerTrainData(train_set, _sample_tickets(schedule), spec, schedule, normalise, device)
+    val_set = _FolderImages(val_samples, size, seed)
+    val = WorkerValData(val_set, schedule.per_rank, spec, normalise, device, world_size, rank)
+    return train, val
