@@ -125,3 +125,44 @@ def test_the_cli_options_run_a_matrix_and_write_the_csv(tmp_path, capsys):
     assert list(frame["precision"]) == ["fp32", "bf16"] and list(frame["channels_last"]) == [False, True]
     printed = capsys.readouterr().out
     assert "train img/s" in printed and "torch " in printed and "threads" in printed
+
+
+def _two_models(ms_first, ms_second) -> pd.DataFrame:
+    """A results frame of two models under one setting with these per-repeat step times."""
+    frame = pd.DataFrame({
+        "model": ["ours", "timm:x"], "setting": ["eager", "eager"],
+        "train_samples_per_sec": [1000 / pd.Series(ms_first).median(), 1000 / pd.Series(ms_second).median()],
+        "infer_samples_per_sec": [1000 / pd.Series(ms_first).median(), 1000 / pd.Series(ms_second).median()],
+        "train_ms_repeats": [list(ms_first), list(ms_second)], "infer_ms_repeats": [list(ms_first), list(ms_second)],
+    })
+    bench.add_ratios(frame)
+    return frame
+
+
+def test_a_ratio_within_the_repeats_spread_is_flagged_as_no_measured_difference():
+    noisy = _two_models([10.0, 20.0, 10.0], [10.5, 10.0, 20.0])  # repeats disagree far more than 5 %
+    assert noisy["train_ratio_spread_pct"].iloc[1] > 50
+    warnings = bench.noise_warnings(noisy)
+    assert len(warnings) == 2 and all("not a measured difference" in w for w in warnings)
+
+
+def test_a_ratio_well_beyond_the_spread_is_not_flagged():
+    clear = _two_models([10.0, 11.0, 10.5], [20.0, 22.0, 21.0])  # half the speed in every repeat
+    assert clear["train_ratio_paired"].iloc[1] == pytest.approx(0.5)
+    assert clear["train_ratio_spread_pct"].iloc[1] == pytest.approx(0.0)
+    assert bench.noise_warnings(clear) == []
+
+
+def test_cpu_defaults_are_one_thread_and_small_shapes(monkeypatch, capsys):
+    seen = {}
+
+    def fake_matrix(models, settings, **kw):
+        seen.update(kw)
+        raise UserError("stop here")
+
+    monkeypatch.setattr(bench, "run_bench_matrix", fake_matrix)
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    with pytest.raises(UserError, match="stop here"):
+        bench_from_args(parser.parse_args(["resnext50_32x4d", "--device", "cpu"]))
+    assert (seen["threads"], seen["batch_size"], seen["img_size"]) == (1, 8, 128)

@@ -26,6 +26,7 @@ from typing import Any
 from .. import fsutil
 from ..engine import rundir
 from ..errors import UserError
+from ..progress import progress
 
 RUN_COLUMNS = [
     "run_id", "sweep", "ablation", "study", "configuration", "template", "depth", "cardinality",
@@ -37,6 +38,7 @@ RUN_COLUMNS = [
     "timm_version", "python_version", "cuda_version", "git_commit", "checkpoint_fallback", "reason", "path",
 ]
 METRIC_COLUMNS = ["epoch", *[f for f in rundir.EPOCH_FIELDS if f != "epoch"]]
+LARGE_SWEEP = 200  # runs in a sweep from which collect reports its progress
 STATUSES = (rundir.COMPLETED, rundir.FAILED, rundir.RUNNING, rundir.PENDING, rundir.UNKNOWN)
 
 
@@ -123,7 +125,9 @@ def collect(sweeps: list[Path], out: Path, verbose: bool = True) -> CollectResul
     extra: set = set()
     for sweep, run_dirs in plan:
         name = sweep.resolve().name
-        for run_dir in run_dirs:
+        # Thousands of runs on a shared file system take minutes: say how far along (not for a few).
+        talk = verbose and len(run_dirs) >= LARGE_SWEEP
+        for run_dir in progress(run_dirs, len(run_dirs), f"collect {name}", lambda d: d.name) if talk else run_dirs:
             row, metrics = collect_run(run_dir, name, result.skipped)
             result.runs.append(row)
             curves.extend(_curve_rows(name, row["run_id"], metrics, extra))

@@ -20,6 +20,7 @@ from ..config.complexity import complexity, measured_complexity
 from ..errors import UserError
 from ..models import build_model, named_spec
 from ..config.spec import BaselineSpec
+from ..progress import progress
 from ..reference import REFERENCE_DIR
 
 PUBLISHED_CSV = REFERENCE_DIR / "published_imagenet.csv"
@@ -220,7 +221,7 @@ def baseline_rows(names: Iterable[str] | None = None, compare_size: int = COMPAR
     published = load_published(published_csv)
     x = fixed_input(compare_size)
     rows: list[dict] = []
-    for name in names:
+    for name in progress(names, len(names), "baselines", every_s=0):  # each takes seconds to a minute
         rows.extend(configuration_rows(name, published, x))
     return rows
 

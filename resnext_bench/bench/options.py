@@ -15,8 +15,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="+",
                         help="NAMED configuration, timm:NAME, torchvision:NAME or TEMPLATE:CxDd; "
                              "ratios are to the first")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 8 on a CPU, 32 on a GPU")
+    parser.add_argument("--img-size", type=int, default=None, help="default: 128 on a CPU, 224 on a GPU")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile (warmup covers compilation)")
@@ -28,5 +28,6 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=5, help="timed steps per mode and repeat")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--num-classes", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: 1 on a CPU, for stable ratios; torch's own on a GPU)")
     parser.add_argument("--out", type=Path, default=None, help="CSV file to write")

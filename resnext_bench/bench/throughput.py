@@ -513,6 +513,14 @@ def _paired_ratio(base_ms, ms) -> float:
     return statistics.median(ratios) if ratios else math.nan
 
 
+def _paired_spread_pct(base_ms, ms) -> float:
+    """(max - min) / median of the per-repeat ratios, in %: how far the repeats disagree on the ratio."""
+    ratios = [b / t for b, t in zip(base_ms, ms) if t > 0]
+    if len(ratios) < 2:
+        return math.nan
+    return 100 * (max(ratios) - min(ratios)) / statistics.median(ratios)
+
+
 def add_ratios(frame: pd.DataFrame) -> None:
     """Throughput ratios to the first model under the same setting and to the model's own first setting.
 
@@ -529,6 +537,7 @@ def add_ratios(frame: pd.DataFrame) -> None:
         frame[f"{mode}_ratio_setting"] = frame[col] / frame["model"].map(in_first_setting[col])
         first_reps = frame.groupby("setting", sort=False)[reps].transform("first")
         frame[f"{mode}_ratio_paired"] = [_paired_ratio(b, t) for b, t in zip(first_reps, frame[reps])]
+        frame[f"{mode}_ratio_spread_pct"] = [_paired_spread_pct(b, t) for b, t in zip(first_reps, frame[reps])]
         own_first = frame["model"].map(in_first_setting[reps])
         frame[f"{mode}_ratio_setting_paired"] = [_paired_ratio(b, t) for b, t in zip(own_first, frame[reps])]
     for mode in ("train", "infer"):
@@ -540,9 +549,11 @@ def add_ratios(frame: pd.DataFrame) -> None:
 def format_bench_table(frame: pd.DataFrame) -> str:
     """A readable fixed-width table of the results."""
     cols = {"model": "model", "setting": "setting", "train_samples_per_sec": "train img/s",
-            "train_ratio": "x first", "train_ratio_setting": "x own first setting",
-            "infer_samples_per_sec": "infer img/s", "infer_ratio": "x first",
-            "train_step_ms": "train ms", "train_spread_pct": "spread %", "peak_mem_mb": "peak MB"}
+            "train_ratio_paired": "x first", "train_ratio_spread_pct": "± %",
+            "train_ratio_setting_paired": "x own first setting",
+            "infer_samples_per_sec": "infer img/s", "infer_ratio_paired": "x first ",
+            "infer_ratio_spread_pct": "± % ", "train_step_ms": "train ms", "train_spread_pct": "spread %",
+            "peak_mem_mb": "peak MB"}
     if frame["train_mfu"].notna().any():
         cols["train_mfu"] = "train MFU"
     if (frame["error"] != "").any():
@@ -552,6 +563,28 @@ def format_bench_table(frame: pd.DataFrame) -> str:
     formatters = {c: (ratio if "ratio" in c or "mfu" in c else number)
                   for c in cols if frame[c].dtype.kind == "f"}
     return frame[list(cols)].to_string(index=False, header=list(cols.values()), formatters=formatters)
+
+
+def noise_warnings(frame: pd.DataFrame) -> list[str]:
+    """One line for each ratio whose effect is within the spread of its repeats (not a measured difference)."""
+    lines = []
+    firsts = frame.groupby("setting", sort=False)["model"].transform("first")
+    for (_, row), first in zip(frame.iterrows(), firsts):
+        if row["model"] == first:
+            continue
+        for mode in ("train", "infer"):
+            ratio, spread = row[f"{mode}_ratio_paired"], row[f"{mode}_ratio_spread_pct"]
+            if math.isnan(ratio):
+                continue
+            effect = abs(ratio - 1) * 100
+            if math.isnan(spread):
+                lines.append(f"warning: {row['model']} vs {first} ({row['setting']}, {mode}): one repeat, "
+                             "no spread to judge the ratio by; use --repeats 3 or more")
+            elif effect <= spread:
+                lines.append(f"warning: {row['model']} vs {first} ({row['setting']}, {mode}): x{ratio:.3f} is a "
+                             f"{effect:.1f}% effect within the repeats' {spread:.1f}% spread: not a measured "
+                             "difference (more --repeats/--steps, --threads 1, a quieter machine)")
+    return lines
 
 
 def environment_text(device: str | torch.device = "auto", threads: int | None = None) -> str:
@@ -567,6 +600,13 @@ def environment_text(device: str | torch.device = "auto", threads: int | None = 
 
 def bench_from_args(args: argparse.Namespace) -> int:
     """Run the benchmark from parsed arguments, print the table and environment; 1 if a pair failed."""
+    on_cpu = resolve_device(args.device).type == "cpu"
+    # CPU defaults that give stable ratios here: one thread (OpenMP barriers on a shared machine
+    # made repeats spread 80-170 %) and shapes that finish a repeat in seconds.
+    defaults = {"batch_size": 8, "img_size": 128, "threads": 1} if on_cpu else {"batch_size": 32, "img_size": 224}
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if args.settings:
         settings = [parse_setting(token) for token in args.settings]
     else:
@@ -577,6 +617,8 @@ def bench_from_args(args: argparse.Namespace) -> int:
         out_csv=args.out, threads=args.threads,
     )
     print(format_bench_table(frame))
+    for line in noise_warnings(frame):
+        print(line)
     print(f"batch {args.batch_size}, image {args.img_size}, {args.repeats} interleaved repeats x "
           f"{args.steps} steps (medians), memory: {frame['peak_mem_method'].iloc[0]}")
     print(environment_text(args.device, int(frame["threads"].iloc[0])))

@@ -103,7 +103,12 @@ def measured_complexity(model, input_size: int, in_chans: int = 3) -> dict:
     import warnings
 
     import torch
-    from fvcore.nn import FlopCountAnalysis
+
+    with warnings.catch_warnings():
+        # fvcore.nn scripts its focal loss with torch.jit.script at import, which torch now
+        # deprecates: a warning about fvcore's internals, not the user's business.
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+        from fvcore.nn import FlopCountAnalysis
 
     params = sum(p.numel() for p in model.parameters())
     was_training = model.training
