@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from .units import plural
 from .errors import UserError
 
 
@@ -107,7 +108,7 @@ def cmd_launch(args) -> int:
     for rid, why in plan.skipped.items():
         print(f"skip {rid}: {why}")
     submitted = submit(plan, profile, sweep, ablation.name)
-    print(f"{len(submitted)} run(s) submitted, {len(plan.skipped)} skipped; sweep: {sweep}")
+    print(f"{plural(len(submitted), 'run')} submitted, {len(plan.skipped)} skipped; sweep: {sweep}")
     print(f"follow with: resnext-bench status {sweep}")
     return 0
 

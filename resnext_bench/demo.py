@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from .units import plural
 from .engine import rundir
 from .errors import UserError
 from .fsutil import write_text
@@ -104,7 +105,7 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
     plan = plan_launch(ablation, profile, sweep)
     reused = sum(s == rundir.COMPLETED for s in plan.states.values())
     if reused:
-        log(f"demo: reusing {reused} finished run(s) from {sweep}")
+        log(f"demo: reusing {plural(reused, 'finished run')} from {sweep}")
     if profile.executor == "slurm":
         from .cluster.launch import check_resources
         check_resources(profile)

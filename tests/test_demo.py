@@ -21,7 +21,7 @@ def test_demo_runs_the_study_to_a_report_and_a_rerun_reuses_it(tmp_path, capsys)
         assert (out / f"{fig}.png").stat().st_size > 0 and (out / f"{fig}.pdf").stat().st_size > 0
     assert "## How this was produced" in report and "wall time" in report
     assert main(args) == 0
-    assert "reusing 4 finished run(s)" in capsys.readouterr().out
+    assert "reusing 4 finished runs" in capsys.readouterr().out
 
 
 def test_demo_on_cifar_needs_a_data_root(capsys):

@@ -60,13 +60,13 @@ def test_debug_executor_trains_the_grid_and_relaunch_submits_nothing(grid, tmp_p
     sweep = tmp_path / "sweep"
     debug = profile(tmp_path, "executor: debug\nmax_retries: 1\n")
     assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
-    assert "3 run(s) submitted" in capsys.readouterr().out
+    assert "3 runs submitted" in capsys.readouterr().out
     assert states(sweep) == {"1x8d": "completed", "2x5d": "completed", "4x3d": "completed"}
     rows = sweep_status(sweep)
     assert all(r["epoch"] == 1 and r["best_val_top1_err"] is not None and r["job_id"] for r in rows)
     assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
     out = capsys.readouterr().out
-    assert "0 run(s) submitted, 3 skipped" in out
+    assert "0 runs submitted, 3 skipped" in out
     assert main(["status", str(sweep), "--format", "csv"]) == 0
     csv_text = capsys.readouterr().out
     assert csv_text.splitlines()[0].startswith("run_id,configuration,seed,state,job_id")
@@ -93,7 +93,7 @@ def test_a_failed_run_shows_its_reason_and_a_relaunch_resubmits_it_alone(grid, t
     assert "missing-cifar" in capsys.readouterr().out
     break_run(sweep, "2x5d", None)  # fixed
     assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
-    assert "1 run(s) submitted, 2 skipped" in capsys.readouterr().out
+    assert "1 run submitted, 2 skipped" in capsys.readouterr().out
     assert states(sweep)["2x5d"] == "completed"
     assert rundir.read_job(broken).attempts == 2
     # the retry limit holds: a run that keeps failing is not resubmitted forever
@@ -101,7 +101,7 @@ def test_a_failed_run_shows_its_reason_and_a_relaunch_resubmits_it_alone(grid, t
     (broken / "result.json").write_text(json.dumps({"status": "failed", "reason": "again"}))
     assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
     out = capsys.readouterr().out
-    assert "0 run(s) submitted" in out and "retry limit reached" in out
+    assert "0 runs submitted" in out and "retry limit reached" in out
 
 
 def test_local_executor_runs_chains_of_runs_from_a_code_snapshot(grid, tmp_path, capsys, monkeypatch):
@@ -128,7 +128,7 @@ def test_dry_run_prints_runs_resources_and_an_estimate_and_submits_nothing(tmp_p
     assert main(["launch", str(ablation), "--cluster", str(cluster), "--sweep-dir", str(sweep), "--dry-run",
                  "--throughput", "1000"]) == 0
     out = capsys.readouterr().out
-    assert "5 runs, 5 to submit" in out and "8 GPU(s)" in out
+    assert "5 runs, 5 to submit" in out and "8 GPUs" in out
     # 5 runs x 100 epochs x 1,281,167 images at 1,000 images/s = 177.9 GPU-hours
     assert "177.94 GPU-hours" in out
     assert not sweep.exists()

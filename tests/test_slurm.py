@@ -61,7 +61,7 @@ def test_a_three_run_grid_is_one_array_and_completes(tmp_path, capsys):
     grid, sweep = write_grid(tmp_path), tmp_path / "sweep"
     assert launch(grid, sweep) == 0
     out = capsys.readouterr().out
-    assert "submitted 3 job(s) for 3 run(s) (slurm, array" in out
+    assert "submitted 3 jobs for 3 runs (slurm, array" in out
     arrays = {rundir.read_job(d).job_id.split("_")[0] for d in (sweep / "runs").iterdir()}
     assert len(arrays) == 1  # one array
     wait_until(lambda: settled(sweep), "the array to finish", timeout=240, interval=0.5)
@@ -73,7 +73,7 @@ def test_a_three_run_grid_is_one_array_and_completes(tmp_path, capsys):
     assert "3 runs: 3 completed" in table and "%" in table
     # relaunching the finished sweep submits nothing
     assert launch(grid, sweep) == 0
-    assert "0 run(s) submitted, 3 skipped" in capsys.readouterr().out
+    assert "0 runs submitted, 3 skipped" in capsys.readouterr().out
 
 
 def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_path):
@@ -144,7 +144,7 @@ def test_a_failed_run_shows_its_reason_and_only_it_is_resubmitted_after_the_fix(
     cfg_path.write_text(good)  # fixed
     capsys.readouterr()
     assert launch(grid, sweep) == 0
-    assert "1 run(s) submitted, 1 skipped" in capsys.readouterr().out
+    assert "1 run submitted, 1 skipped" in capsys.readouterr().out
     wait_until(lambda: settled(sweep), "the resubmitted run", timeout=240, interval=0.5)
     assert {r["state"] for r in sweep_status(sweep)} == {"completed"}
     assert rundir.read_job(cfg_path.parent).attempts == 2

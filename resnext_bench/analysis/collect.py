@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..units import plural
 from .. import fsutil
 from ..engine import rundir
 from ..errors import UserError
@@ -140,6 +141,6 @@ def collect(sweeps: list[Path], out: Path, verbose: bool = True) -> CollectResul
         for path, why in result.skipped:
             print(f"skipped {path}: {why}")
         counts = ", ".join(f"{n} {s}" for s, n in result.status_counts().items()) or "none"
-        print(f"collected {result.n_runs} runs ({counts}) from {len(sweeps)} sweep(s) into {out}; "
+        print(f"collected {plural(result.n_runs, 'run')} ({counts}) from {plural(len(sweeps), 'sweep')} into {out}; "
               f"{len(result.skipped)} skipped files or lines")
     return result

@@ -15,18 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..engine import rundir
 from .. import fsutil
 from .collect import CollectResult, collect
 from .plots import Plot, make_plots, save_plots
-from .cells import fmt_count, fmt_stat
+from .cells import ABSENT, fmt_count, fmt_stat
 from .paper import REFERENCE_DIR, load_reference
 from .render import Table, to_markdown
 from .runs import load_runs
 from .stats import stat_of
 from .tables import build_tables, write_tables
+from ..units import plural, si
 
 MAX_LISTED = 30  # skipped files / failed runs listed in the header; the CSVs hold them all
 
@@ -40,17 +40,22 @@ def spearman(x, y) -> float:
         return math.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        from scipy import stats  # ~1 s to import: only when a correlation is due
+
         return float(stats.spearmanr(x, y).statistic)
 
 
 def rho_words(rho: float, n: int) -> str:
     if math.isnan(rho):
         return f"undefined ({plural(n, 'point')}, or no spread)"
-    return f"{rho:+.2f} over {n} points"
+    return f"{rho:+.2f} over {plural(n, 'point')}"
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def count_words(value) -> str:
+    """A parameter or FLOP count in prose: 3 significant figures ("25.6M", "11.7M"), "—" when unknown."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ABSENT
+    return si(value)
 
 
 def yes_no(flag: bool) -> str:
@@ -134,7 +139,7 @@ def read_table2(table: Table) -> str:
             parts.append(f"**{template}**: {plural(len(g), 'configuration')}; parameters within {dev.abs().max():.1f}% of "
                          f"the C=1 configuration (largest deviation {int(worst['cardinality'])}x"
                          f"{int(worst['bottleneck_width'])}d, {worst['params_vs_c1_pct']:+.1f}%); FLOPs "
-                         f"{fmt_count(g['flops'].min())}–{fmt_count(g['flops'].max())}.")
+                         f"{count_words(g['flops'].min())}–{count_words(g['flops'].max())}.")
         else:
             parts.append(f"**{template}**: {plural(len(g), 'configuration')}; no C=1 configuration to compare complexity with.")
     return " ".join(parts)
@@ -194,7 +199,7 @@ def read_table7(table: Table) -> str:
             parts.append(f"**{label}**: no completed run.")
             continue
         rho = spearman(ours["params"], ours["mean"])
-        trail = ", ".join(f"{r.setting} {fmt_count(r.params)} params: {r.mean:.2f}" for r in ours.itertuples())
+        trail = ", ".join(f"{r.setting} {count_words(r.params)} params: {r.mean:.2f}" for r in ours.itertuples())
         words = [f"**{label}**: {trail}. Rank correlation of size and error: {rho_words(rho, len(ours))} "
                  "(negative: bigger is better)."]
         if ours["diff"].notna().any():
@@ -229,8 +234,8 @@ def read_curves(plot: Plot) -> str:
 
 def read_cardinality(plot: Plot) -> str:
     ours = plot.data[plot.data["source"] == "ours"]
-    parts = [f"{len(ours)} runs (one point each) over {ours.groupby(['group_label', 'setting']).ngroups} "
-             "configurations; the line joins the means."]
+    parts = [f"{plural(len(ours), 'run')} (one point each) over "
+             f"{plural(ours.groupby(['group_label', 'setting']).ngroups, 'configuration')}; the line joins the means."]
     for label, g in ours.groupby("group_label", sort=False):
         means = g.groupby("cardinality")["top1_err"].mean()
         parts.append(f"{label}: error falls monotonically with C: {yes_no(falls_monotonically(means))}.")
@@ -246,7 +251,7 @@ def read_cifar_size(plot: Plot) -> str:
             means = s.groupby("setting").agg(params=("params", "first"), err=("test_err", "mean"))
             best = means.loc[means["err"].idxmin()]
             words.append(f"{series}: lowest error {best['err']:.2f} at {means['err'].idxmin()} "
-                         f"({fmt_count(best['params'])} params)")
+                         f"({count_words(best['params'])} params)")
         parts.append(f"**{label}**: " + "; ".join(words) + ".")
     return " ".join(parts)
 
@@ -278,7 +283,7 @@ def header(sweeps: list[Path], result: CollectResult, runs: pd.DataFrame, out: P
     lines = ["# resnext-bench report", "", "## Runs", ""]
     for sweep in sweeps:
         name = Path(sweep).resolve().name
-        lines.append(f"- sweep `{sweep}`: {int((runs['sweep'] == name).sum())} runs")
+        lines.append(f"- sweep `{sweep}`: {plural(int((runs['sweep'] == name).sum()), 'run')}")
     lines.append(f"- runs by status: {listing(f'{s} {n}' for s, n in result.status_counts().items())} "
                  f"(total {result.n_runs})")
     failed = runs[runs["status"].isin([rundir.FAILED, rundir.UNKNOWN])]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from ..units import plural
 from ..config.runs import Run, resolve_runs
 from ..config.spec import AblationSpec, build, load_yaml
 from ..engine import rundir
@@ -178,7 +179,7 @@ class TrainJob:
                 results.append({"status": rundir.FAILED, "reason": f"{type(e).__name__}: {e}"})
         failed = [r for r in results if r.get("status") != rundir.COMPLETED]
         if failed:
-            raise RuntimeError(f"{len(failed)} run(s) failed: {failed[0].get('reason')}")
+            raise RuntimeError(f"{plural(len(failed), 'run')} failed: {failed[0].get('reason')}")
         return results
 
     def checkpoint(self, *args, **kwargs):
@@ -358,7 +359,7 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
             for rid in group:
                 rundir.record_job(run_dirs[rid], f"debug-{os.getpid()}-{i}", "debug", now)
             submitted += group
-        log(f"submitted {len(groups)} job(s) for {len(submitted)} run(s) (debug, in this process)")
+        log(f"submitted {plural(len(groups), 'job')} for {plural(len(submitted), 'run')} (debug, in this process)")
         for group in groups:
             try:
                 TrainJob([str(run_dirs[rid]) for rid in group])()
@@ -385,7 +386,7 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
                 for rid in group:
                     rundir.record_job(run_dirs[rid], str(job.job_id), profile.executor, now, str(job.paths.folder))
                     submitted.append(rid)
-            log(f"submitted {len(jobs)} job(s) for {sum(map(len, batch))} run(s) "
+            log(f"submitted {plural(len(jobs), 'job')} for {plural(sum(map(len, batch)), 'run')} "
                 f"({profile.executor}{', array ' + jobs[0].job_id.split('_')[0] if profile.executor == 'slurm' else ''})")
     finally:
         os.chdir(cwd)

@@ -5,6 +5,7 @@ import csv
 import io
 from pathlib import Path
 
+from ..units import plural
 from ..engine import rundir
 from .launch import queue_states
 
@@ -56,5 +57,5 @@ def format_status(rows: list[dict], fmt: str = "table") -> str:
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
-    lines.append(f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    lines.append(f"{plural(len(rows), 'run')}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return "\n".join(lines) + "\n"

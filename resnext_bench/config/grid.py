@@ -12,6 +12,7 @@ from typing import Optional
 
 from .complexity import Complexity, block_params, complexity, measured_complexity
 from ..errors import UserError
+from ..units import si
 from .spec import AblationSpec, BaselineSpec, ConfigEntry, ModelSpec
 
 MAX_WIDTH = 1 << 14
@@ -177,16 +178,20 @@ def select(configs: list[Configuration], key: str | int) -> Configuration:
 
 
 def format_table(configs: list[Configuration]) -> str:
-    """A readable fixed-width table of the grid."""
-    header = f"{'name':<22} {'template':<18} {'C':>4} {'d':>5} {'C*d':>6} {'params':>10} {'FLOPs':>10} {'dParams':>8} {'dFLOPs':>8} {'dBlock':>8}"
+    """A readable fixed-width table of the grid: params and FLOPs to 3 significant figures ("25.6M",
+    "4.09G"; the CSV and JSON rows keep them exact), deviations in percent."""
+    rows = [c.row() for c in configs]
+    wn = max([22] + [len(r["name"]) for r in rows])  # long baseline names widen the column, not shift the rest
+    wt = max([18] + [len(r["template"]) for r in rows])
+    header = (f"{'name':<{wn}} {'template':<{wt}} {'C':>4} {'d':>5} {'C*d':>6} {'params':>10} {'FLOPs':>10} "
+              f"{'dParams':>8} {'dFLOPs':>8} {'dBlock':>8}")
     lines = [header, "-" * len(header)]
-    for c in configs:
-        r = c.row()
+    for r in rows:
         block = "" if r["block_params_dev_pct"] is None else f"{r['block_params_dev_pct']:+.1f}%"
         lines.append(
-            f"{r['name']:<22} {r['template']:<18} {r['cardinality'] or '':>4} {r['bottleneck_width'] or '':>5} "
-            f"{r['group_width'] or '':>6} {r['params'] / 1e6:>9.2f}M {r['flops'] / 1e9:>9.3f}G "
-            f"{r['params_dev_pct']:>+7.1f}% {r['flops_dev_pct']:>+7.1f}% {block:>8}"
+            f"{r['name']:<{wn}} {r['template']:<{wt}} {r['cardinality'] or '':>4} {r['bottleneck_width'] or '':>5} "
+            f"{r['group_width'] or '':>6} {si(r['params']):>10} {si(r['flops']):>10} "
+            f"{r['params_dev_pct']:>+7.1f}% {r['flops_dev_pct']:>+7.1f}% {block:>8}".rstrip()
         )
     lines.append("FLOPs = multiply-adds of conv and fc layers (the paper's convention); deviations are from the reference.")
     return "\n".join(lines)
