@@ -109,7 +109,7 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
     if profile.executor == "slurm":
         from .cluster.launch import check_resources
         check_resources(profile)
-    submit(plan, profile, sweep, ablation.name, log=lambda m: log(f"demo: {m}"))
+    submitted = submit(plan, profile, sweep, ablation.name, log=lambda m: log(f"demo: {m}"))
     rows = wait_for_runs(sweep, len(plan.runs), timeout_s=timeout_s)
     bad = [r for r in rows if r["state"] != rundir.COMPLETED]
     for r in bad:
@@ -117,11 +117,16 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
     report = write_report([sweep], out)
     elapsed = time.monotonic() - started
     command = " ".join(["resnext-bench demo"] + (sys.argv[2:] if sys.argv[1:2] == ["demo"] else []))
+    if submitted:
+        executed = f"{plural(len(submitted), 'run')} executed by this invocation: {why}"
+    else:
+        executed = "no run was executed by this invocation: every run was reused as an earlier one left it"
     note = (
         "\n## How this was produced\n\n"
         f"- command: `{command}`\n"
-        f"- machine: {machine_description()}\n"
-        f"- executor: {why}\n"
+        f"- this machine: {machine_description()} (where each run trained: the device, threads and "
+        "precision columns of runs.csv)\n"
+        f"- {executed}\n"
         f"- runs: {len(rows)} ({len(rows) - len(bad)} completed, {reused} reused from an earlier invocation)\n"
         f"- wall time of this invocation: {elapsed / 60:.1f} min\n"
     )

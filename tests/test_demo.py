@@ -20,8 +20,11 @@ def test_demo_runs_the_study_to_a_report_and_a_rerun_reuses_it(tmp_path, capsys)
         assert f"({fig}.png)" in report
         assert (out / f"{fig}.png").stat().st_size > 0 and (out / f"{fig}.pdf").stat().st_size > 0
     assert "## How this was produced" in report and "wall time" in report
+    assert "4 runs executed by this invocation" in report
     assert main(args) == 0
     assert "reusing 4 finished runs" in capsys.readouterr().out
+    again = (out / "report.md").read_text()
+    assert "no run was executed by this invocation" in again and "executed by this invocation: no Slurm" not in again
 
 
 def test_demo_on_cifar_needs_a_data_root(capsys):
