@@ -18,7 +18,7 @@ from resnext_bench.engine.rundir import Epoch, Result
 from resnext_bench.errors import UserError
 from resnext_bench.analysis.plots import plot_cardinality, plot_cifar_size, plot_curves, write_plots
 from resnext_bench.analysis.report import write_report
-from resnext_bench.analysis.cells import MISSING, NOT_SAME_DATA
+from resnext_bench.analysis.cells import MISSING
 from resnext_bench.analysis.paper import STUDY_TABLES, load_reference
 from resnext_bench.analysis.render import latex_escape, leaf_names, to_latex
 from resnext_bench.analysis.runs import load_runs
@@ -216,12 +216,13 @@ def test_table3_cells_hold_means_stds_counts_and_missing(table3_dir):
     assert cells[("4", f"{g50}: ours")] == "26.50 ± 0.50 (3)"
     assert cells[("1", f"{g101}: ours")] == "28.00 ± 0.00 (3)"
     assert cells[("8", f"{g101}: ours")] == MISSING, "three failed runs: no completed run"
-    assert cells[("4", "ours (CxDd)")] == "4x6d" and cells[("4", "paper (CxDd)")] == "4x24d"
-    assert cells[("1", f"{g50}: paper (ImageNet, 50-layer)")] == "23.9"
-    assert cells[("4", f"{g101}: paper (ImageNet, 101-layer)")] == "21.4"
-    assert cells[("32", f"{g50}: paper (ImageNet, 50-layer)")] == "22.2", "the paper row is shown without our run"
+    assert cells[("4", "setting: ours")] == "4x6d" and cells[("4", "setting: paper")] == "4x24d"
+    assert cells[("1", f"{g50}: paper")] == "23.9"
+    assert cells[("4", f"{g101}: paper")] == "21.4"
+    assert cells[("32", f"{g50}: paper")] == "22.2", "the paper row is shown without our run"
     assert cells[("32", f"{g50}: ours")] == "—"
-    assert cells[("1", f"{g50}: diff")] == NOT_SAME_DATA
+    assert f"{g50}: diff" not in leaf_names(table), "no diff column for digits runs: it would be n/a in every row"
+    assert any("no diff for runs on digits" in note for note in table.notes)
     data = table.data.set_index(["depth", "cardinality"])
     assert data.loc[(50, 2), "mean"] == pytest.approx(30.0)
     assert data.loc[(50, 2), "std"] == pytest.approx(1.0)
@@ -254,7 +255,10 @@ def test_table4_puts_deeper_and_wider_models_beside_the_papers_rows(tmp_path):
                  bottleneck_width=d, dataset="imagenet", err=err)
     collect([sweep], tmp_path / "results", verbose=False)
     table = build_tables(load_runs(tmp_path / "results"), load_reference())["table4"]
-    ours_by_paper = {row[1]: (row[2], row[5], row[9]) for row in table.rows}
+    names = leaf_names(table)
+    col = {name: names.index(name) for name in ("paper: model", "ours: model", "top-1 error: ours", "top-1 error: diff")}
+    ours_by_paper = {row[col["paper: model"]]: (row[col["ours: model"]], row[col["top-1 error: ours"]],
+                                                row[col["top-1 error: diff"]]) for row in table.rows}
     assert ours_by_paper["ResNet-101 1x64d (101-layer)"] == ("101-layer 1x64d", "22.50 (1)", "+0.50")
     assert ours_by_paper["ResNet-200 1x64d (200-layer)"] == ("200-layer 1x64d", "22.00 (1)", "+0.30")
     assert ours_by_paper["ResNet-101 wider 1x100d (101-layer)"] == ("101-layer 1x100d", "21.90 (1)", "+0.60")
@@ -289,8 +293,9 @@ def _columns_in(row: str) -> int:
 
 
 def assert_latex_well_formed(tex: str):
-    """booktabs rules, balanced braces and environments, each row as wide as the column spec."""
+    """booktabs rules, balanced braces and environments, each row as wide as the column spec, notes that wrap."""
     assert tex.startswith(r"\documentclass") and r"\usepackage{booktabs}" in tex
+    assert r"\usepackage{threeparttable}" in tex
     for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
         assert tex.count(rule) == 1, rule
     unescaped = re.sub(r"\\[{}]", "", tex)
@@ -299,8 +304,17 @@ def assert_latex_well_formed(tex: str):
     for ch in unescaped:
         depth += {"{": 1, "}": -1}.get(ch, 0)
         assert depth >= 0
-    begins, ends = re.findall(r"\\begin\{(\w+)\}", tex), re.findall(r"\\end\{(\w+)\}", tex)
-    assert begins == list(reversed(ends)) == ["document", "tabular"]
+    stack = []
+    for kind, env in re.findall(r"\\(begin|end)\{(\w+)\}", tex):
+        if kind == "begin":
+            stack.append(env)
+        else:
+            assert stack and stack.pop() == env, env
+    assert stack == []
+    begins = re.findall(r"\\begin\{(\w+)\}", tex)
+    assert begins[:3] == ["document", "threeparttable", "tabular"] and set(begins) <= {
+        "document", "threeparttable", "tabular", "tablenotes"}
+    assert not re.search(r"\\multicolumn\{\d+\}\{l\}", tex), "notes wrap in tablenotes, not in a one-line cell"
     spec = re.search(r"\\begin\{tabular\}\{([lrc]+)\}", tex).group(1)
     for row in _latex_rows(tex):
         if row.startswith((r"\toprule", r"\midrule", r"\bottomrule")):
@@ -448,12 +462,12 @@ def test_cardinality_plot_draws_one_point_per_configuration_per_seed(report_dir)
     assert sorted(paper["top1_err"]) == sorted(pd.read_csv(REFERENCE / "paper_table3.csv")["top1_err"])
 
 
-def test_curves_plot_compares_c1_with_the_largest_c_of_each_depth(report_dir):
+def test_curves_plot_draws_every_completed_configuration_of_each_depth(report_dir):
     out, _ = report_dir
     plot = plot_curves(load_runs(out), pd.read_csv(out / "curves.csv"))
     settings = plot.data.groupby("group_label")["setting"].unique().apply(sorted).to_dict()
-    assert settings == {"50-layer (digits, short, 3 ep)": ["1x16d", "8x4d"],
-                        "101-layer (digits, short, 3 ep)": ["1x16d", "4x6d"]}, "8x4d never completed at 101"
+    assert settings == {"50-layer (digits, short, 3 ep)": ["1x16d", "2x10d", "4x6d", "8x4d"],
+                        "101-layer (digits, short, 3 ep)": ["1x16d", "2x10d", "4x6d"]}, "8x4d never completed at 101"
     assert set(plot.data["split"]) == {"train", "val"}
 
 

@@ -2,7 +2,8 @@
 
 A configuration in the runs without a completed run shows MISSING; ABSENT ("—") means the runs do
 not have that configuration at all (or there is no value). A difference to the paper between
-different data reads NOT_SAME_DATA.
+different data reads NOT_SAME_DATA. A cell that says nothing (empty, ABSENT, "n/a ...") is blank
+(`is_blank`): a column of blank cells is dropped from a table's display.
 """
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ NOT_SAME_DATA = "n/a (different data)"
 MIXED = "†"  # marks a cell that pools runs of different precision or device
 MIXED_NOTE = (f"{MIXED} the cell pools runs of different precision or device (columns precision and device "
               "of runs.csv): its spread is not seed noise alone.")
+
+
+def is_blank(cell) -> bool:
+    """A cell that holds no value: empty, ABSENT ("—"), or "n/a" with or without its reason."""
+    text = "" if cell is None else str(cell).strip()
+    return text in ("", ABSENT, "-") or text == "n/a" or text.startswith("n/a ")
 
 
 def fmt_stat(s: Stat | None, digits: int = 2) -> str:

@@ -1,7 +1,10 @@
 """The paper's tables from runs.csv, our numbers beside the paper's.
 
 Five tables, each built from the runs that feed it (`paper.table_of`: the run's declared study,
-never the ablation's name) and written by `write_tables` in markdown, LaTeX and CSV (`render`):
+never the ablation's name) and written by `write_tables` in markdown, LaTeX and CSV (`render`).
+Headers say each thing once: a column group ("ours", "paper", a Table 3 group's label) spans its
+columns, whose leaf names say only what differs ("ours", "paper", "diff", "vs C=1"); a column
+blank in every row (a diff column when no run is on the paper's data) is not displayed:
 
 - table2 lists the configurations (with their complexity) of the table3 runs;
 - table3: top-1 error by cardinality at equal complexity, a column group per (template, data,
@@ -16,7 +19,8 @@ never the ablation's name) and written by `write_tables` in markdown, LaTeX and 
 Our number is the final top-1 (top-5) validation error of completed runs: mean +- sample std (n)
 (`stats`); "missing" and "—" are explained in `cells`. Our rows meet the paper's as `paper`
 describes; the difference (ours - paper) is given only when our data are the paper's, otherwise
-it reads "n/a (different data)".
+it reads "n/a (different data)" (Table 3 has a diff column only for groups on the paper's data).
+Counts (params, FLOPs, n, epochs, depth, C, d) are integers in `Table.data` and the CSV.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ from ..errors import UserError
 from .cells import ABSENT, MIXED, MIXED_NOTE, NOT_SAME_DATA, fmt_count, fmt_diff, fmt_num, fmt_stat, fmt_welch
 from .paper import (PAPER_DATA, REFERENCE_DIR, load_reference, match_by_depth, match_rows, nearest_depth,
                     paper_name, paper_value)
-from .render import FORMATS, RENDERERS, Table
+from .render import FORMATS, RENDERERS, Table, with_counts
 from .runs import (complexity_of, configurations, data_label, depth_of, group_label, in_group, load_runs,
                    runs_of, sorted_groups)
 from .stats import ALPHA, Stat, baseline_config, stat_of, welch
@@ -48,12 +52,22 @@ STAT_NOTE = (
 # ---------------------------------------------------------------- tidy numbers
 
 def _frame(records: list[dict]) -> pd.DataFrame:
-    """Tidy records as a DataFrame with nullable integer columns (no '16.0' widths in the CSV)."""
-    frame = pd.DataFrame(records)
-    for col in ("cardinality", "bottleneck_width", "depth", "epochs_planned", "planned", "n"):
-        if col in frame:
-            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
-    return frame
+    """Tidy records as a DataFrame with nullable integer counts (no '16.0' widths or
+    '25557032.0' parameters in the CSV): `render.with_counts`."""
+    return with_counts(pd.DataFrame(records))
+
+
+def _diff_notes(sections: list[tuple[str, bool]], paper_data: str) -> list[str]:
+    """The notes on a diff column, from (our data, whether it is the paper's) of each section:
+    where the difference is given, and why it is not elsewhere."""
+    notes = []
+    if any(same for _, same in sections):
+        notes.append(f"diff = ours - paper, given only for runs on the paper's data ({paper_data}).")
+    other = sorted({str(data) for data, same in sections if not same})
+    if other:
+        notes.append(f"no diff for runs on {', '.join(other)}: not the paper's data ({paper_data}); comparable "
+                     "with the paper in ordering, not in level.")
+    return notes
 
 
 def _record(table, group, c, d, s: Stat | None, paper, diff, p, label: str | None = None, **extra) -> dict:
@@ -90,8 +104,9 @@ def build_table2(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
     if sel.empty:
         return None
     paper = reference["table2"]
-    columns = ["template", "C", "d", "group width (C·d)", "params", "FLOPs (mult-adds)",
-               "params vs C=1", "paper d", "paper group width"]
+    columns = ["template", "C", "d", "group width (C·d)", "params", "FLOPs (mult-adds)", "params vs C=1",
+               "d", "group width"]
+    groups = [("", 2), ("ours", 5), ("paper (Table 2)", 2)]
     rows, records = [], []
     for template in sorted(set(sel["template"]), key=lambda t: (depth_of(t) or 0, t)):
         frame = sel[sel["template"] == template]
@@ -111,19 +126,25 @@ def build_table2(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
                             "group_width": c * d, "params": params, "flops": flops, "params_vs_c1_pct": dev,
                             "paper_bottleneck_width": pd_, "paper_group_width": pw})
     t1 = reference.get("table1")
-    notes = ["paper d and group width: ResNeXt paper Table 2 (ImageNet conv2 template, matched by C)."]
+    notes = ["paper: ResNeXt paper Table 2, d and group width of the ImageNet conv2 template, matched by C.",
+             "params, FLOPs: our model's counts (k = 10^3, M = 10^6, G = 10^9; exact in table2.csv); "
+             "params vs C=1: relative to the C=1 configuration of the same template."]
     if t1 is not None and len(t1):
         notes.append("paper Table 1 (50-layer): " + "; ".join(
             f"{r.model} {r.setting} {fmt_count(float(r.params))} params, {fmt_count(float(r.flops))} FLOPs"
             for r in t1.itertuples()) + ".")
-    return Table("table2", "Table 2: configurations at equal complexity", columns, rows, [], notes,
+    return Table("table2", "Table 2: configurations at equal complexity", columns, rows, groups, notes,
                  _frame(records), n_label=1)
 
 
 # ---------------------------------------------------------------- table 3
 
 def build_table3(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Table | None:
-    """Table 3: top-1 error by cardinality at equal complexity, a column group per depth/data."""
+    """Table 3: top-1 error by cardinality at equal complexity, a column group per depth/data.
+
+    Each group's label spans its columns: ours, paper, diff (only for a group on the paper's data)
+    and vs C=1 (only where a configuration has two or more completed runs).
+    """
     sel = runs[runs["table"] == "table3"]
     if sel.empty:
         return None
@@ -134,12 +155,12 @@ def build_table3(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
     paper_only = sorted(set(int(c) for c in paper["cardinality"]) - {c for c, _ in ours_pairs})
     row_keys = sorted([(c, d) for c, d in ours_pairs] + [(c, None) for c in paper_only],
                       key=lambda k: (k[0], k[1] or 0))
-    columns, spans, records, welch_cols = ["C", "ours (CxDd)", "paper (CxDd)"], [("", 3)], [], {}
+    columns, spans, records, welch_cols = ["C", "ours", "paper"], [("", 1), ("setting", 2)], [], {}
+    same_data = {g: g[1] in PAPER_DATA["table3"] for g in groups}
     for g in groups:
         frame = in_group(sel, g)
         welch_cols[g] = any(stat_of(runs_of(frame, c, d)).n >= 2 for c, d in configurations(frame))
-        pdepth = nearest_depth(depth_of(g[0]), paper["depth"])
-        leaf = ["ours", f"paper (ImageNet, {pdepth}-layer)", "diff"] + (["vs C=1"] if welch_cols[g] else [])
+        leaf = ["ours", "paper"] + (["diff"] if same_data[g] else []) + (["vs C=1"] if welch_cols[g] else [])
         columns += leaf
         spans.append((group_label(g), len(leaf)))
     table_rows = []
@@ -152,21 +173,25 @@ def build_table3(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
             pdepth = nearest_depth(depth_of(g[0]), paper["depth"])
             prow = paper[(paper["depth"] == pdepth) & (paper["cardinality"] == c)]
             pval = float(prow["top1_err"].iloc[0]) if len(prow) else None
-            same = g[1] in PAPER_DATA["table3"]
+            same = same_data[g]
             s = stat_of(runs_of(frame, c, d)) if d is not None else None
             base = baseline_config(frame)
             p = welch(s, stat_of(runs_of(frame, *base))) if s is not None and base and (c, d) != base else None
-            row += [fmt_stat(s), fmt_num(pval), fmt_diff(s, pval, same)]
+            row += [fmt_stat(s), fmt_num(pval)]
+            if same:
+                row.append(fmt_diff(s, pval, same))
             if welch_cols[g]:
                 row.append(fmt_welch(p, (c, d) == base) if s is not None and s.planned else ABSENT)
             records.append(_record("table3", g, c, d, s, pval, _diff_value(s, pval, same), p,
                                    paper_depth=pdepth, baseline=(c, d) == base))
         table_rows.append(row)
-    notes = [STAT_NOTE, "paper: ResNeXt paper Table 3, ImageNet-1K top-1 error (%), matched by cardinality C; "
-             "its setting is shown in the paper column."]
-    if any(g[1] not in PAPER_DATA["table3"] for g in groups):
-        notes.append("diff = ours - paper, given only for ImageNet runs; other data are not comparable "
-                     "in level, only in ordering.")
+    depths = sorted({(depth_of(g[0]), nearest_depth(depth_of(g[0]), paper["depth"])) for g in groups},
+                    key=lambda x: (x[0] or 0, x[1]))
+    at = "; ".join(f"{d or '?'}-layer groups: the paper's {pd_}-layer row" for d, pd_ in depths if d != pd_)
+    notes = [STAT_NOTE, "paper: ResNeXt paper Table 3, ImageNet-1K top-1 error (%) at the paper's depth nearest "
+             "the group's" + (f" ({at})" if at else "") + ", matched by cardinality C (setting, paper: the paper's "
+             "configuration of that C)."]
+    notes += _diff_notes([(g[1], same_data[g]) for g in groups], "imagenet")
     if any(welch_cols.values()):
         notes.append(WELCH_NOTE)
     return Table("table3", "Table 3: cardinality vs width at equal complexity (top-1 error, %)",
@@ -181,9 +206,10 @@ def build_table4(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
     if sel.empty:
         return None
     paper = reference["table4"]
-    columns = ["runs", "paper model", "ours", "params", "FLOPs", "ours top-1", "ours top-5",
-               "paper top-1", "paper top-5", "diff top-1", "diff top-5", "paper complexity"]
-    rows, records = [], []
+    columns = ["runs", "model", "params", "FLOPs", "model", "complexity",
+               "ours", "paper", "diff", "ours", "paper", "diff"]
+    groups = [("", 1), ("ours", 3), ("paper", 2), ("top-1 error", 3), ("top-5 error", 3)]
+    rows, records, sections = [], [], []
     # one section per data and recipe: Table 4 mixes depths (ResNet-200 beside 101-layer models)
     for key in sorted({g[1:] for g in sel["group"]}, key=lambda k: tuple(str(x) for x in k)):
         frame = sel[[g[1:] == key for g in sel["group"]]]
@@ -193,6 +219,7 @@ def build_table4(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
         matches = match_by_depth([(t, depth_of(t), c, d) for t, c, d in configs], paper)
         by_paper = {i: cfg for cfg, i in matches.items()}
         same = key[0] in PAPER_DATA["table4"]
+        sections.append((key[0], same))
         # the paper's rows in its order, then our configurations it has no row for
         order = [(by_paper.get(i), i) for i in paper.index]
         order += [(cfg, None) for cfg in configs if cfg not in matches]
@@ -202,27 +229,29 @@ def build_table4(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
             s1 = stat_of(mine) if cfg else None
             s5 = stat_of(mine, "final_val_top5_err") if cfg else None
             p1, p5 = paper_value(paper, i, "top1_err"), paper_value(paper, i, "top5_err")
+            params = complexity_of(mine, "params") if cfg else None
+            flops = complexity_of(mine, "flops") if cfg else None
             rows.append([
                 data_label(*key),
-                f"{paper_name(paper, i)} ({paper.at[i, 'depth']}-layer)" if i is not None else ABSENT,
                 f"{depth_of(cfg[0])}-layer {cfg[1]}x{cfg[2]}d" if cfg else ABSENT,
-                fmt_count(complexity_of(mine, "params")) if cfg else ABSENT,
-                fmt_count(complexity_of(mine, "flops")) if cfg else ABSENT,
-                fmt_stat(s1), fmt_stat(s5), fmt_num(p1), fmt_num(p5),
-                fmt_diff(s1, p1, same) if cfg else ABSENT, fmt_diff(s5, p5, same) if cfg else ABSENT,
+                fmt_count(params), fmt_count(flops),
+                f"{paper_name(paper, i)} ({paper.at[i, 'depth']}-layer)" if i is not None else ABSENT,
                 str(paper.at[i, "complexity"]) if i is not None else ABSENT,
+                fmt_stat(s1), fmt_num(p1), fmt_diff(s1, p1, same) if cfg else ABSENT,
+                fmt_stat(s5), fmt_num(p5), fmt_diff(s5, p5, same) if cfg else ABSENT,
             ])
             records.append(_record(
                 "table4", (cfg[0] if cfg else None, *key), *(cfg[1:] if cfg else (None, None)), s1, p1,
                 _diff_value(s1, p1, same), None, label=data_label(*key),
                 top5_mean=s5.mean if s5 and s5.n else math.nan, top5_std=s5.std if s5 else math.nan,
-                paper_top5=_nan(p5), paper_model=paper_name(paper, i)))
+                paper_top5=_nan(p5), diff_top5=_diff_value(s5, p5, same), paper_model=paper_name(paper, i),
+                params=params, flops=flops))
     notes = [STAT_NOTE.replace("top-1 validation error", "top-1 / top-5 validation error"),
-             "paper: ResNeXt paper Table 4 (ImageNet-1K, 224 crop); our rows meet the paper's by depth and "
-             "cardinality (then width order).",
-             "diff = ours - paper, ImageNet runs only; otherwise n/a (different data)."]
-    return Table("table4", "Table 4: increasing complexity (top-1 / top-5 error, %)", columns, rows, [], notes,
-                 _frame(records), align="lll" + "r" * 9)
+             "paper: ResNeXt paper Table 4 (ImageNet-1K, 224 crop), its model and complexity (1x: ResNet-101's); "
+             "our rows meet the paper's by depth and cardinality (then width order)."]
+    notes += _diff_notes(sections, "imagenet")
+    return Table("table4", "Table 4: increasing complexity (top-1 / top-5 error, %)", columns, rows, groups, notes,
+                 _frame(records), align="llrrll" + "r" * 6)
 
 
 # ---------------------------------------------------------------- residual
@@ -234,15 +263,17 @@ def build_residual(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Ta
     if without.empty:
         return None
     paper = reference["residual"]
-    columns = ["runs", "ours", "with shortcut", "without", "gap (without - with)", "gap beyond noise",
-               "paper model", "paper with", "paper without", "paper gap", "diff with", "diff without"]
-    rows, records = [], []
+    columns = ["runs", "setting", "with", "without", "gap", "gap beyond noise",
+               "model", "with", "without", "gap", "with", "without"]
+    groups = [("", 2), ("ours", 4), ("paper", 4), ("diff (ours - paper)", 2)]
+    rows, records, sections = [], [], []
     for g in sorted_groups(without):
         w_frame = in_group(without, g)
         k_frame = in_group(ours[ours["shortcut"] == True], g)  # noqa: E712 - None must not match
         pdepth = nearest_depth(depth_of(g[0]), paper["depth"])
         matches = match_rows(configurations(w_frame), paper[paper["depth"] == pdepth])
         same = g[1] in PAPER_DATA["residual"]
+        sections.append((g[1], same))
         for c, d in configurations(w_frame):
             s_with, s_without = stat_of(runs_of(k_frame, c, d)), stat_of(runs_of(w_frame, c, d))
             i = matches.get((c, d))
@@ -262,14 +293,15 @@ def build_residual(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Ta
                 with_mean=s_with.mean if s_with.n else math.nan, with_std=s_with.std, with_n=s_with.n,
                 paper_with=_nan(p_with), gap=gap, paper_gap=(p_without - p_with) if i is not None else math.nan,
                 paper_model=paper_name(paper, i)))
-    notes = [STAT_NOTE, "with shortcut: every run of the same configuration, data and recipe that keeps the "
-             "shortcut. gap beyond noise: " + WELCH_NOTE.split(": ", 1)[1].replace(
+    notes = [STAT_NOTE, "with: every run of the same configuration, data and recipe that keeps the shortcut; "
+             "without: the runs without it; gap = without - with. gap beyond noise: "
+             + WELCH_NOTE.split(": ", 1)[1].replace(
                  "of the configuration's seeds against the C=1 configuration of the same depth",
                  "of the runs without against the runs with the shortcut"),
-             "paper: ResNeXt paper Sec. 5.1, ImageNet-1K top-1 error (%), 50-layer; matched by cardinality. "
-             "diff only for ImageNet runs."]
+             "paper: ResNeXt paper Sec. 5.1, ImageNet-1K top-1 error (%), 50-layer; matched by cardinality."]
+    notes += _diff_notes(sections, "imagenet")
     return Table("residual", "Residual connections: with and without the shortcut (top-1 error, %)",
-                 columns, rows, [], notes, _frame(records), align="ll" + "r" * 4 + "l" + "r" * 5)
+                 columns, rows, groups, notes, _frame(records), align="ll" + "r" * 4 + "l" + "r" * 5)
 
 
 # ---------------------------------------------------------------- table 7
@@ -280,15 +312,16 @@ def build_table7(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
     if sel.empty:
         return None
     paper = reference["table7"]
-    columns = ["runs", "ours", "params", "ours test err", "paper model", "paper params",
-               "paper CIFAR-10 err", "paper CIFAR-100 err", "diff"]
-    rows, records = [], []
+    columns = ["runs", "setting", "params", "test err", "model", "params", "CIFAR-10 err", "CIFAR-100 err", "diff"]
+    groups = [("", 1), ("ours", 3), ("paper", 4), ("", 1)]
+    rows, records, sections = [], [], []
     for g in sorted_groups(sel):
         frame = in_group(sel, g)
         ranked = sorted(configurations(frame), key=lambda cfg: (complexity_of(runs_of(frame, *cfg), "params") or 0, cfg))
         matches = match_rows(ranked, paper[paper["cardinality"].notna()].astype({"cardinality": int}))
         err_col = {"cifar10": "cifar10_err", "cifar100": "cifar100_err"}.get(g[1])
         same = err_col is not None
+        sections.append((g[1], same))
         # our configurations by size, then the paper's rows we have no configuration for
         order = [(cfg, matches.get(cfg)) for cfg in ranked]
         order += [(None, i) for i in paper.index if i not in matches.values()]
@@ -304,11 +337,12 @@ def build_table7(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
                 diff,
             ])
             records.append(_record("table7", g, *(cfg or (None, None)), s, pval, _diff_value(s, pval, same), None,
-                                   params=_nan(params), paper_model=paper_name(paper, i)))
+                                   params=params, paper_model=paper_name(paper, i),
+                                   paper_params=float(paper.at[i, "params"]) if i is not None else None))
     notes = [STAT_NOTE.replace("top-1 validation error", "top-1 test error"),
-             "paper: ResNeXt paper Table 7, CIFAR test error (%), mean of 10 runs; matched by cardinality. "
-             "diff = ours - paper on the same CIFAR set; otherwise n/a (different data)."]
-    return Table("table7", "Table 7: CIFAR test error and model size", columns, rows, [], notes,
+             "paper: ResNeXt paper Table 7, CIFAR test error (%), mean of 10 runs; matched by cardinality."]
+    notes += _diff_notes(sections, "cifar10 or cifar100")
+    return Table("table7", "Table 7: CIFAR test error and model size", columns, rows, groups, notes,
                  _frame(records), align="llrrlrrrr")
 
 
