@@ -235,7 +235,7 @@ def test_table3_welch_verdicts_follow_seed_noise(table3_dir):
     g50, g101 = "50-layer (digits, short, 3 ep)", "101-layer (digits, short, 3 ep)"
     assert cells[("1", f"{g50}: vs C=1")] == "baseline"
     assert cells[("4", f"{g50}: vs C=1")].startswith("yes"), "4.5 points apart with a spread of 1"
-    assert cells[("8", f"{g50}: vs C=1")] == "no (p=1.000)", "identical values are not a difference"
+    assert cells[("8", f"{g50}: vs C=1")] == "no (Holm p=1.000)", "identical values are not a difference"
     assert cells[("2", f"{g50}: vs C=1")].startswith("no"), "1 point apart with a spread of 1 in 3 seeds"
     assert cells[("4", f"{g101}: vs C=1")].startswith("yes")
 

@@ -52,13 +52,17 @@ def fmt_diff(ours: Stat | None, paper, same_data: bool) -> str:
     return f"{ours.mean - paper:+.2f}"
 
 
-def fmt_welch(p: float | None, is_baseline: bool) -> str:
+def fmt_welch(p: float | None, is_baseline: bool, p_holm: float | None = None) -> str:
+    """'yes'/'no' by the Holm-adjusted p when there is a family of tests (shown), else by the raw p."""
     if is_baseline:
         return "baseline"
     if p is None:
         return "n/a (n<2)"
     shown = "p<0.001" if p < 0.001 else f"p={p:.3f}"
-    return f"{'yes' if p < ALPHA else 'no'} ({shown})"
+    if p_holm is None:
+        return f"{'yes' if p < ALPHA else 'no'} ({shown})"
+    holm = "p<0.001" if p_holm < 0.001 else f"p={p_holm:.3f}"
+    return f"{'yes' if p_holm < ALPHA else 'no'} (Holm {holm})"  # the raw p is in the CSV
 
 
 def fmt_count(value, unit: str = "") -> str:

@@ -54,13 +54,12 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ..config.spec import DATASET_SHAPES  # noqa: E402
 from ..engine import rundir  # noqa: E402
 from .. import fsutil  # noqa: E402
 from ..errors import UserError  # noqa: E402
 from .paper import REFERENCE_DIR, load_reference, nearest_depth  # noqa: E402
 from .runs import depth_of, group_label, in_group, load_runs, sorted_groups  # noqa: E402
-from .stats import one_run_per_seed  # noqa: E402
+from .stats import chance_error, one_run_per_seed, summarize  # noqa: E402
 
 FORMATS = ("png", "pdf")
 ERR = "final_val_top1_err"
@@ -93,21 +92,10 @@ def _skip(name: str, reason: str) -> Plot:
 # ---------------------------------------------------------------- shared pieces
 
 def t_ci95(values) -> tuple[float, float]:
-    """The 95 % confidence interval of the mean, Student t with n-1 degrees of freedom; NaNs below n=2."""
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    if len(v) < 2:
-        return math.nan, math.nan
-    from scipy import stats  # ~1 s to import: only when an interval is due
-
-    half = float(stats.t.ppf(0.975, len(v) - 1)) * float(np.std(v, ddof=1)) / math.sqrt(len(v))
-    return float(np.mean(v)) - half, float(np.mean(v)) + half
-
-
-def chance_error(dataset) -> float | None:
-    """Top-1 error of guessing, 100 * (1 - 1/num_classes), for a known data set; None otherwise."""
-    shape = DATASET_SHAPES.get(dataset) if isinstance(dataset, str) else None
-    return 100.0 * (1.0 - 1.0 / shape[0]) if shape else None
+    """The 95 % confidence interval of the mean (Student t, n-1 df; stats.summarize); NaNs below n=2."""
+    v = [float(x) for x in values if x == x]
+    s = summarize(v)
+    return s.ci_low, s.ci_high
 
 
 def _near_chance(dataset, errors) -> float | None:

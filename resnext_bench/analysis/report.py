@@ -1,16 +1,33 @@
 """One report: collect the sweeps, write the tables and figures, and read each of them in words.
 
-Every sentence of the report is computed from the numbers: whether error falls monotonically
-with cardinality, Spearman's rank correlation between our per-cardinality means and the paper's,
-the gains in points, the mean seed spread, and which differences Welch's test finds beyond seed
-noise. The header names the sweeps, the runs by status, the files that were skipped and the
-environment the runs report in result.json (device, torch version).
+Statistics first, words from them. Every sentence of a reading is generated, with fixed wording,
+from the results of `stats` (see the report's "How the readings are computed" section):
+
+- each configuration: mean ± sample std (n) and the 95 % Student-t confidence interval of the mean;
+- each comparison with the C=1 configuration of the same group: the difference with its 95 % CI
+  (Welch–Satterthwaite df), Welch's p and Holm's adjusted p over the comparisons of the table. A
+  difference is called lower or higher only when its Holm-adjusted p < 0.05; otherwise it reads
+  "within seed noise (Welch p = …, Holm p = …)", followed by the seeds per configuration that
+  would detect the paper's effect (same data) or the observed difference (other data) at 80 %
+  power ("seeds needed …");
+- "error falls as C grows" and "the paper's ordering is reproduced" only when the trend test
+  (Spearman's rho between C and error over all runs, every seed a point) is significant and in the
+  paper's direction; otherwise "within seed noise; no trend is claimed";
+- the paper's numbers appear beside ours only when our data are the paper's (paper.PAPER_DATA);
+  otherwise the reading says the data differ and compares the direction of the trend only;
+- fewer than 2 seeds per configuration: "no test is possible", and nothing is claimed;
+- a configuration whose mean error is within stats.CHANCE_MARGIN points of guessing is "at chance
+  level", and nothing in its group is ranked or tested.
+
+The header names the sweeps, the runs by status, the files that were skipped, and the provenance
+of the runs (device model, threads, precision) with what it means for reproducing the numbers.
 """
 from __future__ import annotations
 
 import math
 import os
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +38,31 @@ from .. import fsutil
 from .collect import CollectResult, collect
 from .plots import Plot, make_plots, save_plots
 from .cells import ABSENT, fmt_count, fmt_stat
-from .paper import REFERENCE_DIR, load_reference
+from .paper import PAPER_DATA, REFERENCE_DIR, load_reference
 from .render import Table, to_markdown
-from .runs import load_runs
-from .stats import stat_of
+from .runs import configurations, group_label, in_group, load_runs, runs_of, sorted_groups
+from .stats import (ALPHA, CHANCE_MARGIN, MAX_SEEDS, POWER, POWER_METHOD, TREND_METHOD, Difference, Trend,
+                    at_chance, baseline_config, chance_error, contrast, difference, fmt_p, holm_adjust,
+                    mixed_provenance, one_run_per_seed, seeds_needed, stat_of, summarize, trend)
 from .tables import build_tables, write_tables
 from ..units import plural, si
 
 MAX_LISTED = 30  # skipped files / failed runs listed in the header; the CSVs hold them all
+ERR = "final_val_top1_err"
+
+# Fixed phrases of the readings (tests look for them).
+NOISE = "within seed noise"
+NO_TEST = "no test is possible"
+CHANCE = "at chance level"
+SEEDS = "seeds needed"
+SIGNIFICANT = "significant"
+NO_CLAIM = "nothing is claimed"
 
 
 # ---------------------------------------------------------------- small number words
 
 def spearman(x, y) -> float:
-    """Spearman's rho of two sequences, NaN with fewer than 3 pairs or a constant side."""
+    """Spearman's rho of two sequences, NaN with fewer than 3 pairs or a constant side (no p-value: see stats.trend)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
@@ -53,7 +81,7 @@ def rho_words(rho: float, n: int) -> str:
 
 def count_words(value) -> str:
     """A parameter or FLOP count in prose: 3 significant figures ("25.6M", "11.7M"), "—" when unknown."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or pd.isna(value):
         return ABSENT
     return si(value)
 
@@ -73,63 +101,306 @@ def listing(items, empty: str = "none") -> str:
     return ", ".join(items) if items else empty
 
 
-# ---------------------------------------------------------------- readings of tables
+def _pts(x: float) -> str:
+    """'+1.25', '-0.40'; never '-0.00'."""
+    return f"{round(x, 2) + 0.0:+.2f}"
 
-def read_table3(table: Table) -> str:
-    """Per depth group: ordering, gains, rank correlation with the paper, spread, significance."""
-    data = table.data
-    parts = []
-    for label, g in data.groupby("group", sort=False):
-        done = g[g["n"] > 0].sort_values("cardinality")
-        if done.empty:
-            parts.append(f"{label}: no completed run.")
-            continue
-        base = done[done["baseline"] == True]  # noqa: E712
-        best = done.loc[done["mean"].idxmin()]
-        trail = " → ".join(f"{r.mean:.2f} ({r.setting})" for r in done.itertuples())
-        words = [f"**{label}**: error falls monotonically with C: {yes_no(falls_monotonically(done['mean']))} "
-                 f"({trail})."]
-        if not base.empty:
-            gain = base.iloc[0]["mean"] - best["mean"]
-            paper_gain = _paper_gain(g, int(best["cardinality"]))
-            tail = f"; the paper's gain at that C is {paper_gain:.1f} points." if paper_gain is not None else "."
-            words.append(f"Lowest error at C={int(best['cardinality'])} ({best['setting']}), "
-                         f"{gain:.2f} points below C=1{tail}")
-        both = done[done["paper"].notna()]
-        rho = spearman(both["mean"], both["paper"])
-        words.append(f"Paper's ordering reproduced (Spearman rho of our means vs the paper's per-cardinality "
-                     f"errors): {rho_words(rho, len(both))}.")
-        spread = done["std"].dropna()
-        if len(spread):
-            words.append(f"Seed spread: mean std {spread.mean():.2f} points "
-                         f"({_n_range(done['n'])} runs per configuration).")
-            tested = done[done["p_value"].notna()]
-            words.append(f"Beyond seed noise vs C=1 (Welch, p < 0.05): "
-                         f"{listing(tested[tested['significant'] == True]['setting'])}; within noise: "  # noqa: E712
-                         f"{listing(tested[tested['significant'] == False]['setting'])}.")  # noqa: E712
+
+def _is_zero(x: float) -> bool:
+    """Zero up to floating-point noise (a difference of equal means computed in another order)."""
+    return abs(x) < 1e-9
+
+
+def summary_words(sample) -> str:
+    """'31.00 ± 1.00 (n = 3; 95% CI 28.52 to 33.48)', '31.00 (n = 1)'."""
+    s = summarize(sample)
+    if s.n == 0:
+        return "no completed run"
+    if s.n == 1:
+        return f"{s.mean:.2f} (n = 1)"
+    return f"{s.mean:.2f} ± {s.std:.2f} (n = {s.n}; 95% CI {s.ci_low:.2f} to {s.ci_high:.2f})"
+
+
+def p_is(p: float | None) -> str:
+    """'p = 0.012', 'p < 0.001'."""
+    text = fmt_p(p)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
+
+
+def p_words(d: Difference) -> str:
+    """'Welch p = 0.012, Holm p = 0.036' (the Holm part only when adjusted)."""
+    holm = f", Holm {p_is(d.p_holm)}" if d.p_holm is not None else ""
+    return f"Welch {p_is(d.p)}{holm}"
+
+
+def verdict(d: Difference, subject: str, reference: str, what: str = "error") -> str:
+    """One comparison in fixed words: lower/higher only when `d.significant`, else within seed noise.
+
+    `d` is subject - reference.
+    """
+    ci = f"95% CI {_pts(d.ci_low)} to {_pts(d.ci_high)}"
+    if d.significant and not _is_zero(d.diff):
+        word = "lower" if d.diff < 0 else "higher"
+        return (f"{subject} has {abs(d.diff):.2f} points {word} {what} than {reference} "
+                f"(difference {_pts(d.diff)}, {ci}; {p_words(d)}: {SIGNIFICANT})")
+    return f"{subject} minus {reference}: {_pts(d.diff)} points ({ci}), {NOISE} ({p_words(d)})"
+
+
+def seeds_words(d: Difference, effect: float | None = None, whose: str = "the observed difference") -> str:
+    """'seeds needed to detect the observed difference (1.00 points) at 80% power: 24 per configuration'."""
+    effect = d.diff if effect is None else effect
+    if isinstance(effect, float) and math.isnan(effect):
+        return f"{SEEDS}: unknown ({whose} is unknown)"
+    if _is_zero(effect):
+        return f"{SEEDS}: no number of seeds detects a difference of 0 ({whose} is 0.00 points)"
+    n = seeds_needed(effect, d.spread)
+    head = f"{SEEDS} to detect {whose} ({abs(effect):.2f} points) at {POWER:.0%} power"
+    if isinstance(n, float) and math.isnan(n):
+        return f"{head}: unknown (no spread known)"
+    if n == math.inf:
+        return f"{head}: more than {MAX_SEEDS} per configuration (spread {d.spread:.2f})"
+    return f"{head}: {n} per configuration (spread {d.spread:.2f})"
+
+
+def trend_words(t: Trend | None, x_name: str = "C", y_name: str = "error", paper_direction: str | None = "falls",
+                same_data: bool = False) -> str:
+    """The trend test in fixed words; a direction only when significant."""
+    if t is None:
+        return f"Trend of {y_name} with {x_name}: {NO_TEST} (too few runs or {x_name} values with 2 or more seeds)"
+    head = f"Trend (Spearman's rho between {x_name} and {y_name} over all {t.n} runs): rho = {t.rho:+.2f}, {p_is(t.p)}"
+    if not t.significant:
+        return f"{head}: {NOISE}; no trend is claimed"
+    word = "falls" if t.rho < 0 else "rises"
+    text = f"{head}: {y_name} {word} as {x_name} {'grow' if x_name.endswith('s') else 'grows'} ({SIGNIFICANT})"
+    if paper_direction is not None:
+        if word == paper_direction:
+            text += ("; the paper's ordering is reproduced" if same_data
+                     else "; the direction of the paper's ordering (on other data)")
         else:
-            words.append("One run per configuration: seed noise unknown, no significance test.")
-        diffs = done["diff"].dropna()
-        if len(diffs):
-            words.append(f"Ours minus paper: {diffs.mean():+.2f} points on average.")
-        missing = g[(g["planned"] > 0) & (g["n"] == 0)]["setting"]
-        if len(missing):
-            words.append(f"Missing (no completed run): {listing(missing)}.")
-        parts.append(" ".join(words))
-    return " ".join(parts)
+            text += "; against the paper's direction"
+    return text
 
 
-def _n_range(n: pd.Series) -> str:
-    lo, hi = int(n.min()), int(n.max())
+def _bullets(items: list[str], indent: int = 0) -> str:
+    pad = " " * indent
+    return "\n".join(f"{pad}- {item}" for item in items)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith(".") else text + "."
+
+
+# ---------------------------------------------------------------- what the readers see
+
+@dataclass
+class Context:
+    """What every reader may use: the prepared runs, the per-epoch curves and the paper's numbers."""
+
+    runs: pd.DataFrame
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reference: dict = field(default_factory=dict)
+
+
+def _completed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Completed runs with a final error, one per seed."""
+    done = frame[(frame["status"] == rundir.COMPLETED) & frame[ERR].notna()]
+    return one_run_per_seed(done)
+
+
+def _n_range(ns) -> str:
+    ns = [int(n) for n in ns]
+    lo, hi = min(ns), max(ns)
     return f"n = {lo}" if lo == hi else f"n = {lo}–{hi}"
 
 
-def _paper_gain(g: pd.DataFrame, cardinality: int) -> float | None:
-    one, at = g[g["cardinality"] == 1]["paper"].dropna(), g[g["cardinality"] == cardinality]["paper"].dropna()
-    return float(one.iloc[0] - at.iloc[0]) if len(one) and len(at) else None
+def _chance_words(settings: list[str], means: list[float], dataset) -> str:
+    chance = chance_error(dataset)
+    classes = round(100.0 / (100.0 - chance)) if chance is not None and chance < 100 else None
+    span = f"{min(means):.2f}" if len(means) == 1 or min(means) == max(means) else f"{min(means):.2f}–{max(means):.2f}"
+    return (f"{listing(settings)} {CHANCE}: mean error {span}, against {chance:.1f}% for guessing among "
+            f"{classes} classes (within {CHANCE_MARGIN:.0f} points counts as chance): the models learned nothing "
+            f"measurable, so nothing is ranked and no difference is tested")
 
 
-def read_table2(table: Table) -> str:
+def _data_words(dataset, same: bool, recipe=None, epochs=None, paper_recipe: str = "paper-imagenet",
+                paper_data: str = "ImageNet") -> str:
+    if not same:
+        return (f"The data differ from the paper's ({dataset}, not {paper_data}): the paper's numbers are not set "
+                f"beside ours; only the direction of its trend is compared.")
+    words = f"{dataset}, the paper's data: the paper's numbers are set beside ours."
+    if recipe is not None and recipe != paper_recipe:
+        words += (f" The recipe is not the paper's ({recipe}, {epochs} epochs): levels need not match the paper's.")
+    return words
+
+
+def _provenance_words(frame: pd.DataFrame) -> str:
+    mixed = mixed_provenance(frame)
+    return (f" The runs of this group differ in {mixed}: part of a difference may come from the machine or the "
+            "precision, not from the configuration." if mixed else "")
+
+
+# ---------------------------------------------------------------- Table 3
+
+@dataclass
+class _Sweep:
+    """One Table 3 group: the statistics its reading is made of."""
+
+    key: tuple
+    label: str
+    dataset: str
+    same_data: bool
+    frame: pd.DataFrame
+    stats: dict  # (C, d) -> Stat, every configuration of the group
+    base: tuple | None
+    paper: dict  # (C, d) -> the paper's error at that C (same depth), None when it has no row
+    paper_base: float | None
+    chance: list  # settings at chance level
+
+    def setting(self, cfg) -> str:
+        return f"{cfg[0]}x{cfg[1]}d"
+
+    @property
+    def done(self) -> list:
+        return [cfg for cfg, s in self.stats.items() if s.n > 0]
+
+    @property
+    def seeded(self) -> list:
+        """Configurations with 2 or more completed seeds."""
+        return [cfg for cfg, s in self.stats.items() if s.n >= 2]
+
+    @property
+    def tested(self) -> list:
+        """Configurations tested against C=1 (both sides with 2 or more seeds, nothing at chance)."""
+        if self.chance or self.base is None or self.stats[self.base].n < 2:
+            return []
+        return [cfg for cfg in self.seeded if cfg != self.base]
+
+    def trend(self) -> Trend | None:
+        """Spearman over the runs of the configurations with 2 or more seeds (None when fewer than 2 of them)."""
+        cfgs = self.seeded
+        if self.chance or len(cfgs) < 2:
+            return None
+        x = [cfg[0] for cfg in cfgs for _ in self.stats[cfg].values]
+        y = [v for cfg in cfgs for v in self.stats[cfg].values]
+        return trend(x, y)
+
+    def paper_effect(self, cfg) -> float | None:
+        """The paper's difference to C=1 at this C (same data only)."""
+        p = self.paper.get(cfg)
+        if not self.same_data or p is None or self.paper_base is None:
+            return None
+        return p - self.paper_base
+
+
+def _paper_of(data: pd.DataFrame, label: str, c: int, d: int | None = None) -> float | None:
+    if data.empty or "paper" not in data:
+        return None
+    rows = data[(data["group"] == label) & (data["cardinality"] == c)]
+    if d is not None and "bottleneck_width" in rows:
+        exact = rows[rows["bottleneck_width"] == d]
+        rows = exact if len(exact) else rows
+    values = pd.to_numeric(rows["paper"], errors="coerce").dropna()
+    return float(values.iloc[0]) if len(values) else None
+
+
+def table3_sweeps(runs: pd.DataFrame, data: pd.DataFrame | None = None) -> list[_Sweep]:
+    """Every Table 3 group's statistics; `data` (Table.data) gives the paper's numbers."""
+    data = pd.DataFrame() if data is None else data
+    sel = runs[runs["table"] == "table3"]
+    out = []
+    for g in sorted_groups(sel):
+        frame = in_group(sel, g)
+        label = group_label(g)
+        stats = {cfg: stat_of(runs_of(frame, *cfg)) for cfg in configurations(frame)}
+        same = g[1] in PAPER_DATA["table3"]
+        paper = {cfg: _paper_of(data, label, *cfg) for cfg in stats}
+        chance = [f"{c}x{d}d" for (c, d), s in stats.items() if s.n and at_chance(s.mean, g[1])]
+        out.append(_Sweep(g, label, g[1], same, frame, stats, baseline_config(frame), paper,
+                          _paper_of(data, label, 1), chance))
+    return out
+
+
+def _table3_family(sweeps: list[_Sweep]) -> dict:
+    """{(group index, cfg): Difference to C=1}, Holm-adjusted over every comparison of the table."""
+    family = {(i, cfg): difference(sw.stats[cfg], sw.stats[sw.base]) for i, sw in enumerate(sweeps) for cfg in sw.tested}
+    return holm_adjust(family)
+
+
+def _read_sweep(sw: _Sweep, diffs: dict, m: int) -> str:
+    """One Table 3 group as a bullet with sub-bullets, every clause from `stats`."""
+    done = sw.done
+    if not done:
+        return f"- **{sw.label}**: no completed run."
+    head = (f"**{sw.label}**: seeds per configuration: {_n_range(sw.stats[c].n for c in done)}. "
+            + _data_words(sw.dataset, sw.same_data, sw.key[2], sw.key[3])
+            + _provenance_words(_completed(sw.frame)))
+    items = []
+    if sw.chance:
+        means = [sw.stats[c].mean for c in done if sw.setting(c) in sw.chance]
+        items.append(_sentence(_chance_words(sw.chance, means, sw.dataset)))
+        return f"- {head}\n" + _bullets(items, 2)
+    paper_note = (lambda cfg: f"; paper at C={cfg[0]}: {sw.paper[cfg]:.1f}"
+                  if sw.same_data and sw.paper.get(cfg) is not None else "")
+    if sw.base is None:
+        items.append(f"No C=1 configuration: {NO_TEST} against C=1.")
+    elif sw.stats[sw.base].n < 2 or not sw.tested:
+        fewest = "the C=1 configuration has" if sw.stats[sw.base].n < 2 else "every other configuration has"
+        items.append(f"Fewer than 2 seeds ({fewest} fewer than 2 completed runs): {NO_TEST} against C=1, "
+                     f"and {NO_CLAIM}.")
+    for cfg in sorted(sw.stats):
+        s = sw.stats[cfg]
+        name = f"C=1 baseline {sw.setting(cfg)}" if cfg == sw.base else sw.setting(cfg)
+        if s.n == 0:
+            items.append(f"{name}: missing (no completed run).")
+            continue
+        words = f"{name}: {summary_words(s)}{paper_note(cfg)}"
+        d = diffs.get(cfg)
+        if cfg != sw.base and d is not None:
+            words += f"; {verdict(d, sw.setting(cfg), 'C=1')}"
+            effect = sw.paper_effect(cfg)
+            if effect is not None:
+                words += f"; the paper's difference to C=1: {_pts(effect)}"
+            if not d.significant:
+                words += ("; " + seeds_words(d, effect, "the paper's difference") if effect is not None
+                          else "; " + seeds_words(d))
+        elif cfg != sw.base and sw.base is not None and s.n < 2 and sw.stats[sw.base].n >= 2:
+            words += f"; fewer than 2 seeds: {NO_TEST}"
+        items.append(_sentence(words))
+    t = sw.trend()
+    if t is not None or len(sw.seeded) >= 1:
+        words = trend_words(t, same_data=sw.same_data)
+        if t is not None and t.falls:
+            means = [sw.stats[c].mean for c in sorted(sw.seeded)]
+            words += (f"; error falls monotonically with C: {yes_no(falls_monotonically(means))} "
+                      f"(means {' → '.join(f'{v:.2f}' for v in means)})")
+        items.append(_sentence(words))
+    if diffs:
+        sig = [sw.setting(c) for c, d in diffs.items() if d is not None and d.significant]
+        ns = [sw.setting(c) for c, d in diffs.items() if d is not None and not d.significant]
+        items.append(f"Beyond seed noise vs C=1 (Welch, p < 0.05): {listing(sig)}; {NOISE}: {listing(ns)} "
+                     f"(p Holm-adjusted over the table's {plural(m, 'comparison')}).")
+    if sw.same_data:
+        gaps = [sw.stats[c].mean - sw.paper[c] for c in done if sw.paper.get(c) is not None]
+        if gaps:
+            items.append(f"Ours minus paper: {np.mean(gaps):+.2f} points on average (a difference of level).")
+    return f"- {head}\n" + _bullets(items, 2)
+
+
+def read_table3(table: Table, ctx: Context) -> str:
+    """Per depth group: each configuration against C=1 (Holm over the table), the trend test, seeds needed."""
+    sweeps = table3_sweeps(ctx.runs, table.data)
+    family = _table3_family(sweeps)
+    m = sum(d is not None for d in family.values())
+    parts = []
+    for i, sw in enumerate(sweeps):
+        parts.append(_read_sweep(sw, {cfg: d for (j, cfg), d in family.items() if j == i}, m))
+    return "\n".join(parts) or "No run feeds Table 3."
+
+
+# ---------------------------------------------------------------- Table 2
+
+def read_table2(table: Table, ctx: Context | None = None) -> str:
     data = table.data
     parts = []
     for template, g in data.groupby("template", sort=False):
@@ -145,67 +416,176 @@ def read_table2(table: Table) -> str:
     return " ".join(parts)
 
 
-def read_table4(table: Table) -> str:
+# ---------------------------------------------------------------- Table 4
+
+def read_table4(table: Table, ctx: Context) -> str:
+    """Per data section: the configuration with the smallest mean against the next, tested; paper only on its data."""
+    from .runs import data_label, depth_of
+
+    sel = ctx.runs[ctx.runs["table"] == "table4"]
+    data = table.data
+    sections = []
+    for key in sorted({g[1:] for g in sel["group"]}, key=lambda k: tuple(str(x) for x in k)):
+        frame = sel[[g[1:] == key for g in sel["group"]]]
+        configs = sorted({(t, int(c), int(d)) for t, c, d in
+                          zip(frame["template"], frame["cardinality"], frame["bottleneck_width"])},
+                         key=lambda cfg: (depth_of(cfg[0]) or 0, cfg[1], cfg[2]))
+        stats = {cfg: stat_of(frame[(frame["template"] == cfg[0]) & (frame["cardinality"] == cfg[1])
+                                    & (frame["bottleneck_width"] == cfg[2])]) for cfg in configs}
+        sections.append((key, frame, stats))
+    family = {}
+    for i, (key, frame, stats) in enumerate(sections):
+        ranked = sorted([cfg for cfg, s in stats.items() if s.n], key=lambda cfg: stats[cfg].mean)
+        if len(ranked) >= 2 and not any(at_chance(stats[c].mean, key[0]) for c in ranked):
+            family[i] = difference(stats[ranked[0]], stats[ranked[1]])
+    family = holm_adjust(family)
+    parts = []
+    for i, (key, frame, stats) in enumerate(sections):
+        label = data_label(*key)
+        name = lambda cfg: f"{depth_of(cfg[0])}-layer {cfg[1]}x{cfg[2]}d"  # noqa: E731
+        ranked = sorted([cfg for cfg, s in stats.items() if s.n], key=lambda cfg: stats[cfg].mean)
+        if not ranked:
+            parts.append(f"- **{label}**: no completed run.")
+            continue
+        same = key[0] in PAPER_DATA["table4"]
+        items = [(_data_words(key[0], same, key[1], key[2]) + _provenance_words(_completed(frame))).rstrip()]
+        chance = [name(c) for c in ranked if at_chance(stats[c].mean, key[0])]
+        for cfg in ranked:
+            paper = None
+            if same and not data.empty and "paper" in data:
+                rows = data[(data["group"] == label) & (data["template"] == cfg[0]) & (data["cardinality"] == cfg[1])
+                            & (data["bottleneck_width"] == cfg[2])]
+                if len(rows) and pd.notna(rows["paper"].iloc[0]):
+                    paper = (rows["paper_model"].iloc[0], float(rows["paper"].iloc[0]))
+            items.append(_sentence(f"{name(cfg)}: {summary_words(stats[cfg])}"
+                                   + (f"; paper ({paper[0]}): {paper[1]:.1f}" if paper else "")))
+        if chance:
+            items.append(_sentence(_chance_words(chance, [stats[c].mean for c in ranked if name(c) in chance], key[0])))
+        elif len(ranked) == 1:
+            items.append(f"One configuration: nothing to compare, {NO_CLAIM}.")
+        elif family.get(i) is None:
+            items.append(f"Smallest mean {name(ranked[0])} against the next, {name(ranked[1])}: fewer than 2 seeds, "
+                         f"{NO_TEST} and {NO_CLAIM}.")
+        else:
+            d = family[i]
+            words = verdict(d, name(ranked[0]), f"the next, {name(ranked[1])}", "top-1 error")
+            words += "" if d.significant else "; " + seeds_words(d)
+            items.append(_sentence(words + f" (Holm over the table's {plural(len(family), 'comparison')})"))
+        if same:
+            diffs = data[(data["group"] == label)]["diff"].dropna() if "diff" in data else []
+            if len(diffs):
+                items.append(f"Ours minus paper: {np.mean(diffs):+.2f} points on average.")
+        parts.append(f"- **{label}**:\n" + _bullets(items, 2))
+    return "\n".join(parts) or "No completed run."
+
+
+# ---------------------------------------------------------------- residual
+
+def read_residual(table: Table, ctx: Context) -> str:
+    """Each configuration with and without the shortcut (Holm over the table), and whether C>1 loses less."""
+    runs = ctx.runs
+    ours = runs[runs["ours"]]
+    without = runs[(runs["table"] == "residual") & (runs["shortcut"] == False)]  # noqa: E712
+    data = table.data
+    rows = []
+    for g in sorted_groups(without):
+        w_frame = in_group(without, g)
+        k_frame = in_group(ours[ours["shortcut"] == True], g)  # noqa: E712
+        for c, d in configurations(w_frame):
+            rows.append((g, (c, d), stat_of(runs_of(k_frame, c, d)), stat_of(runs_of(w_frame, c, d))))
+    family = holm_adjust({i: difference(s_without, s_with) for i, (g, cfg, s_with, s_without) in enumerate(rows)
+                          if not any(s.n and at_chance(s.mean, g[1]) for s in (s_with, s_without))})
+    parts = []
+    for i, (g, (c, d), s_with, s_without) in enumerate(rows):
+        label, setting, same = group_label(g), f"{c}x{d}d", g[1] in PAPER_DATA["residual"]
+        prow = data[(data["group"] == label) & (data["setting"] == setting)] if not data.empty else data
+        paper_gap = float(prow["paper_gap"].iloc[0]) if same and len(prow) and pd.notna(prow["paper_gap"].iloc[0]) \
+            else None
+        words = f"**{label}, {setting}**: with the shortcut {summary_words(s_with)}, without {summary_words(s_without)}"
+        if paper_gap is not None:
+            words += f"; paper ({prow['paper_model'].iloc[0]}): gap {paper_gap:+.1f}"
+        elif not same:
+            words += f"; the data differ from the paper's ({g[1]}): its gap is not set beside ours"
+        diff = family.get(i)
+        if any(s.n and at_chance(s.mean, g[1]) for s in (s_with, s_without)):
+            words += f"; {CHANCE}: {NO_CLAIM}"
+        elif diff is None:
+            words += f"; fewer than 2 seeds on a side: {NO_TEST}, {NO_CLAIM}"
+        elif diff.significant:
+            word = "raises" if diff.diff > 0 else "lowers"
+            words += (f"; removing the shortcut {word} error by {abs(diff.diff):.2f} points (95% CI "
+                      f"{_pts(diff.ci_low)} to {_pts(diff.ci_high)}; {p_words(diff)}: {SIGNIFICANT})")
+        else:
+            words += (f"; without minus with: {_pts(diff.diff)} points (95% CI {_pts(diff.ci_low)} to "
+                      f"{_pts(diff.ci_high)}), {NOISE} ({p_words(diff)}); "
+                      + (seeds_words(diff, paper_gap, "the paper's gap") if paper_gap is not None else seeds_words(diff)))
+        parts.append("- " + _sentence(words))
+    # Does C>1 lose less than C=1? A contrast of the two gaps, Holm over the group's C>1 configurations.
+    for g in sorted({r[0] for r in rows}, key=lambda k: sorted_groups(without).index(k)):
+        mine = [r for r in rows if r[0] == g]
+        ones, many = [r for r in mine if r[1][0] == 1], [r for r in mine if r[1][0] > 1]
+        if not ones or not many:
+            continue
+        one = ones[0]
+        gaps = holm_adjust({r[1]: contrast([r[3], r[2], one[3], one[2]], [1, -1, -1, 1]) for r in many})
+        label, same = group_label(g), g[1] in PAPER_DATA["residual"]
+        if any(v is None for v in gaps.values()):
+            parts.append(f"- **{label}**: whether C>1 loses less without the shortcut than C=1: fewer than 2 seeds "
+                         f"on a side, {NO_TEST}.")
+            continue
+        less = all(v.significant and v.diff < 0 for v in gaps.values())
+        each = "; ".join(f"{c}x{d}d: gap minus C=1's gap {_pts(v.diff)} (95% CI {_pts(v.ci_low)} to {_pts(v.ci_high)}, "
+                         f"{p_words(v)})" for (c, d), v in gaps.items())
+        if less:
+            tail = " as in the paper (3.9 vs 7.3 points)" if same else ""
+            parts.append(f"- **{label}**: the ResNeXt configurations lose less without the shortcut than C=1{tail} "
+                         f"({SIGNIFICANT}): {each}.")
+        else:
+            parts.append(f"- **{label}**: the gap of the ResNeXt configurations against C=1's: not every one beyond "
+                         f"seed noise, so no difference is claimed, {NOISE} where not significant: {each}.")
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------- Table 7
+
+def read_table7(table: Table, ctx: Context) -> str:
+    """Per CIFAR group: each configuration's error, and the trend of error with size over runs."""
+    sel = ctx.runs[ctx.runs["table"] == "table7"]
     data = table.data
     parts = []
-    for label, g in data.groupby("group", sort=False):
-        ours = g[g["n"] > 0]
-        if ours.empty:
-            parts.append(f"**{label}**: no completed run.")
+    for g in sorted_groups(sel):
+        frame = in_group(sel, g)
+        label = group_label(g)
+        stats = {cfg: stat_of(runs_of(frame, *cfg)) for cfg in configurations(frame)}
+        params = {cfg: pd.to_numeric(runs_of(frame, *cfg)["params"], errors="coerce").dropna() for cfg in stats}
+        done = sorted([cfg for cfg, s in stats.items() if s.n],
+                      key=lambda cfg: (params[cfg].iloc[0] if len(params[cfg]) else 0, cfg))
+        if not done:
+            parts.append(f"- **{label}**: no completed run.")
             continue
-        best = ours.loc[ours["mean"].idxmin()]
-        matched = ours[ours["paper"].notna()]
-        words = [f"**{label}**: lowest top-1 error {best['mean']:.2f} at {best['depth']}-layer {best['setting']}"
-                 + (f" (paper: {best['paper_model']}, {best['paper']:.1f})." if isinstance(best["paper_model"], str)
-                    else ".")]
-        rho = spearman(matched["mean"], matched["paper"])
-        words.append(f"Rank agreement with the paper over matched rows: {rho_words(rho, len(matched))}.")
-        if matched["diff"].notna().any():
-            words.append(f"Ours minus paper: {matched['diff'].mean():+.2f} points on average.")
-        parts.append(" ".join(words))
-    return " ".join(parts)
-
-
-def read_residual(table: Table) -> str:
-    data = table.data
-    parts = []
-    for r in data.itertuples():
-        if math.isnan(r.gap):
-            parts.append(f"**{r.group}, {r.setting}**: not enough completed runs with and without the shortcut.")
-            continue
-        words = [f"**{r.group}, {r.setting}**: removing the shortcut raises error by {r.gap:+.2f} points "
-                 f"(hurts: {yes_no(r.gap > 0)})"]
-        if not math.isnan(r.paper_gap):
-            words.append(f"; paper ({r.paper_model}): {r.paper_gap:+.1f}")
-        if not math.isnan(r.p_value):
-            words.append(f"; beyond seed noise (Welch): {yes_no(bool(r.significant))} (p={r.p_value:.3f})")
-        parts.append("".join(words) + ".")
-    by_c = data.dropna(subset=["gap"]).groupby("group")
-    for label, g in by_c:
-        one, many = g[g["cardinality"] == 1], g[g["cardinality"] > 1]
-        if len(one) and len(many):
-            less = bool((many["gap"] < one["gap"].iloc[0]).all())
-            parts.append(f"**{label}**: the ResNeXt configurations lose less without the shortcut than C=1, "
-                         f"as in the paper (3.9 vs 7.3 points): {yes_no(less)}.")
-    return " ".join(parts)
-
-
-def read_table7(table: Table) -> str:
-    data = table.data
-    parts = []
-    for label, g in data.groupby("group", sort=False):
-        ours = g[g["n"] > 0].sort_values("params")
-        if ours.empty:
-            parts.append(f"**{label}**: no completed run.")
-            continue
-        rho = spearman(ours["params"], ours["mean"])
-        trail = ", ".join(f"{r.setting} {count_words(r.params)} params: {r.mean:.2f}" for r in ours.itertuples())
-        words = [f"**{label}**: {trail}. Rank correlation of size and error: {rho_words(rho, len(ours))} "
-                 "(negative: bigger is better)."]
-        if ours["diff"].notna().any():
-            words.append(f"Ours minus paper on matched rows: {ours['diff'].mean():+.2f} points on average.")
-        parts.append(" ".join(words))
-    return " ".join(parts)
+        same = g[1] in PAPER_DATA["table7"]
+        items = [_data_words(g[1], same, paper_data="CIFAR-10 or CIFAR-100").rstrip()]
+        for cfg in done:
+            size = count_words(params[cfg].iloc[0]) if len(params[cfg]) else ABSENT
+            items.append(f"{cfg[0]}x{cfg[1]}d ({size} params): {summary_words(stats[cfg])}.")
+        chance = [f"{c}x{d}d" for c, d in done if at_chance(stats[(c, d)].mean, g[1])]
+        seeded = [cfg for cfg in done if stats[cfg].n >= 2 and len(params[cfg])]
+        if chance:
+            items.append(_sentence(_chance_words(chance, [stats[c].mean for c in done
+                                                          if f"{c[0]}x{c[1]}d" in chance], g[1])))
+        elif len(seeded) < 2:
+            items.append(f"Fewer than 2 configurations with 2 or more seeds: {NO_TEST} of error against size, "
+                         f"{NO_CLAIM}.")
+        else:
+            x = [params[cfg].iloc[0] for cfg in seeded for _ in stats[cfg].values]
+            y = [v for cfg in seeded for v in stats[cfg].values]
+            items.append(_sentence(trend_words(trend(x, y), "size (parameters)", "error", None)))
+        if same and "diff" in data:
+            diffs = data[data["group"] == label]["diff"].dropna()
+            if len(diffs):
+                items.append(f"Ours minus paper on matched rows: {diffs.mean():+.2f} points on average.")
+        parts.append(f"- **{label}**:\n" + _bullets(items, 2))
+    return "\n".join(parts)
 
 
 READERS = {"table2": read_table2, "table3": read_table3, "table4": read_table4,
@@ -214,54 +594,138 @@ READERS = {"table2": read_table2, "table3": read_table3, "table4": read_table4,
 
 # ---------------------------------------------------------------- readings of figures
 
-def read_curves(plot: Plot) -> str:
-    data = plot.data
-    parts = []
-    for label, g in data.groupby("group_label", sort=False):
-        last = g[g["epoch"] == g.groupby("run_id")["epoch"].transform("max")]
-        means = last.groupby(["cardinality", "setting", "split"])["top1_err"].mean().unstack("split")
-        if len(means) < 2 or not {"train", "val"} <= set(means.columns):
+def _last_epoch(curves: pd.DataFrame) -> pd.DataFrame:
+    """The last recorded epoch of each run (sweep, run_id)."""
+    if curves.empty or "epoch" not in curves:
+        return pd.DataFrame(columns=["sweep", "run_id", "epoch", "train_top1_err", "val_top1_err"])
+    keep = [c for c in ("sweep", "run_id", "epoch", "train_top1_err", "val_top1_err") if c in curves]
+    last = curves.sort_values("epoch", kind="stable").groupby(["sweep", "run_id"], as_index=False).tail(1)[keep]
+    for column in ("train_top1_err", "val_top1_err"):
+        if column not in last:
+            last[column] = math.nan
+    return last
+
+
+def read_curves(plot: Plot, ctx: Context) -> str:
+    """Per group: the largest C against C=1 at the last epoch, training and validation error, tested."""
+    runs = ctx.runs
+    done = _completed(runs[runs["table"] == "table3"])
+    done = done if not done.empty else _completed(runs[runs["table"] == "table7"])
+    last = _last_epoch(ctx.curves)
+    if done.empty or last.empty:
+        return "Too few epochs to compare."
+    merged = done.merge(last, on=["sweep", "run_id"], how="inner", suffixes=("", "_curve"))
+    pairs = []
+    for g in sorted_groups(merged):
+        frame = in_group(merged, g)
+        base = baseline_config(frame)
+        cfgs = configurations(frame)
+        if base is None or len(cfgs) < 2:
             continue
-        lo, hi = means.iloc[0], means.iloc[-1]
-        (_, s_lo), (_, s_hi) = means.index[0], means.index[-1]
-        parts.append(
-            f"**{label}**: at the last epoch {s_hi} has train {hi['train']:.2f} / val {hi['val']:.2f} against "
-            f"{s_lo}'s {lo['train']:.2f} / {lo['val']:.2f}. Higher cardinality lowers the training error too, "
-            f"as in the paper's Fig. 5 (a stronger representation, not regularisation): "
-            f"{yes_no(hi['train'] < lo['train'])}; and the validation error: {yes_no(hi['val'] < lo['val'])}.")
-    return " ".join(parts) or "Too few epochs to compare."
+        top = max(cfgs, key=lambda cfg: (cfg[0], len(runs_of(frame, *cfg)), -cfg[1]))
+        if top == base:
+            continue
+        pairs.append((g, base, top, runs_of(frame, *base), runs_of(frame, *top)))
+    if not pairs:
+        return "No group has a C=1 configuration and a larger C with per-epoch metrics to compare."
+    family = {}
+    for i, (g, base, top, lo, hi) in enumerate(pairs):
+        if any(at_chance(f["val_top1_err"].mean(), g[1]) for f in (lo, hi)):
+            continue
+        for split in ("train", "val"):
+            family[(i, split)] = difference(hi[f"{split}_top1_err"].dropna(), lo[f"{split}_top1_err"].dropna())
+    family = holm_adjust(family)
+    m = sum(d is not None for d in family.values())
+    parts = []
+    for i, (g, base, top, lo, hi) in enumerate(pairs):
+        s_lo, s_hi = f"{base[0]}x{base[1]}d", f"{top[0]}x{top[1]}d"
+        head = (f"**{group_label(g)}**: at the last epoch, {s_hi} has training error {summary_words(hi['train_top1_err'])} "
+                f"and validation error {summary_words(hi['val_top1_err'])}; {s_lo} has "
+                f"{summary_words(lo['train_top1_err'])} and {summary_words(lo['val_top1_err'])}")
+        if any(at_chance(f["val_top1_err"].mean(), g[1]) for f in (lo, hi)):
+            means = [float(f["val_top1_err"].mean()) for f in (lo, hi)]
+            parts.append("- " + _sentence(head + ". " + _chance_words([s_lo, s_hi], means, g[1])))
+            continue
+        words = []
+        for split, name in (("train", "training"), ("val", "validation")):
+            d = family.get((i, split))
+            if d is None:
+                words.append(f"{name} error: fewer than 2 seeds, {NO_TEST}, {NO_CLAIM}")
+                continue
+            text = f"{name} error: " + verdict(d, s_hi, s_lo, f"{name} error")
+            if split == "train" and d.significant and d.diff < 0:
+                text += (", as in the paper's Fig. 5, where higher cardinality lowers the training error too "
+                         "(a stronger representation, not regularisation)")
+            elif split == "train" and d.significant:
+                text += ", unlike the paper's Fig. 5"
+            if not d.significant:
+                text += "; " + seeds_words(d)
+            words.append(text)
+        tested = any(family.get((i, split)) is not None for split in ("train", "val"))
+        parts.append("- " + head + ". " + ". ".join(w[0].upper() + w[1:] for w in words) + "."
+                     + (f" Holm over the figure's {plural(m, 'comparison')}." if tested else ""))
+    return "\n".join(parts)
 
 
-def read_cardinality(plot: Plot) -> str:
-    ours = plot.data[plot.data["source"] == "ours"]
-    parts = [f"{plural(len(ours), 'run')} (one point each) over "
-             f"{plural(ours.groupby(['group_label', 'setting']).ngroups, 'configuration')}; the line joins the means."]
-    for label, g in ours.groupby("group_label", sort=False):
-        means = g.groupby("cardinality")["top1_err"].mean()
-        parts.append(f"{label}: error falls monotonically with C: {yes_no(falls_monotonically(means))}.")
-    return " ".join(parts)
+def read_cardinality(plot: Plot, ctx: Context) -> str:
+    """The trend test of every group (the same numbers as Table 3's reading)."""
+    sweeps = table3_sweeps(ctx.runs)
+    done = _completed(ctx.runs[ctx.runs["table"] == "table3"])
+    n_cfg = sum(len(sw.done) for sw in sweeps)
+    parts = [f"{plural(len(done), 'run')} (one point each) over {plural(n_cfg, 'configuration')}.", ""]
+    for sw in sweeps:
+        if not sw.done:
+            continue
+        if sw.chance:
+            parts.append(f"- {sw.label}: " + _sentence(_chance_words(
+                sw.chance, [sw.stats[c].mean for c in sw.done if sw.setting(c) in sw.chance], sw.dataset)))
+        elif len(sw.seeded) < 2:
+            parts.append(f"- {sw.label}: fewer than 2 configurations with 2 or more seeds: {NO_TEST}, {NO_CLAIM}.")
+        else:
+            parts.append(f"- {sw.label}: " + _sentence(trend_words(sw.trend(), same_data=sw.same_data)))
+    return "\n".join(parts)
 
 
-def read_cifar_size(plot: Plot) -> str:
-    data = plot.data[plot.data["source"] == "ours"]
+def read_cifar_size(plot: Plot, ctx: Context) -> str:
+    """Per group and series (raising C, raising width): the trend of error with parameters over runs."""
+    data = plot.data
+    need = {"source", "group_label", "series", "params", "test_err"}
+    if data.empty or not need <= set(data.columns):
+        return "No series to read."
+    data = data[data["source"] == "ours"]
     parts = []
     for label, g in data.groupby("group_label", sort=False):
+        dataset = g["dataset"].iloc[0] if "dataset" in g else None
         words = []
         for series, s in g.groupby("series", sort=False):
-            means = s.groupby("setting").agg(params=("params", "first"), err=("test_err", "mean"))
-            best = means.loc[means["err"].idxmin()]
-            words.append(f"{series}: lowest error {best['err']:.2f} at {means['err'].idxmin()} "
-                         f"({count_words(best['params'])} params)")
-        parts.append(f"**{label}**: " + "; ".join(words) + ".")
-    return " ".join(parts)
+            counts = s.groupby("setting").size()
+            if at_chance(float(s["test_err"].mean()), dataset):
+                words.append(f"{series}: {CHANCE}, {NO_CLAIM}")
+            elif (counts >= 2).sum() < 2:
+                words.append(f"{series}: fewer than 2 configurations with 2 or more seeds, {NO_TEST}")
+            else:
+                keep = s[s["setting"].isin(counts[counts >= 2].index)]
+                words.append(f"{series}: " + trend_words(trend(keep["params"], keep["test_err"]), "size (parameters)",
+                                                         "error", None))
+        parts.append(f"- **{label}**: " + "; ".join(words) + ".")
+    return "\n".join(parts)
 
 
-def read_error_vs_complexity(plot: Plot) -> str:
+def read_error_vs_complexity(plot: Plot, ctx: Context) -> str:
+    """Per data set: the runs and the span of FLOPs; no test (the runs pool groups, studies and baselines)."""
+    data = plot.data
+    if data.empty or not {"dataset", "flops", "top1_err"} <= set(data.columns):
+        return "No run to read."
     parts = []
-    for dataset, g in plot.data.groupby("dataset"):
-        rho = spearman(g["flops"], g["top1_err"])
-        parts.append(f"{dataset}: {plural(len(g), 'run')}, Spearman rho of FLOPs and error {rho_words(rho, len(g))}.")
-    return " ".join(parts)
+    for dataset, g in data.groupby("dataset"):
+        flops = pd.to_numeric(g["flops"], errors="coerce").dropna()
+        span = float(flops.max() / flops.min() - 1) if len(flops) and flops.min() > 0 else math.nan
+        span_words = "unknown" if span != span else f"{100 * span:.0f}%"
+        parts.append(f"- {dataset}: {plural(len(g), 'run')}, FLOPs span {span_words}. The points pool every group, "
+                     f"study and baseline on these data (depths, shortcuts, recipes), so no relation of error and FLOPs "
+                     f"is tested here and {NO_CLAIM}; within a Table 3 group complexity is held equal by design, and "
+                     "the Table 3 reading tests cardinality.")
+    return "\n".join(parts)
 
 
 FIGURE_READERS = {"fig_curves": read_curves, "fig_cardinality": read_cardinality,
@@ -270,7 +734,6 @@ FIGURE_TITLES = {"fig_curves": "Training curves (cf. Fig. 5)", "fig_cardinality"
                  "fig_cifar_size": "CIFAR error against model size (cf. Fig. 7)",
                  "fig_error_vs_complexity": "Error against complexity"}
 
-
 # ---------------------------------------------------------------- header
 
 def _counts(series: pd.Series) -> str:
@@ -278,8 +741,53 @@ def _counts(series: pd.Series) -> str:
     return listing(f"{value} ({n})" for value, n in counts.items())
 
 
+def _known(frame: pd.DataFrame, column: str) -> list[str]:
+    """The distinct recorded values of `column` (ints shown without '.0'), sorted."""
+    if column not in frame:
+        return []
+    values = set()
+    for v in frame[column].dropna():
+        values.add(str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    return sorted(values)
+
+
+def _column_counts(frame: pd.DataFrame, column: str) -> str:
+    if column not in frame or frame[column].isna().all():
+        return "not recorded"
+    series = frame[column]
+    if pd.api.types.is_float_dtype(series):
+        series = series.astype("Int64")
+    return _counts(series)
+
+
+def provenance_lines(ended: pd.DataFrame) -> list[str]:
+    """What the numbers depend on besides the seed, and what that means for reproducing them."""
+    devices = _known(ended, "device")
+    cpu = [d for d in devices if d.lower().startswith("cpu")]
+    gpu = [d for d in devices if not d.lower().startswith("cpu")]
+    threads, precisions = _known(ended, "threads"), _known(ended, "precision")
+    lines = []
+    if cpu:
+        lines.append(
+            "- On CPU, these numbers are bit-exact only when rerun on the same CPU model with the same thread count "
+            "(and the same software versions); on another CPU model, or with another thread count, the same command "
+            "gives different numbers, and where differences are within seed noise the story can change. CPU runs "
+            f"here: {listing(cpu)}; threads: {listing(threads, 'not recorded')}.")
+    if gpu:
+        lines.append(
+            "- On GPU, the numbers repeat at most on the same GPU model with the same precision and software "
+            f"versions; another GPU model gives different numbers. GPU runs here: {listing(gpu)}.")
+    mixed = [f"{what} ({'; '.join(values)})" for what, values in
+             (("devices", devices), ("thread counts", threads), ("precisions", precisions)) if len(values) > 1]
+    if mixed:
+        lines.append(f"- These runs mix {' and '.join(mixed)}: a difference between configurations trained on "
+                     "different machines, threads or precisions may be theirs, not the configuration's; table cells "
+                     "that pool runs of different device or precision are marked †.")
+    return lines
+
+
 def header(sweeps: list[Path], result: CollectResult, runs: pd.DataFrame, out: Path) -> list[str]:
-    """Sweeps, runs by status, skipped files, environment."""
+    """Sweeps, runs by status, skipped files, environment and provenance."""
     lines = ["# resnext-bench report", "", "## Runs", ""]
     for sweep in sweeps:
         name = Path(sweep).resolve().name
@@ -300,14 +808,42 @@ def header(sweeps: list[Path], result: CollectResult, runs: pd.DataFrame, out: P
     if ended.empty:
         lines.append("No run has ended yet.")
     else:
-        lines += [f"- device: {_counts(ended['device'])}", f"- torch: {_counts(ended['torch_version'])}",
+        lines += [f"- device: {_counts(ended['device'])}",
+                  f"- threads: {_column_counts(ended, 'threads')}",
+                  f"- precision: {_column_counts(ended, 'precision')}",
+                  f"- torch: {_counts(ended['torch_version'])}",
                   f"- GPUs per run: {_counts(ended['num_gpus'].astype('Int64'))}",
                   f"- compute: {pd.to_numeric(ended['gpu_hours'], errors='coerce').sum():.2f} device-hours "
                   "(GPU-hours; wall hours on CPU runs)",
                   f"- git commit: {_counts(ended['git_commit'])}"]
+        lines += ["", "Reproducing these numbers:", ""] + provenance_lines(ended)
     lines += ["", "Files: `runs.csv` (one row a run), `curves.csv` (one row an epoch), `skipped.csv`; each table "
               "as `.md`, `.tex` (standalone LaTeX) and `.csv` (the numbers)."]
     return lines
+
+
+def methods_section() -> list[str]:
+    """How every number of the readings is computed (the words are fixed; see the module docstring)."""
+    return [
+        "", "## How the readings are computed", "",
+        "- Each configuration: mean ± sample std (n seeds, one completed run per seed) and the 95% confidence "
+        "interval of the mean, Student t with n−1 degrees of freedom (t-based).",
+        "- Each comparison with C=1 (same group): the difference of means with its 95% CI on Welch–Satterthwaite "
+        "degrees of freedom, and Welch's two-sided p (scipy.stats.ttest_ind, equal_var=False). Holm's correction "
+        "over the comparisons of a table (or figure) gives the adjusted p; both are shown. Significant means "
+        f"Holm-adjusted p < {ALPHA}; a difference is called lower or higher only then, otherwise it is within "
+        "seed noise.",
+        f"- Trend: {TREND_METHOD} (scipy.stats.spearmanr, t approximation, tied ranks averaged); never over the "
+        "means alone. A trend, or the paper's ordering, is claimed only when it is significant and in the paper's "
+        "direction.",
+        f"- Seeds needed: the seeds per configuration that give {POWER:.0%} power at α = {ALPHA} two-sided, per "
+        f"comparison before Holm's correction: {POWER_METHOD}; for the paper's difference where the data are "
+        f"the paper's, otherwise for the observed difference; more than {MAX_SEEDS} is not searched.",
+        "- The paper's numbers stand beside ours only where our data are the paper's (ImageNet for Tables 3 and 4 "
+        "and the residual table, CIFAR for Table 7); elsewhere only the direction of its trend is compared.",
+        f"- Fewer than 2 seeds per configuration: no test is possible and nothing is claimed. A mean error within "
+        f"{CHANCE_MARGIN:.0f} points of guessing, 100·(1 − 1/classes), is chance level: nothing is ranked.",
+    ]
 
 
 def baselines_section(runs: pd.DataFrame) -> list[str]:
@@ -327,23 +863,40 @@ def baselines_section(runs: pd.DataFrame) -> list[str]:
 
 # ---------------------------------------------------------------- the report
 
+def reading(text: str) -> str:
+    """'**Reading.** text', with a blank line before a list so markdown renders it."""
+    text = text.strip()
+    return "**Reading.**\n\n" + text if text.startswith("- ") else "**Reading.** " + text
+
+
+def _load_curves(out: Path) -> pd.DataFrame:
+    path = Path(out) / "curves.csv"
+    try:
+        return pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
+    except (pd.errors.EmptyDataError, pd.errors.ParserError):
+        return pd.DataFrame()
+
+
 def write_report(sweeps: list[Path], out: Path, reference_dir: Path = REFERENCE_DIR) -> Path:
     """Collect `sweeps` into `out`, write tables (md, latex, csv) and figures there, then out/report.md."""
     out = Path(out)
     result = collect(sweeps, out)
     write_tables(out, formats=("md", "latex", "csv"), reference_dir=reference_dir)
     runs = load_runs(out)
-    tables = build_tables(runs, load_reference(reference_dir))
+    reference = load_reference(reference_dir)
+    tables = build_tables(runs, reference)
     plots = make_plots(out, reference_dir)
     save_plots(plots, out)
+    ctx = Context(runs, _load_curves(out), reference)
     lines = header(sweeps, result, runs, out)
+    lines += methods_section()
     lines += ["", "## Tables"]
     if not tables:
         lines += ["", "No run feeds any of the paper's tables."]
     for name, table in tables.items():
         lines += ["", f"### {table.title}", "", to_markdown(table).split("\n", 2)[2].rstrip(), "",
                   f"Files: [{name}.md]({name}.md), [{name}.tex]({name}.tex), [{name}.csv]({name}.csv)", "",
-                  "**Reading.** " + READERS[name](table)]
+                  reading(READERS[name](table, ctx))]
     lines += baselines_section(runs)
     lines += ["", "## Figures"]
     for plot in plots:
@@ -351,8 +904,11 @@ def write_report(sweeps: list[Path], out: Path, reference_dir: Path = REFERENCE_
         if plot.figure is None:
             lines += ["", f"### {title}", "", f"Not drawn: {plot.reason}."]
             continue
-        lines += ["", f"### {title}", "", f"![{title}]({plot.name}.png)", "",
-                  f"[PDF]({plot.name}.pdf)", "", "**Reading.** " + FIGURE_READERS[plot.name](plot)]
+        lines += ["", f"### {title}", "", f"![{title}]({plot.name}.png)", "", f"[PDF]({plot.name}.pdf)"]
+        caption = getattr(plot, "caption", "")
+        if caption:
+            lines += ["", f"*{caption}*"]
+        lines += ["", reading(FIGURE_READERS[plot.name](plot, ctx))]
     path = out / "report.md"
     fsutil.write_text(path, "\n".join(lines) + "\n")
     print(f"wrote {path}")

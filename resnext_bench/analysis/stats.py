@@ -1,4 +1,4 @@
-"""The numbers behind a table cell: mean, sample std and n of completed runs, and Welch's test.
+"""The numbers behind a table cell and behind every sentence of the report's readings.
 
 Our number is the final top-1 (top-5) validation error of completed runs: mean +- sample std (n).
 A seed counts once per configuration and group, however many ablations trained it.
@@ -7,16 +7,30 @@ Significance: with >= 2 seeds, a configuration is compared with a reference conf
 Table 3 the C=1 configuration of the same group, see `baseline_config`) by Welch's t-test
 (scipy.stats.ttest_ind, equal_var=False); significant when p < ALPHA. Two groups with no spread
 at all differ significantly exactly when their means differ.
+
+For the report's words (the second half of this module; pure functions):
+
+- `summarize`: mean, sample std, n and the 95 % Student-t confidence interval of the mean (n-1 df).
+- `difference` / `contrast`: a difference of means (a linear contrast of them) with its 95 % CI on
+  Welch–Satterthwaite df and Welch's two-sided p (the p of scipy.stats.ttest_ind equal_var=False).
+- `holm`, `holm_adjust`, `compare_to_baseline`: Holm's step-down correction over the comparisons a
+  table makes; "significant" means Holm-adjusted p < ALPHA (`Difference.significant`).
+- `trend`: Spearman's rho over runs (every seed a point, never over means alone) with its p.
+- `t_test_power`, `seeds_needed`: seeds per configuration for 80 % power at ALPHA two-sided,
+  exact noncentral-t power of the two-sample t-test (scipy.stats.nct), capped at MAX_SEEDS.
+- `chance_error`, `at_chance`: the error of guessing, 100 * (1 - 1/classes), and whether a mean
+  error is within CHANCE_MARGIN points of it.
 """
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
+from ..config.spec import DATASET_SHAPES
 from ..engine import rundir
 
 ALPHA = 0.05
@@ -105,3 +119,312 @@ def baseline_config(frame: pd.DataFrame) -> tuple[int, int] | None:
     counts = ones[done].groupby("bottleneck_width").size().reindex(ones["bottleneck_width"].unique(), fill_value=0)
     best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
     return 1, int(best)
+
+
+# ---------------------------------------------------------------- inference for the report's words
+#
+# Everything below is a pure function of the numbers it is given. scipy is imported inside the
+# functions that need it (~1 s to import). The report (report.py) turns these results into fixed
+# sentences: a difference is called lower or higher only when `Difference.significant`, a trend only
+# when `Trend.significant`; otherwise it reads "within seed noise (p = ...)".
+
+CONFIDENCE = 0.95  # level of every confidence interval
+POWER = 0.80  # target power of `seeds_needed`
+MAX_SEEDS = 1000  # `seeds_needed` gives up above this many seeds per configuration
+CHANCE_MARGIN = 5.0  # points: a mean error this close to the chance level (or above it) is chance level
+TREND_METHOD = "Spearman's rho between C and error over all completed runs (one per seed), two-sided p"
+POWER_METHOD = ("exact power of a two-sided two-sample t-test with equal seeds per configuration (noncentral t, "
+                "scipy.stats.nct), the pooled sample std of the two configurations as the spread")
+
+
+def _values(sample) -> np.ndarray:
+    """The finite values of a Stat, a Summary-like object with `.values`, or a sequence."""
+    values = getattr(sample, "values", sample)
+    v = np.asarray(list(values), dtype=float)
+    return v[np.isfinite(v)]
+
+
+def _t_quantile(confidence: float, df: float) -> float:
+    from scipy import stats  # ~1 s to import: only when an interval is due
+
+    return float(stats.t.ppf(0.5 + confidence / 2, df))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """mean ± sample std (n) of one configuration, with the t-based confidence interval of the mean."""
+
+    n: int
+    mean: float
+    std: float  # sample std (ddof=1); NaN below n=2
+    ci_low: float  # Student-t interval of the mean with n-1 df; NaN below n=2
+    ci_high: float
+    confidence: float = CONFIDENCE
+
+
+def summarize(sample, confidence: float = CONFIDENCE) -> Summary:
+    """Mean, sample std and the Student-t confidence interval of the mean (n-1 df) of `sample`.
+
+    `sample` is a Stat or a sequence of numbers. With n < 2 the std and the interval are NaN;
+    with zero spread the interval is the mean itself.
+    """
+    v = _values(sample)
+    n = len(v)
+    if n == 0:
+        return Summary(0, math.nan, math.nan, math.nan, math.nan, confidence)
+    mean = float(np.mean(v))
+    if n < 2:
+        return Summary(1, mean, math.nan, math.nan, math.nan, confidence)
+    std = float(np.std(v, ddof=1))
+    half = _t_quantile(confidence, n - 1) * std / math.sqrt(n) if std > 0 else 0.0
+    return Summary(n, mean, std, mean - half, mean + half, confidence)
+
+
+def pooled_std(*samples) -> float:
+    """The pooled sample std sqrt(sum((n_i - 1) s_i^2) / sum(n_i - 1)) of samples with n >= 2; NaN if none."""
+    num, den = 0.0, 0
+    for sample in samples:
+        v = _values(sample)
+        if len(v) >= 2:
+            num += float(np.var(v, ddof=1)) * (len(v) - 1)
+            den += len(v) - 1
+    return math.sqrt(num / den) if den else math.nan
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A difference of means (or a contrast of them) with its CI and Welch test.
+
+    `diff` is mean(a) - mean(b) (or sum w_i mean_i); `df` the Welch–Satterthwaite degrees of
+    freedom; `p` the raw two-sided p-value; `p_holm` the Holm-adjusted p-value within the family
+    of comparisons it was adjusted with (None until `holm_adjust` sets it).
+    """
+
+    diff: float
+    ci_low: float
+    ci_high: float
+    se: float
+    df: float
+    t: float
+    p: float
+    ns: tuple[int, ...]
+    spread: float  # pooled sample std of the samples (for `seeds_needed`)
+    p_holm: float | None = None
+    confidence: float = CONFIDENCE
+
+    @property
+    def p_adjusted(self) -> float:
+        """The Holm-adjusted p-value when set, else the raw one."""
+        return self.p if self.p_holm is None else self.p_holm
+
+    @property
+    def significant(self) -> bool:
+        """Beyond seed noise: (Holm-adjusted) p < ALPHA."""
+        return self.p_adjusted < ALPHA
+
+
+def contrast(samples, weights, confidence: float = CONFIDENCE) -> Difference | None:
+    """Welch's test of the linear contrast sum_i w_i * mean_i (e.g. weights (1, -1): a difference of means).
+
+    se^2 = sum w_i^2 s_i^2 / n_i; Welch–Satterthwaite df = se^4 / sum((w_i^2 s_i^2 / n_i)^2 / (n_i - 1));
+    t = contrast / se, two-sided p from Student t with that df, CI = contrast ± t_q * se.
+    None when a sample has fewer than 2 values. With no spread in any sample, the contrast is
+    exact: p = 1 when it is 0, else 0 (any gap is beyond the zero noise), and the CI is the point.
+    """
+    vs = [_values(s) for s in samples]
+    weights = [float(w) for w in weights]
+    if len(vs) != len(weights) or any(len(v) < 2 for v in vs):
+        return None
+    ns = tuple(len(v) for v in vs)
+    value = float(sum(w * np.mean(v) for w, v in zip(weights, vs)))
+    terms = [w * w * float(np.var(v, ddof=1)) / len(v) for w, v in zip(weights, vs)]
+    se2 = sum(terms)
+    spread = pooled_std(*vs)
+    if se2 <= 0 or not math.isfinite(se2):
+        p = 1.0 if value == 0 else 0.0
+        df = float(sum(n - 1 for n in ns))
+        t = 0.0 if value == 0 else math.copysign(math.inf, value)
+        return Difference(value, value, value, 0.0, df, t, p, ns, spread, confidence=confidence)
+    se = math.sqrt(se2)
+    df = se2 ** 2 / sum(term ** 2 / (n - 1) for term, n in zip(terms, ns) if term > 0)
+    t = value / se
+    from scipy import stats  # ~1 s to import: only when a test is due
+
+    p = float(min(1.0, 2.0 * stats.t.sf(abs(t), df)))
+    half = _t_quantile(confidence, df) * se
+    return Difference(value, value - half, value + half, se, float(df), float(t), p, ns, spread,
+                      confidence=confidence)
+
+
+def difference(a, b, confidence: float = CONFIDENCE) -> Difference | None:
+    """mean(a) - mean(b) with its Welch–Satterthwaite CI and Welch's two-sided p-value.
+
+    The p-value is that of scipy.stats.ttest_ind(a, b, equal_var=False). None with fewer than 2
+    values on a side. `a` and `b` are Stats or sequences.
+    """
+    return contrast([a, b], [1, -1], confidence)
+
+
+def holm(pvalues) -> list[float | None]:
+    """Holm's step-down adjustment of `pvalues` (None entries are skipped and kept as None).
+
+    Sorted ascending, the i-th smallest of m p-values becomes max over j <= i of (m - j + 1) p_(j),
+    capped at 1; returned in the input order.
+    """
+    pvalues = list(pvalues)
+    idx = [i for i, p in enumerate(pvalues) if p is not None and not (isinstance(p, float) and math.isnan(p))]
+    m = len(idx)
+    out: list[float | None] = [None] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(sorted(idx, key=lambda i: pvalues[i])):
+        running = max(running, min(1.0, (m - rank) * float(pvalues[i])))
+        out[i] = running
+    return out
+
+
+def holm_adjust(diffs: dict) -> dict:
+    """{key: Difference or None} with each Difference's `p_holm` set, Holm over all of them (one family)."""
+    keys = [k for k, d in diffs.items() if d is not None]
+    adjusted = holm([diffs[k].p for k in keys])
+    out = dict(diffs)
+    for k, p in zip(keys, adjusted):
+        out[k] = replace(diffs[k], p_holm=p)
+    return out
+
+
+def compare_to_baseline(samples: dict, baseline_key, confidence: float = CONFIDENCE) -> dict:
+    """{key: Difference of samples[key] - samples[baseline_key]} for every key but the baseline, Holm-adjusted.
+
+    A key whose sample or the baseline has fewer than 2 values maps to None (no test possible) and
+    is not counted in the Holm family. To adjust over several groups at once (a whole table), call
+    `difference` per comparison and `holm_adjust` on all of them.
+    """
+    base = samples[baseline_key]
+    return holm_adjust({k: difference(s, base, confidence) for k, s in samples.items() if k != baseline_key})
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Spearman's rank correlation over runs (not over means) and its two-sided p-value."""
+
+    rho: float
+    p: float
+    n: int  # runs
+    levels: int  # distinct x values (cardinalities)
+    method: str = TREND_METHOD
+
+    @property
+    def significant(self) -> bool:
+        return self.p < ALPHA
+
+    @property
+    def falls(self) -> bool:
+        """y falls significantly as x grows (the paper's direction for error against C)."""
+        return self.significant and self.rho < 0
+
+    @property
+    def rises(self) -> bool:
+        return self.significant and self.rho > 0
+
+
+def trend(x, y) -> Trend | None:
+    """Spearman's rho of y against x over every (x, y) pair given (one pair a run), with its p-value.
+
+    scipy.stats.spearmanr: ties get average ranks, p from the t approximation with n-2 df. None
+    with fewer than 3 pairs or fewer than 2 distinct x values; rho 0 and p 1 when y has no spread.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    levels = len(set(x.tolist()))
+    if len(x) < 3 or levels < 2:
+        return None
+    if np.ptp(y) == 0:
+        return Trend(0.0, 1.0, len(x), levels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from scipy import stats  # ~1 s to import: only when a test is due
+
+        result = stats.spearmanr(x, y)
+    rho, p = float(result.statistic), float(result.pvalue)
+    if math.isnan(p):  # perfect correlation of tiny samples can give NaN in old scipy
+        p = 0.0 if abs(rho) == 1 else 1.0
+    return Trend(rho, p, len(x), levels)
+
+
+def t_test_power(n: int, effect: float, spread: float, alpha: float = ALPHA) -> float:
+    """Power of a two-sided two-sample t-test with n values per side to detect a true `effect`.
+
+    Exact, from the noncentral t: df = 2n - 2, noncentrality effect / (spread * sqrt(2 / n)).
+    Zero spread with a nonzero effect: power 1; zero effect: power alpha.
+    """
+    if n < 2:
+        return 0.0
+    effect, spread = abs(float(effect)), float(spread)
+    if effect == 0:
+        return alpha
+    if spread == 0:
+        return 1.0
+    from scipy import stats  # ~1 s to import: only when a power is due
+
+    df = 2 * n - 2
+    ncp = effect / (spread * math.sqrt(2.0 / n))
+    crit = float(stats.t.ppf(1 - alpha / 2, df))
+    return float(stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp))
+
+
+def seeds_needed(effect: float, spread: float, alpha: float = ALPHA, power: float = POWER,
+                 cap: int = MAX_SEEDS) -> float:
+    """Seeds per configuration for a two-sided two-sample t-test to detect `effect` with `power`.
+
+    The smallest n >= 2 with `t_test_power(n, effect, spread, alpha) >= power` (see POWER_METHOD):
+    exact noncentral-t power, not a normal approximation. Returns math.inf when more than `cap`
+    seeds would be needed or the effect is 0; 2 when the spread is 0 and the effect is not; NaN
+    when the spread is unknown (NaN). alpha is per comparison (before any Holm correction).
+    """
+    effect, spread = abs(float(effect)), float(spread)
+    if math.isnan(effect) or math.isnan(spread):
+        return math.nan
+    if effect == 0:
+        return math.inf
+    if spread == 0:
+        return 2
+    from scipy import stats  # ~1 s to import: only when a power is due
+
+    n = np.arange(2, cap + 1)
+    df = 2 * n - 2
+    ncp = effect / (spread * np.sqrt(2.0 / n))
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    with np.errstate(all="ignore"):
+        achieved = stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp)
+    achieved = np.where(np.isnan(achieved), np.where(ncp > 40, 1.0, 0.0), achieved)
+    enough = np.nonzero(achieved >= power)[0]
+    return int(n[enough[0]]) if len(enough) else math.inf
+
+
+def fmt_seeds(n: float, cap: int = MAX_SEEDS) -> str:
+    """'12', '>1000' (math.inf) or 'unknown' (NaN)."""
+    if isinstance(n, float) and math.isnan(n):
+        return "unknown"
+    return f">{cap}" if n == math.inf else str(int(n))
+
+
+def fmt_p(p: float | None) -> str:
+    """'0.042', '0.31', '<0.001'; '—' for None/NaN."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "—"
+    if p < 0.001:
+        return "<0.001"
+    return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
+
+
+def chance_error(dataset) -> float | None:
+    """Top-1 error of guessing, 100 * (1 - 1/num_classes), for a known data set; None otherwise."""
+    shape = DATASET_SHAPES.get(dataset) if isinstance(dataset, str) else None
+    return 100.0 * (1.0 - 1.0 / shape[0]) if shape else None
+
+
+def at_chance(mean: float, dataset, margin: float = CHANCE_MARGIN) -> bool:
+    """True when a mean top-1 error is within `margin` points of guessing (or above it) on `dataset`."""
+    chance = chance_error(dataset)
+    return chance is not None and mean == mean and mean >= chance - margin

@@ -37,11 +37,12 @@ from .paper import (PAPER_DATA, REFERENCE_DIR, load_reference, match_by_depth, m
 from .render import FORMATS, RENDERERS, Table, with_counts
 from .runs import (complexity_of, configurations, data_label, depth_of, group_label, in_group, load_runs,
                    runs_of, sorted_groups)
-from .stats import ALPHA, Stat, baseline_config, stat_of, welch
+from .stats import ALPHA, Stat, baseline_config, difference, holm_adjust, stat_of
 
 WELCH_NOTE = (
     "vs C=1: Welch's t-test (unequal variances, scipy.stats.ttest_ind equal_var=False) of the "
-    "configuration's seeds against the C=1 configuration of the same depth; yes = p < 0.05."
+    "configuration's seeds against the C=1 configuration of the same depth; yes = Holm-adjusted "
+    "p < 0.05, Holm over every comparison of the table (the report's readings use the same family)."
 )
 STAT_NOTE = (
     "ours: final top-1 validation error (%) of completed runs, mean ± sample std (n runs); "
@@ -70,7 +71,8 @@ def _diff_notes(sections: list[tuple[str, bool]], paper_data: str) -> list[str]:
     return notes
 
 
-def _record(table, group, c, d, s: Stat | None, paper, diff, p, label: str | None = None, **extra) -> dict:
+def _record(table, group, c, d, s: Stat | None, paper, diff, p, label: str | None = None,
+            p_holm: float | None = None, **extra) -> dict:
     """One tidy CSV row (`label` names the group when it is not the group key's own label)."""
     return {
         "table": table, "group": label or group_label(group), "template": group[0], "depth": depth_of(group[0]),
@@ -81,7 +83,8 @@ def _record(table, group, c, d, s: Stat | None, paper, diff, p, label: str | Non
         "mean": s.mean if s and s.n else math.nan, "std": s.std if s else math.nan,
         "paper": paper if paper is not None else math.nan, "diff": diff,
         "p_value": p if p is not None else math.nan,
-        "significant": (p < ALPHA) if p is not None else None,
+        "p_holm": p_holm if p_holm is not None else math.nan,
+        "significant": ((p_holm if p_holm is not None else p) < ALPHA) if p is not None else None,
         **extra,
     }
 
@@ -163,6 +166,15 @@ def build_table3(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
         leaf = ["ours", "paper"] + (["diff"] if same_data[g] else []) + (["vs C=1"] if welch_cols[g] else [])
         columns += leaf
         spans.append((group_label(g), len(leaf)))
+    # Every comparison with C=1 in the table is one family for Holm's correction.
+    family = {}
+    for g in groups:
+        frame = in_group(sel, g)
+        base = baseline_config(frame)
+        for c, d in configurations(frame):
+            if base and (c, d) != base:
+                family[(g, c, d)] = difference(stat_of(runs_of(frame, c, d)), stat_of(runs_of(frame, *base)))
+    family = holm_adjust(family)
     table_rows = []
     for c, d in row_keys:
         paper_setting = paper[paper["cardinality"] == c]["setting"]
@@ -176,13 +188,14 @@ def build_table3(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
             same = same_data[g]
             s = stat_of(runs_of(frame, c, d)) if d is not None else None
             base = baseline_config(frame)
-            p = welch(s, stat_of(runs_of(frame, *base))) if s is not None and base and (c, d) != base else None
+            tested = family.get((g, c, d)) if d is not None else None
+            p, p_holm = (tested.p, tested.p_holm) if tested is not None else (None, None)
             row += [fmt_stat(s), fmt_num(pval)]
             if same:
                 row.append(fmt_diff(s, pval, same))
             if welch_cols[g]:
-                row.append(fmt_welch(p, (c, d) == base) if s is not None and s.planned else ABSENT)
-            records.append(_record("table3", g, c, d, s, pval, _diff_value(s, pval, same), p,
+                row.append(fmt_welch(p, (c, d) == base, p_holm) if s is not None and s.planned else ABSENT)
+            records.append(_record("table3", g, c, d, s, pval, _diff_value(s, pval, same), p, p_holm=p_holm,
                                    paper_depth=pdepth, baseline=(c, d) == base))
         table_rows.append(row)
     depths = sorted({(depth_of(g[0]), nearest_depth(depth_of(g[0]), paper["depth"])) for g in groups},
@@ -267,9 +280,13 @@ def build_residual(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Ta
                "model", "with", "without", "gap", "with", "without"]
     groups = [("", 2), ("ours", 4), ("paper", 4), ("diff (ours - paper)", 2)]
     rows, records, sections = [], [], []
+    kept = ours[ours["shortcut"] == True]  # noqa: E712 - None must not match
+    family = holm_adjust({(g, c, d): difference(stat_of(runs_of(in_group(without, g), c, d)),
+                                                stat_of(runs_of(in_group(kept, g), c, d)))
+                          for g in sorted_groups(without) for c, d in configurations(in_group(without, g))})
     for g in sorted_groups(without):
         w_frame = in_group(without, g)
-        k_frame = in_group(ours[ours["shortcut"] == True], g)  # noqa: E712 - None must not match
+        k_frame = in_group(kept, g)
         pdepth = nearest_depth(depth_of(g[0]), paper["depth"])
         matches = match_rows(configurations(w_frame), paper[paper["depth"] == pdepth])
         same = g[1] in PAPER_DATA["residual"]
@@ -279,17 +296,18 @@ def build_residual(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Ta
             i = matches.get((c, d))
             p_with, p_without = paper_value(paper, i, "top1_err_with"), paper_value(paper, i, "top1_err_without")
             gap = s_without.mean - s_with.mean if s_with.n and s_without.n else math.nan
-            p = welch(s_without, s_with)
+            tested = family[(g, c, d)]
+            p, p_holm = (tested.p, tested.p_holm) if tested is not None else (None, None)
             rows.append([
                 group_label(g), f"{c}x{d}d", fmt_stat(s_with), fmt_stat(s_without),
                 ABSENT if math.isnan(gap) else f"{gap:+.2f}",
-                fmt_welch(p, False) if s_with.planned else ABSENT,
+                fmt_welch(p, False, p_holm) if s_with.planned else ABSENT,
                 paper_name(paper, i) or ABSENT, fmt_num(p_with), fmt_num(p_without),
                 f"{p_without - p_with:+.1f}" if i is not None else ABSENT,
                 fmt_diff(s_with, p_with, same), fmt_diff(s_without, p_without, same),
             ])
             records.append(_record(
-                "residual", g, c, d, s_without, p_without, _diff_value(s_without, p_without, same), p,
+                "residual", g, c, d, s_without, p_without, _diff_value(s_without, p_without, same), p, p_holm=p_holm,
                 with_mean=s_with.mean if s_with.n else math.nan, with_std=s_with.std, with_n=s_with.n,
                 paper_with=_nan(p_with), gap=gap, paper_gap=(p_without - p_with) if i is not None else math.nan,
                 paper_model=paper_name(paper, i)))
