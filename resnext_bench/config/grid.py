@@ -28,13 +28,16 @@ class Configuration:
     params_dev_pct: float
     flops_dev_pct: float
     block_params_dev_pct: Optional[float]
+    space: Optional[str] = None  # the design space it was sampled from (None: listed or solved)
+    sampled: bool = False  # its ablation samples design spaces: its row carries a space column
 
     def row(self) -> dict:
-        """A flat record (the CSV/JSON row)."""
+        """A flat record (the CSV/JSON row); a "space" column only when the ablation samples."""
         m = self.model
         ours = isinstance(m, ModelSpec)
         return {
             "name": self.name,
+            **({"space": self.space} if self.sampled else {}),
             "template": m.template if ours else m.name,
             "cardinality": m.cardinality if ours else None,
             "bottleneck_width": m.bottleneck_width if ours else None,
@@ -113,7 +116,7 @@ def default_name(model: ModelSpec) -> str:
 
 
 def expand(ablation: AblationSpec) -> list[Configuration]:
-    """Every configuration of an ablation: the solved C sweep, then the explicit entries."""
+    """Every configuration of an ablation: the solved C sweep, the explicit entries, then the sampled models."""
     classes, chans, image_size = ablation.data.shape
     base = dataclasses.replace(ablation.model, num_classes=classes, in_chans=chans)
     where = ablation.source or ablation.name
@@ -140,12 +143,24 @@ def expand(ablation: AblationSpec) -> list[Configuration]:
             raise UserError(f"{where}: configurations[{i}]: {e}") from None
         name = entry.name or (model.name if isinstance(model, BaselineSpec) else default_name(model))
         models.append((name, model))
+    spaces: dict[str, str] = {}
+    sampled: dict[str, Complexity] = {}
+    if ablation.sample is not None:
+        from .samplers import sample_models
+
+        try:
+            samples = sample_models(ablation.sample, base, image_size)
+        except UserError as e:
+            raise UserError(f"{where}: {e}") from None
+        for s in samples:
+            models.append((s.name, s.model))
+            spaces[s.name], sampled[s.name] = s.space, s.complexity
     seen = set()
     for name, _ in models:
         if name in seen:
             raise UserError(f"{where}: configuration name {name!r} appears twice; give each a distinct name")
         seen.add(name)
-    complexities = [_complexity_of(m, image_size) for _, m in models]
+    complexities = [sampled.get(name) or _complexity_of(m, image_size) for name, m in models]
     if ref_spec is not None:
         ref = complexity(ref_spec, image_size)
     else:  # without a reference, deviations are against the first configuration
@@ -160,6 +175,8 @@ def expand(ablation: AblationSpec) -> list[Configuration]:
             params_dev_pct=_dev(c.params, ref.params),
             flops_dev_pct=_dev(c.flops, ref.flops),
             block_params_dev_pct=_dev(c.block_params, ref.block_params) if ours and ref.block_params else None,
+            space=spaces.get(name),
+            sampled=ablation.sample is not None,
         ))
     return out
 
@@ -183,13 +200,17 @@ def format_table(configs: list[Configuration]) -> str:
     rows = [c.row() for c in configs]
     wn = max([22] + [len(r["name"]) for r in rows])  # long baseline names widen the column, not shift the rest
     wt = max([18] + [len(r["template"]) for r in rows])
-    header = (f"{'name':<{wn}} {'template':<{wt}} {'C':>4} {'d':>5} {'C*d':>6} {'params':>10} {'FLOPs':>10} "
-              f"{'dParams':>8} {'dFLOPs':>8} {'dBlock':>8}")
+    with_space = any("space" in r for r in rows)  # the ablation samples design spaces
+    ws = max([5] + [len(r.get("space") or "") for r in rows])
+    space_head = f"{'space':<{ws}} " if with_space else ""
+    header = (f"{'name':<{wn}} {space_head}{'template':<{wt}} {'C':>4} {'d':>5} {'C*d':>6} {'params':>10} "
+              f"{'FLOPs':>10} {'dParams':>8} {'dFLOPs':>8} {'dBlock':>8}")
     lines = [header, "-" * len(header)]
     for r in rows:
         block = "" if r["block_params_dev_pct"] is None else f"{r['block_params_dev_pct']:+.1f}%"
+        space = f"{r.get('space') or '':<{ws}} " if with_space else ""
         lines.append(
-            f"{r['name']:<{wn}} {r['template']:<{wt}} {r['cardinality'] or '':>4} {r['bottleneck_width'] or '':>5} "
+            f"{r['name']:<{wn}} {space}{r['template']:<{wt}} {r['cardinality'] or '':>4} {r['bottleneck_width'] or '':>5} "
             f"{r['group_width'] or '':>6} {si(r['params']):>10} {si(r['flops']):>10} "
             f"{r['params_dev_pct']:>+7.1f}% {r['flops_dev_pct']:>+7.1f}% {block:>8}".rstrip()
         )

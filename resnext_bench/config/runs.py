@@ -36,6 +36,7 @@ class Run:
     complexity: dict
     image_size: int
     study: str | None = None  # the paper comparison it feeds: analysis metadata, not part of the id
+    space: str | None = None  # the design space it was sampled from: metadata (the configuration name says it)
 
     def identity(self) -> dict:
         """What defines the run's result (not how fast it runs): hashed into the run id.
@@ -67,6 +68,7 @@ class Run:
             "complexity": dict(self.complexity),
             "image_size": self.image_size,
             "study": self.study,
+            "space": self.space,
         }
 
 
@@ -100,6 +102,7 @@ def resolve_runs(ablation: AblationSpec) -> list[Run]:
                 ablation=ablation.name, configuration=config.name, model=config.model, data=data,
                 recipe=ablation.recipe, runtime=ablation.runtime, seed=seed,
                 complexity=config.complexity.as_dict(), image_size=image_size, study=ablation.study,
+                space=config.space,
             ))
     return runs
 
@@ -116,7 +119,7 @@ def run_from_config(d: dict, where: str) -> Run:
             recipe=resolve_recipe(d["recipe"]),
             runtime=build(RuntimeSpec, d.get("runtime") or {}, "runtime"),
             seed=int(d["seed"]), complexity=d.get("complexity") or {}, image_size=int(d["image_size"]),
-            study=d.get("study"),
+            study=d.get("study"), space=d.get("space"),
         )
     except KeyError as e:
         raise UserError(f"{where}: missing key {e.args[0]}") from None

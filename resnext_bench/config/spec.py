@@ -330,9 +330,48 @@ class ConfigEntry:
 STUDIES = ("table3", "table4", "table7", "fig7", "residual")
 
 
+# ---------------------------------------------------------------- design-space sampling (config/samplers.py)
+
+@dataclass(frozen=True)
+class DistSpec:
+    """How one free parameter is drawn: a distribution of samplers.DISTRIBUTIONS over [lo, hi] or values."""
+
+    dist: str
+    lo: Optional[int] = None
+    hi: Optional[int] = None
+    values: Optional[tuple[Any, ...]] = None
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """A design space: a name and its free parameters (names of samplers.FREE_PARAMS, registry order)."""
+
+    name: str
+    params: tuple[tuple[str, DistSpec], ...]
+
+
+@dataclass(frozen=True)
+class BandSpec:
+    """The complexity every sampled model must fall in: lo <= target <= hi (enforced by rejection)."""
+
+    lo: float
+    hi: float
+    target: str = "flops"  # flops | params | acts (samplers.BAND_TARGETS)
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """`count` distinct models drawn from each space, in the band, deterministically for `seed`."""
+
+    count: int
+    spaces: tuple[SpaceSpec, ...]
+    seed: int = 0
+    band: Optional[BandSpec] = None
+
+
 @dataclass(frozen=True)
 class AblationSpec:
-    """One paper experiment: a grid (reference + cardinalities) and/or explicit configurations."""
+    """One experiment: a grid (reference + cardinalities), explicit configurations and/or sampled design spaces."""
 
     name: str
     study: Optional[str] = None  # one of STUDIES, or None: the runs feed no paper table
@@ -343,6 +382,7 @@ class AblationSpec:
     match: MatchSpec = field(default_factory=MatchSpec)
     cardinalities: tuple[int, ...] = ()
     configurations: tuple[ConfigEntry, ...] = ()
+    sample: Optional[SampleSpec] = None  # design spaces to sample models from (config/samplers.py)
     data: DataSpec = field(default_factory=DataSpec)
     recipe: RecipeSpec = field(default_factory=lambda: RECIPES["short"])
     seeds: tuple[int, ...] = (0,)
@@ -461,10 +501,15 @@ def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
     model.setdefault("template", template)
     raw["model"] = model
     recipe = raw.pop("recipe", "short")
+    sample = raw.pop("sample", None)  # its own loader: the registries live in config/samplers.py
     spec = build(AblationSpec, {**raw, "source": source}, "")
     spec = dataclasses.replace(spec, recipe=resolve_recipe(recipe))
-    if not spec.cardinalities and not spec.configurations:
-        raise UserError("cardinalities / configurations: the ablation lists no configuration")
+    if sample is not None:
+        from .samplers import sample_from_dict
+
+        spec = dataclasses.replace(spec, sample=sample_from_dict(sample, "sample"))
+    if not spec.cardinalities and not spec.configurations and spec.sample is None:
+        raise UserError("cardinalities / configurations / sample: the ablation lists no configuration")
     if spec.cardinalities and spec.reference is None:
         raise UserError("reference: required when cardinalities are given (the configuration to match)")
     for i, c in enumerate(spec.cardinalities):

@@ -739,7 +739,7 @@ def config_columns(config: Optional[dict]) -> dict:
     """
     config = config if isinstance(config, dict) else {}
     row: dict[str, Any] = {}
-    for key in ("ablation", "study", "configuration", "seed", "image_size"):
+    for key in ("ablation", "study", "space", "configuration", "seed", "image_size"):
         value = config.get(key)
         row[key] = value if isinstance(value, (str, int, float, bool)) and not isinstance(value, dict) else None
     model = config.get("model") if isinstance(config.get("model"), dict) else {}
