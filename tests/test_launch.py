@@ -1,5 +1,6 @@
 """Launching without a cluster (debug and local executors): idempotent relaunch, retries, status, dry runs."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,29 @@ def test_shipped_profiles_are_valid():
 def test_status_of_a_missing_sweep_is_one_line(tmp_path, capsys):
     assert main(["status", str(tmp_path / "nope")]) == 2
     assert "no such directory" in capsys.readouterr().err
+
+
+def test_a_relaunch_while_squeue_fails_submits_nothing_and_says_why(grid, tmp_path, monkeypatch, capsys):
+    import datetime as dt
+
+    from resnext_bench.config.runs import resolve_runs
+    from resnext_bench.config.spec import load_ablation
+
+    sweep = tmp_path / "sweep"
+    runs = resolve_runs(load_ablation(grid))
+    live = sweep / "runs" / runs[0].run_id
+    rundir.write_config(live, runs[0])
+    rundir.record_job(live, "424242", "slurm", dt.datetime.now(dt.timezone.utc).isoformat())
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "squeue").write_text("#!/bin/sh\necho 'slurm_load_jobs error: Socket timed out' >&2\nexit 1\n")
+    (shim / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+    assert subprocess.run(["squeue"], capture_output=True).returncode == 1  # the fault is in place
+    assert main(["launch", str(grid), "--cluster", "slurm/debug.yaml", "--sweep-dir", str(sweep)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "squeue failed" in err[0] and "nothing submitted" in err[0]
+    assert rundir.read_job(live).attempts == 1  # the run with a possibly live job got no second job
+    assert all(rundir.read_job(sweep / "runs" / r.run_id) is None for r in runs[1:])  # nor did any other
+    states = {r["run_id"]: r["state"] for r in sweep_status(sweep)}
+    assert states[runs[0].run_id] == "unknown"

@@ -9,6 +9,7 @@ fails a test instead of hanging it.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -48,8 +49,11 @@ def _slurm_skip_reason() -> str | None:
 
 @pytest.fixture(scope="module")
 def slurm_cluster() -> None:
-    """Skip the test unless a Slurm cluster with a usable node answers."""
+    """Skip the test unless a Slurm cluster with a usable node answers (fail instead under
+    RESNEXT_BENCH_REQUIRE_SLURM=1, as CI sets it: a cluster that did not start is an error there)."""
     reason = _slurm_skip_reason()
+    if reason and os.environ.get("RESNEXT_BENCH_REQUIRE_SLURM") == "1":
+        pytest.fail(f"RESNEXT_BENCH_REQUIRE_SLURM=1 but {reason}", pytrace=False)
     if reason:
         pytest.skip(reason)
 

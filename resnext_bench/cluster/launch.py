@@ -243,6 +243,7 @@ class LaunchPlan:
     states: dict[str, str]
     to_submit: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # run id -> why not submitted
+    queue_unknown: bool = False  # runs have scheduler jobs but the scheduler did not answer
 
 
 def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bool = True) -> LaunchPlan:
@@ -254,7 +255,7 @@ def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bo
             rundir.write_config(run_dirs[r.run_id], r)
     records = {rid: rundir.read_run(d) for rid, d in run_dirs.items()}
     queued = queue_states([rec.job for rec in records.values() if rec.job])
-    plan = LaunchPlan(runs, run_dirs, {})
+    plan = LaunchPlan(runs, run_dirs, {}, queue_unknown=queued is None)
     for r in runs:
         rid = r.run_id
         state = rundir.run_state(records[rid], queued)
@@ -329,7 +330,15 @@ def _chunks(items: list, size: int) -> list[list]:
 
 
 def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print) -> list[str]:
-    """Submit the planned runs (Slurm: arrays within MaxArraySize; local: parallel chains)."""
+    """Submit the planned runs (Slurm: arrays within MaxArraySize; local: parallel chains).
+
+    Refuses (UserError) when the scheduler could not be asked about the sweep's jobs: a run whose
+    job may still be live must never get a second one, and no other run is submitted either.
+    """
+    if plan.queue_unknown:
+        unknown = sum(s == rundir.UNKNOWN for s in plan.states.values())
+        raise UserError(f"the Slurm queue could not be read (squeue failed or timed out): {plural(unknown, 'run')} "
+                        "with jobs in an unknown state; nothing submitted. Relaunch when squeue answers")
     if not plan.to_submit:
         return []
     from ..engine.environment import git_commit
