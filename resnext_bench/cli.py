@@ -63,7 +63,8 @@ def cmd_train(args) -> int:
         check_data(run.data)
     else:
         raise UserError("train: give ABLATION CONFIG, or --run-dir of an existing run")
-    from .engine.train import StopFlag, Stopped, install_stop_handlers, train_run
+    from .engine.stopping import StopFlag, Stopped, install_stop_handlers
+    from .engine.train import train_run
 
     print(f"run folder: {run_dir}", file=sys.stderr)
     stop = StopFlag()

@@ -112,6 +112,36 @@ def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_p
         assert rundir.result_of(run_dir)[key] == rundir.result_of(alone)[key]
 
 
+def test_scancel_mid_epoch_checkpoints_at_that_step_and_a_relaunch_ends_identically(tmp_path, capsys):
+    # checkpoint_minutes 10: the only mid-epoch checkpoint a run can have is the one SIGTERM asks for.
+    grid, sweep = write_grid(tmp_path, cardinalities="[2]", epochs=4, train_limit=1024), tmp_path / "sweep"
+    assert launch(grid, sweep) == 0
+    run_dir = next((sweep / "runs").iterdir())
+    job_id = rundir.read_job(run_dir).job_id
+    wait_until(lambda: len(rundir.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.2)
+    subprocess.run(["scancel", job_id], check=True)  # SIGTERM to the job, SIGKILL after KillWait
+    wait_until(lambda: _queue_state(job_id) == "", "the cancelled job to leave the queue", timeout=120, interval=0.5)
+    log = "".join(p.read_text() for p in (sweep / "submitit").rglob("*_log.err"))
+    assert "stopped (SIGTERM" in log, log[-3000:]  # the signal arrived and was honoured at a step boundary
+    epoch, step = _checkpoint_position(run_dir)
+    assert step > 0 and epoch < 4, (epoch, step)  # mid-epoch: not the last epoch end
+    assert rundir.result_of(run_dir) is None
+    assert [r["state"] for r in sweep_status(sweep)] == ["cancelled"]
+    capsys.readouterr()
+    assert launch(grid, sweep) == 0  # the relaunch resubmits the cancelled run...
+    wait_until(lambda: settled(sweep), "the resubmitted run", timeout=240, interval=0.5)
+    log = "".join(p.read_text() for p in (sweep / "submitit").rglob("*_log.err"))
+    assert f"from epoch {epoch + 1} step {step}" in log  # ...which resumes from that very step
+    alone = tmp_path / "alone" / run_dir.name
+    alone.mkdir(parents=True)
+    (alone / "config.yaml").write_text((run_dir / "config.yaml").read_text())
+    assert train_run(alone, log=lambda m: None)["status"] == "completed"
+    timing = {"epoch_seconds", "images_per_sec", "data_wait_pct"}
+    strip = lambda ms: [{k: v for k, v in m.items() if k not in timing} for m in ms]  # noqa: E731
+    assert strip(rundir.epochs_of(run_dir)) == strip(rundir.epochs_of(alone))
+    assert rundir.result_of(run_dir)["final_val_top1_err"] == rundir.result_of(alone)["final_val_top1_err"]
+
+
 def _queue_state(job_id):
     out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout
     return out.strip()

@@ -146,15 +146,43 @@ def check_resources(profile: Profile) -> None:
 # ---------------------------------------------------------------- the job
 
 class TrainJob:
-    """What a Slurm job runs: train its runs in turn; on USR2, checkpoint at a step boundary, requeue."""
+    """What a Slurm job runs: train its runs in turn; on SIGTERM checkpoint at a step boundary and
+    end, on USR2 checkpoint at a step boundary and requeue."""
 
     def __init__(self, run_dirs: list[str]):
         self.run_dirs = [str(d) for d in run_dirs]
 
     def __call__(self) -> list[dict]:
+        from ..engine.stopping import StopFlag, Stopped
+
+        # Handlers first, before the slow imports of training: a signal that arrives while torch
+        # loads must not be lost. SIGTERM (scancel, PreemptMode=CANCEL, a node going down; SIGKILL
+        # follows after KillWait): checkpoint at the next step boundary and end. USR2 (preemption
+        # or the time limit, `signal_delay_s` early): the same, then submitit's handler requeues.
+        stop = StopFlag()
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR2)}
+        requeue = saved[signal.SIGUSR2] if callable(saved[signal.SIGUSR2]) else None
+
+        def on_term(_s, _f):
+            stop.request("SIGTERM: cancelled, preempted or the node is going away")
+
+        def on_usr2(_s, _f):
+            stop.request("USR2: preempted or near the time limit")
+            if requeue is not None:
+                stop.after = lambda: requeue(signal.SIGUSR2, None)
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGUSR2, on_usr2)
+        try:
+            return self._train_all(stop, Stopped)
+        finally:  # in-process (the debug executor): give the caller its own handlers back
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
+
+    def _train_all(self, stop, stopped_type) -> list[dict]:
         import submitit
 
-        from ..engine.train import StopFlag, Stopped, train_run
+        from ..engine.train import train_run
 
         try:
             tasks = submitit.JobEnvironment().num_tasks
@@ -162,18 +190,11 @@ class TrainJob:
             tasks = 1
         if tasks > 1:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-        stop = StopFlag()
-        previous = signal.getsignal(signal.SIGUSR2)
-        if callable(previous):
-            # submitit's handler checkpoints and requeues at once, wherever the step is; defer it
-            # to the next step boundary, after our own checkpoint.
-            signal.signal(signal.SIGUSR2, lambda s, _f: stop.request("USR2: preempted or near the time limit"))
-            stop.after = lambda: previous(signal.SIGUSR2, None)
         results = []
         for run_dir in self.run_dirs:
             try:
                 results.append(train_run(Path(run_dir), stop=stop))
-            except Stopped:
+            except stopped_type:
                 raise
             except Exception as e:  # recorded in the run's result; the chain goes on
                 results.append({"status": rundir.FAILED, "reason": f"{type(e).__name__}: {e}"})

@@ -8,7 +8,6 @@ through submitit) is honoured at the next step boundary, after a checkpoint.
 from __future__ import annotations
 
 import math
-import signal
 import sys
 import time
 from contextlib import nullcontext
@@ -27,39 +26,7 @@ from .environment import Dist, all_reduce, device_for, device_name, git_commit, 
 from .events import open_events
 from .recipe import build_loss, build_optimizer, lr_at
 from .rundir import EPOCH_FIELDS, Epoch, Result, RunLock
-
-
-# ---------------------------------------------------------------- stopping
-
-@dataclass
-class StopFlag:
-    """Set by a signal handler; the loop checkpoints at the next step boundary and calls `after`."""
-
-    requested: bool = False
-    reason: str = ""
-    after: Optional[Callable[[], None]] = None
-
-    def request(self, reason: str) -> None:
-        self.requested = True
-        self.reason = reason
-
-
-class Stopped(Exception):
-    """Training left early on request, after a checkpoint."""
-
-
-def install_stop_handlers(flag: StopFlag, signals=(signal.SIGTERM, signal.SIGINT)) -> None:
-    """Make these signals request a checkpoint-and-stop instead of killing mid-step.
-
-    A second Ctrl-C while the stop is pending gives up waiting (the last checkpoint stays).
-    """
-    def handler(sig, _frame):
-        if flag.requested and sig == signal.SIGINT:
-            raise KeyboardInterrupt
-        flag.request(signal.Signals(sig).name)
-
-    for sig in signals:
-        signal.signal(sig, handler)
+from .stopping import StopFlag, Stopped
 
 
 # ---------------------------------------------------------------- the loop
