@@ -63,15 +63,6 @@ def write_yaml(path: str | Path, data: Any) -> None:
     write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
-def read_json_object(path: str | Path) -> dict | None:
-    """A JSON object from a file, or None when the file is absent, unreadable or not an object."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def append_line(path: str | Path, line: str) -> None:
     """Append one line and fsync (a torn last line after a crash is tolerated by readers)."""
     with open(path, "a") as f:

@@ -26,6 +26,7 @@ from resnext_bench.config.spec import load_ablation
 from resnext_bench.engine import rundir
 from resnext_bench.engine.checkpoint import load_checkpoint as load_latest
 from resnext_bench.engine.train import Stopped, train_run
+from test_train import StopAfter  # polled once per step boundary: stops after step n+1
 
 DEVICE = os.environ.get("RB_TEST_DEVICE", "cuda")
 if DEVICE not in ("cuda", "cpu"):
@@ -123,22 +124,6 @@ def assert_finite_metrics(run_dir: Path, epochs: int) -> list[dict]:
             assert math.isfinite(m[key]), (key, m)
         assert m["train_loss"] > 0
     return metrics
-
-
-class StopAfter:
-    """A stop flag that asks to stop after `n` training steps: a SIGTERM arriving mid-epoch.
-
-    The engine polls `requested` once per step boundary; the n+1-th poll says yes, so the checkpoint
-    is taken after step n+1 (as in tests/test_train.py).
-    """
-
-    def __init__(self, n):
-        self.n, self.reason, self.after = n, "test stop", None
-
-    @property
-    def requested(self):
-        self.n -= 1
-        return self.n < 0
 
 
 # ---------------------------------------------------------------- (a) a short run: bf16 + channels_last (+ compile)

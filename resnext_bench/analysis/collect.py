@@ -81,8 +81,6 @@ def run_row(record: rundir.RunRecord, sweep: str) -> dict:
         row["reason"] = why
     if row["epochs"] is None and record.epochs:
         row["epochs"] = len(record.epochs)
-    if row["precision"] is None and record.config is not None:
-        row["precision"] = "fp32"  # runs written before precision was recorded trained in fp32
     return {**row, **{k: v for k, v in extra.items() if k not in rundir.RESERVED_COLUMNS}}
 
 

@@ -98,16 +98,9 @@ def mixed_provenance(frame: pd.DataFrame) -> str:
 
 
 def welch(a: Stat, b: Stat) -> float | None:
-    """Welch's t-test p-value of a vs b, or None with fewer than 2 values on a side."""
-    if a.n < 2 or b.n < 2:
-        return None
-    if np.var(a.values) == 0 and np.var(b.values) == 0:
-        return 1.0 if a.mean == b.mean else 0.0  # no spread: any gap is beyond the (zero) noise
-    with warnings.catch_warnings():  # near-identical samples only warn about precision; p is still right
-        warnings.simplefilter("ignore", RuntimeWarning)
-        from scipy import stats  # ~1 s to import: only when a test is due
-
-        return float(stats.ttest_ind(a.values, b.values, equal_var=False).pvalue)
+    """Welch's t-test p-value of a vs b, or None with fewer than 2 values on a side (`difference`'s p)."""
+    d = difference(a, b)
+    return d.p if d is not None else None
 
 
 def baseline_config(frame: pd.DataFrame) -> tuple[int, int] | None:

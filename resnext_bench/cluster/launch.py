@@ -153,7 +153,7 @@ class TrainJob:
         self.run_dirs = [str(d) for d in run_dirs]
 
     def __call__(self) -> list[dict]:
-        from ..engine.stopping import StopFlag, Stopped
+        from ..engine.stopping import StopFlag
 
         # Handlers first, before the slow imports of training: a signal that arrives while torch
         # loads must not be lost. SIGTERM (scancel, PreemptMode=CANCEL, a node going down; SIGKILL
@@ -174,14 +174,15 @@ class TrainJob:
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGUSR2, on_usr2)
         try:
-            return self._train_all(stop, Stopped)
+            return self._train_all(stop)
         finally:  # in-process (the debug executor): give the caller its own handlers back
             for sig, handler in saved.items():
                 signal.signal(sig, handler)
 
-    def _train_all(self, stop, stopped_type) -> list[dict]:
+    def _train_all(self, stop) -> list[dict]:
         import submitit
 
+        from ..engine.stopping import Stopped
         from ..engine.train import train_run
 
         try:
@@ -194,7 +195,7 @@ class TrainJob:
         for run_dir in self.run_dirs:
             try:
                 results.append(train_run(Path(run_dir), stop=stop))
-            except stopped_type:
+            except Stopped:
                 raise
             except Exception as e:  # recorded in the run's result; the chain goes on
                 results.append({"status": rundir.FAILED, "reason": f"{type(e).__name__}: {e}"})

@@ -51,7 +51,6 @@ FAILURES = "failures.jsonl"
 JOB = "job.json"
 LOCK = ".lock"
 EVENTS = "events"  # folder of TensorBoard event files (engine/events.py)
-RUN_FILES = (CONFIG, METRICS, CHECKPOINT, PREVIOUS_CHECKPOINT, RESULT, FAILURES, JOB)
 
 # ---------------------------------------------------------------- the states of a run
 
@@ -737,7 +736,8 @@ def config_columns(config: Optional[dict]) -> dict:
     A new spec field becomes a column with no edit here. Derived columns the tables rely on
     (dataset, recipe, epochs_planned, depth, group_width, params, flops) are added beside them.
     """
-    config = config if isinstance(config, dict) else {}
+    present = isinstance(config, dict)
+    config = config if present else {}
     row: dict[str, Any] = {}
     for key in ("ablation", "study", "space", "configuration", "seed", "image_size"):
         value = config.get(key)
@@ -770,7 +770,8 @@ def config_columns(config: Optional[dict]) -> dict:
         epochs_planned=_int(recipe.get("epochs")),
         params=_int(complexity.get("params")),
         flops=_int(complexity.get("flops")),
-        precision=_str(runtime.get("precision")) or ("fp32" if config else None),
+        # a config without a precision was written before it was recorded: those runs trained in fp32
+        precision=_str(runtime.get("precision")) or ("fp32" if present else None),
     )
     return row
 

@@ -373,8 +373,8 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
         if dist.main:
             # Completed only when the metrics hold every epoch once, in order.
             rundir.truncate_metrics(run_dir, run.recipe.epochs, trainer.history)
-            check = rundir.read_run(run_dir)
-            if [e.epoch for e in check.epochs] != list(range(1, run.recipe.epochs + 1)):
+            on_disk = rundir.read_epochs(run_dir, [])  # file order: a repeated or missing epoch shows
+            if [e.epoch for e in on_disk] != list(range(1, run.recipe.epochs + 1)):
                 return fail(f"{rundir.METRICS} does not hold epochs 1..{run.recipe.epochs} after training", None).to_dict()
         result = _result(run, trainer, trainer.history, rundir.COMPLETED, None)
         if dist.main:
