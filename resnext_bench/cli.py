@@ -264,12 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("models", nargs="*", help="named configurations (default: all with a counterpart)")
     p.set_defaults(func=cmd_baselines)
 
-    from .bench.options import add_bench_arguments  # torch-free: the options only
+    from .bench.options import add_bench_arguments, add_loader_bench_arguments  # torch-free: the options only
 
     p = sub.add_parser("bench", help="training/inference throughput of models under identical settings",
                        description="Training and inference throughput under identical settings.")
     add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("loader-bench", help="ImageNet decoding backends: images/s per CPU core, cores per GPU",
+                       description="Will my run be input-bound? Images/s per CPU core of each ImageNet decoding "
+                                   "backend, on generated ImageNet-sized JPEGs, and the cores a GPU needs.")
+    add_loader_bench_arguments(p)
+    p.set_defaults(func=cmd_loader_bench)
     return parser
 
 
@@ -278,6 +284,13 @@ def cmd_bench(args) -> int:
     from .bench.throughput import bench_from_args
 
     return bench_from_args(args)
+
+
+def cmd_loader_bench(args) -> int:
+    """Images/s per core of every ImageNet decoding backend here (see `loader-bench --help`)."""
+    from .bench.loader import run
+
+    return run(args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,7 +179,7 @@ def test_image_folder_loads_at_the_requested_size_with_aligned_labels(tmp_path):
     info = dataset_info(spec)
     assert (info.num_classes, info.in_chans, info.image_size, info.train_size, info.val_size) == (2, 3, 32, 6, 4)
     train, val = build_data(spec, 2, CPU, seed=0)
-    assert train.loader == "workers" and train.num_batches == 3
+    assert train.loader == "turbo" and train.num_batches == 3  # auto: the fastest CPU backend
     seen = []
     for images, labels in train.batches(0):
         assert images.shape == (2, 3, 32, 32)

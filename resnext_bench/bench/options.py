@@ -31,3 +31,19 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: 1 on a CPU, for stable ratios; torch's own on a GPU)")
     parser.add_argument("--out", type=Path, default=None, help="CSV file to write")
+
+
+LOADER_BENCH_DATA = Path.home() / ".cache" / "resnext-bench" / "loader-bench"
+
+
+def add_loader_bench_arguments(p: argparse.ArgumentParser) -> None:
+    """`loader-bench`'s options (bench/loader.py measures)."""
+    p.add_argument("--images", type=int, default=256, help="number of test images (default 256)")
+    p.add_argument("--data", type=Path, default=LOADER_BENCH_DATA,
+                   help=f"where the test images are written once and reused (default {LOADER_BENCH_DATA})")
+    p.add_argument("--size", type=int, default=224, help="training crop (default 224)")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved repeats (default 5)")
+    p.add_argument("--train-ips", type=float, default=None,
+                   help="a model's training images/s per GPU (from `bench`): print the CPU cores each backend needs")
+    p.add_argument("--gpu-batch", type=int, default=256, help="nvjpeg: images per decoded batch (default 256)")
+    p.add_argument("--out", type=Path, default=None, help="also write the report (Markdown) here")

@@ -169,6 +169,7 @@ DATASET_SHAPES: dict[str, tuple[int, int, int]] = {
     "synthetic": (10, 3, 32),
 }
 DATASETS = tuple(DATASET_SHAPES)
+IMAGENET_LOADERS = ("auto", "workers", "pil", "turbo", "nvjpeg")
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,9 @@ class DataSpec:
     name: str = "digits"
     root: Optional[str] = None
     download: bool = False
-    loader: str = "auto"  # auto | device (whole set as a tensor on the device) | workers (DataLoader)
+    # auto | device (whole set as a tensor on the device) | workers (DataLoader); ImageNet: auto | pil | turbo |
+    # nvjpeg (the decoding backend, engine/data/decode.py; workers = pil)
+    loader: str = "auto"
     num_workers: int = 4
     image_size: Optional[int] = None  # training crop; None = the data set's native size
     train_limit: Optional[int] = None  # keep only the first N training images (quick sweeps, tests)
@@ -193,8 +196,9 @@ class DataSpec:
     def __post_init__(self):
         if self.name not in DATASETS:
             raise UserError(f"data.name: expected one of {DATASETS}, got {self.name!r}")
-        if self.loader not in ("auto", "device", "workers"):
-            raise UserError(f"data.loader: expected auto, device or workers, got {self.loader!r}")
+        loaders = IMAGENET_LOADERS if self.name == "imagenet" else ("auto", "device", "workers")
+        if self.loader not in loaders:
+            raise UserError(f"data.loader: expected one of {', '.join(loaders)} for {self.name}, got {self.loader!r}")
         _require_int("data.num_workers", self.num_workers, 0)
         _require_int("data.image_size", self.image_size, 8, optional=True)
         _require_int("data.train_limit", self.train_limit, 1, optional=True)

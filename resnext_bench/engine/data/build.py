@@ -5,7 +5,9 @@ import torch
 
 from ...errors import UserError
 from ...config.spec import DataSpec
+from .decode import FolderSource, nvjpeg_available, resolve_backend
 from .device import DeviceTrainData, DeviceValData
+from .gpudecode import GpuDecodeTrainData, GpuDecodeValData, _EncodedImages
 from .draws import _Schedule, _crop_pad
 from .seam import TrainData, ValData, _Normaliser
 from .layout import NATIVE_SIZE, _root_path, _scan_folder_tree, check_data
@@ -14,11 +16,12 @@ from .workers import WorkerTrainData, WorkerValData, _FolderImages, _TensorImage
 
 
 
-def resolve_loader(spec: DataSpec) -> str:
-    """The loader path a spec asks for: "device" or "workers" ("auto" picks by data set)."""
-    if spec.loader != "auto":
-        return spec.loader
-    return "workers" if spec.name == "imagenet" else "device"
+def resolve_loader(spec: DataSpec, device="cpu") -> str:
+    """The loader a spec asks for on `device`: "device" or "workers" for the in-memory data sets
+    ("auto": device), a decoding backend (pil, turbo, nvjpeg) for ImageNet ("auto": the fastest here)."""
+    if spec.name == "imagenet":
+        return resolve_backend(spec.loader, torch.device(device))
+    return "device" if spec.loader == "auto" else spec.loader
 
 
 def build_data(spec: DataSpec, batch_size: int, device: torch.device, seed: int,
@@ -66,8 +69,21 @@ def _build_folder_data(spec, batch_size, device, seed, world_size, rank):
     train_samples, val_samples = tree.train[: spec.train_limit], tree.val[: spec.val_limit]
     schedule = _checked_schedule(spec, len(train_samples), batch_size, seed, world_size, rank)
     normalise = _Normaliser(*IMAGENET_STATS, device)
-    train_set = _FolderImages(train_samples, size, seed)
-    train = WorkerTrainData(train_set, _sample_tickets(schedule), spec, schedule, normalise, device)
-    val_set = _FolderImages(val_samples, size, seed)
-    val = WorkerValData(val_set, schedule.per_rank, spec, normalise, device, world_size, rank)
+    backend = resolve_loader(spec, device)
+    train_source, val_source = FolderSource(train_samples), FolderSource(val_samples)
+    if backend == "nvjpeg":
+        if device.type == "cuda" and not nvjpeg_available(device):
+            raise UserError("data.loader nvjpeg: this torchvision cannot decode JPEG on the GPU (use turbo or pil)")
+        if device.type != "cuda":
+            raise UserError(f"data.loader nvjpeg decodes on a CUDA GPU; the device is {device} (use turbo or pil)")
+        train = GpuDecodeTrainData(_EncodedImages(train_source, size, seed), _sample_tickets(schedule), spec,
+                                   schedule, normalise, device)
+        val = GpuDecodeValData(_EncodedImages(val_source, size, seed), schedule.per_rank, spec, normalise, device,
+                               world_size, rank)
+        return train, val
+    train = WorkerTrainData(_FolderImages(train_source, size, seed, backend), _sample_tickets(schedule), spec,
+                            schedule, normalise, device)
+    val = WorkerValData(_FolderImages(val_source, size, seed, backend), schedule.per_rank, spec, normalise, device,
+                        world_size, rank)
+    train.loader = backend
     return train, val

@@ -91,8 +91,6 @@ def _check_options(spec: DataSpec) -> None:
             raise UserError(f"data.{key}: expected an integer >= 1, got {value}")
     if spec.num_workers < 0:
         raise UserError(f"data.num_workers: expected an integer >= 0, got {spec.num_workers}")
-    if spec.name == "imagenet" and spec.loader == "device":
-        raise UserError("data.loader: imagenet is decoded from files by DataLoader workers; use auto or workers")
 
 
 def _limited(n: int, limit: Optional[int]) -> int:

@@ -7,15 +7,16 @@ images decoded from files.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Callable, Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ...config.spec import DataSpec
-from .draws import _Schedule, _inception_box, _sample_draws
+from .decode import CPU_DECODERS, Unreadable, ticket_view, unreadable_note
+from .draws import _Schedule
 from .seam import TrainData, ValData
 
 
@@ -36,39 +37,37 @@ class _TensorImages(Dataset):
         return (image.flip(-1) if flip else image).contiguous(), self.labels[index]
 
 
-def _center_box(width: int, height: int, size: int) -> tuple[float, float, float, float]:
-    """The box that "resize the short side to size*256/224, take the central size x size" reads."""
-    side = min(width, height) * size / round(size * 256 / 224)
-    left, top = (width - side) / 2, (height - side) / 2
-    return left, top, left + side, top + side
-
-
 class _FolderImages(Dataset):
-    """Images decoded from files. A ticket (index, epoch) augments; a plain index does not."""
+    """ImageNet samples decoded by one CPU backend (engine/data/decode.py). A ticket (index, epoch)
+    augments; a plain index takes the central box. An unreadable sample comes back as
+    `(None, index, why)`, which `_collate` drops and counts.
+    """
 
-    def __init__(self, samples: tuple[tuple[str, int], ...], size: int, seed: int):
-        self.samples, self.size, self.seed = samples, size, seed
+    def __init__(self, source, size: int, seed: int, backend: str = "pil"):
+        self.source, self.size, self.seed = source, size, seed
+        self.decode = CPU_DECODERS[backend]
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.source)
 
     def __getitem__(self, ticket):
-        from PIL import Image
+        index, box_of, flip = ticket_view(ticket, self.seed, self.size)
+        label = self.source.label(index)
+        try:
+            return self.decode(self.source.read(index), self.size, box_of, flip), label
+        except (Unreadable, OSError) as e:
+            return None, index, str(e) if isinstance(e, Unreadable) else f"{type(e).__name__}: {e}"
 
-        index, epoch = ticket if isinstance(ticket, tuple) else (ticket, None)
-        path, label = self.samples[index]
-        with Image.open(path) as im:
-            img = im.convert("RGB")
-        if epoch is None:
-            img = img.resize((self.size, self.size), Image.BILINEAR, box=_center_box(*img.size, self.size))
-        else:
-            draws = _sample_draws(self.seed, epoch, index)
-            box = _inception_box(*img.size, draws)
-            img = img.resize((self.size, self.size), Image.BILINEAR, box=box)
-            if draws[22] < 0.5:
-                img = img.transpose(Image.FLIP_LEFT_RIGHT)
-        pixels = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).contiguous()
-        return pixels, label
+
+def _collate(items: list) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, str]]]:
+    """Stack the decoded samples; the unreadable ones become (index, why) in the third element."""
+    good = [item for item in items if item[0] is not None]
+    skipped = [(item[1], item[2]) for item in items if item[0] is None]
+    if not good:
+        return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.int64), skipped
+    images = torch.stack([image for image, _ in good])
+    labels = torch.as_tensor([int(label) for _, label in good], dtype=torch.int64)
+    return images, labels, skipped
 
 
 class _EpochSampler(Sampler):
@@ -105,12 +104,49 @@ class _ChunkSampler(Sampler):
         return math.ceil(len(self.indices) / self.batch_size)
 
 
-def _make_loader(dataset: Dataset, sampler: Sampler, spec: DataSpec, device: torch.device) -> DataLoader:
+def _make_loader(dataset: Dataset, sampler: Sampler, spec: DataSpec, device: torch.device,
+                 collate_fn=None) -> DataLoader:
     # A private generator: otherwise every pass draws the workers' base seed from the global
     # RNG, and the training engine's random state would depend on how often data was read.
     return DataLoader(dataset, batch_sampler=sampler, num_workers=spec.num_workers,
                       pin_memory=device.type == "cuda", persistent_workers=spec.num_workers > 0,
-                      generator=torch.Generator().manual_seed(0))
+                      generator=torch.Generator().manual_seed(0), collate_fn=collate_fn)
+
+
+def _collate_for(dataset: Dataset):
+    """Decoded files may be unreadable (`_collate` drops them); in-memory images never are."""
+    return _collate if isinstance(dataset, _FolderImages) else None
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class _Skips:
+    """The samples a pass could not decode, by name, logged once when the pass ends."""
+
+    def __init__(self, dataset: Dataset, what: str, log: Callable[[str], None] = _log):
+        self.dataset, self.what, self.log = dataset, what, log
+        self.last: dict[str, str] = {}  # the previous pass's skipped samples: name -> why
+        self.total = 0
+        self.decode: Optional[Callable] = None  # loader item -> (images, labels, skipped); None: a tuple
+
+    def batches(self, loader: DataLoader, device: torch.device, normalise):
+        skipped: dict[str, str] = {}
+        try:
+            for item in loader:
+                images, labels, *rest = self.decode(item) if self.decode else item
+                for index, why in (rest[0] if rest else ()):
+                    skipped[self.dataset.source.name(index)] = why
+                if len(labels) == 0:
+                    continue
+                images = images.to(device, non_blocking=True)
+                yield normalise(images), labels.to(device, non_blocking=True)
+        finally:
+            self.last, self.total = skipped, self.total + len(skipped)
+            note = unreadable_note(skipped)
+            if note:
+                self.log(f"{self.what}: {note}")
 
 
 class WorkerTrainData(TrainData):
@@ -118,37 +154,36 @@ class WorkerTrainData(TrainData):
 
     loader = "workers"
 
-    def __init__(self, dataset: Dataset, tickets, spec: DataSpec, schedule, normalise, device):
+    def __init__(self, dataset: Dataset, tickets, spec: DataSpec, schedule, normalise, device, collate_fn=None):
         super().__init__(schedule, normalise, device)
         self.sampler = _EpochSampler(schedule.num_batches, tickets)
-        self._loader = _make_loader(dataset, self.sampler, spec, device)
+        self.skips = _Skips(dataset, "training data")
+        self._loader = _make_loader(dataset, self.sampler, spec, device, collate_fn or _collate_for(dataset))
 
     def batches(self, epoch: int, start: int = 0):
         self.schedule.check_start(epoch, start)
         self.sampler.epoch, self.sampler.start = epoch, start
         if start == self.num_batches:
             return
-        for images, labels in self._loader:
-            images = images.to(self.device, non_blocking=True)
-            yield self.normalise(images), labels.to(self.device, non_blocking=True)
+        self.skips.what = f"training data, epoch {epoch + 1}"
+        yield from self.skips.batches(self._loader, self.device, self.normalise)
 
 
 class WorkerValData(ValData):
     def __init__(self, dataset: Dataset, batch_size: int, spec: DataSpec, normalise, device,
-                 world_size: int, rank: int):
+                 world_size: int, rank: int, collate_fn=None):
         indices = list(range(rank, len(dataset), world_size))
         super().__init__(len(indices), batch_size, normalise)
         self.device = device
         self.sampler = _ChunkSampler(indices, batch_size)
-        self._loader = _make_loader(dataset, self.sampler, spec, device)
+        self.skips = _Skips(dataset, "validation data")
+        self._loader = _make_loader(dataset, self.sampler, spec, device, collate_fn or _collate_for(dataset))
 
     def batches(self, batch_size: Optional[int] = None):
         self.sampler.batch_size = batch_size or self.batch_size
         if self.size == 0:
             return
-        for images, labels in self._loader:
-            images = images.to(self.device, non_blocking=True)
-            yield self.normalise(images), labels.to(self.device, non_blocking=True)
+        yield from self.skips.batches(self._loader, self.device, self.normalise)
 
 
 def _crop_tickets(schedule: _Schedule, pad: int, flip: bool):

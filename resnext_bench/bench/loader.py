@@ -1,0 +1,272 @@
+"""Will my run be input-bound? Images/s per CPU core of every ImageNet decoding backend here.
+
+`resnext-bench loader-bench` writes (once, outside the repository) a set of ImageNet-sized JPEGs:
+sizes drawn from a fixed mix around ImageNet's typical 500x375, photo-like texture, quality 90,
+about 110 KB each, like ImageNet's average file. Every backend then turns the same samples into
+training crops with the same tickets (one epoch's order, boxes and mirror flags: the draws of
+engine/data/draws.py), on ONE thread, INTERLEAVED: repeat r measures every backend once (the
+starting backend rotates), so machine noise falls on all alike. A backend's rate is images per
+CPU-second of this process (file read included, page cache warm): images/s per core. Its ratio to
+the PIL reference is taken per repeat (paired), then the median and the range over repeats.
+
+Given a model's training images/s per GPU (`--train-ips`, from `bench`), the table says how many
+CPU cores each backend needs to keep one GPU fed. The `nvjpeg` backend (GPU decoding) is measured
+on a CUDA device: its CPU cost is the workers' read + header parse and the training process's
+launch work, its GPU rate the decode + crop + resize of whole batches.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..errors import UserError
+from ..fsutil import write_text
+from ..progress import progress
+from .options import add_loader_bench_arguments
+
+# (width, height, share): landscape 4:3 dominates ImageNet; portraits, 3:2, and a few larger photos.
+SIZE_MIX = ((500, 375, 0.45), (375, 500, 0.15), (500, 333, 0.15), (500, 400, 0.1), (640, 480, 0.1),
+            (800, 600, 0.05))
+QUALITY = 90
+NOISE = 24  # texture amplitude: ~110 KB at 500x375, q90
+
+
+@dataclass(frozen=True)
+class Row:
+    backend: str
+    images_per_core_s: float  # images per CPU-second, median over repeats
+    ratio: Optional[float]  # to pil, paired per repeat, median
+    ratio_lo: Optional[float]
+    ratio_hi: Optional[float]
+    gpu_images_s: Optional[float] = None  # nvjpeg: decode+crop+resize on the GPU, images/s (wall)
+    note: str = ""
+
+    def cores_for(self, train_ips: float) -> float:
+        return train_ips / self.images_per_core_s
+
+
+# ---------------------------------------------------------------- the image set
+
+def make_images(root: Path, n: int, seed: int = 0, classes: int = 4) -> list[tuple[str, int]]:
+    """ImageFolder-style train/CLASS/IMAGE.JPEG files (reused when already there): (path, label)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    sizes = [(w, h) for w, h, share in SIZE_MIX for _ in range(round(share * n))][:n]
+    while len(sizes) < n:
+        sizes.append(SIZE_MIX[0][:2])
+    order = rng.permutation(n)
+    samples = []
+    todo = []
+    for i in range(n):
+        label = i % classes
+        path = root / "train" / f"c{label}" / f"img{i:06d}.JPEG"
+        samples.append((str(path), label))
+        if not path.exists():
+            todo.append((i, path))
+    for i, path in progress(todo, len(todo), "loader-bench: writing test images", label=lambda t: t[1].name):
+        w, h = sizes[order[i]]
+        g = np.random.default_rng((seed, i))
+        base = g.random((h // 25 + 2, w // 25 + 2, 3))
+        smooth = np.asarray(Image.fromarray((base * 255).astype(np.uint8)).resize((w, h), Image.BICUBIC))
+        pixels = np.clip(smooth.astype(np.int16) + g.normal(0, NOISE, (h, w, 3)).astype(np.int16), 0, 255)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        Image.fromarray(pixels.astype(np.uint8)).save(tmp, format="JPEG", quality=QUALITY)
+        tmp.replace(path)
+    return samples
+
+
+def size_summary(samples: list[tuple[str, int]]) -> str:
+    """The files' size distribution: KB and pixel dimensions."""
+    from PIL import Image
+
+    kb = np.array([Path(p).stat().st_size / 1e3 for p, _ in samples])
+    dims: dict[str, int] = {}
+    for p, _ in samples:
+        with Image.open(p) as im:
+            dims[f"{im.width}x{im.height}"] = dims.get(f"{im.width}x{im.height}", 0) + 1
+    q = np.percentile(kb, [5, 50, 95])
+    mix = ", ".join(f"{k} ({v})" for k, v in sorted(dims.items(), key=lambda kv: -kv[1]))
+    return (f"{len(samples)} JPEGs, quality {QUALITY}: {kb.mean():.0f} KB mean (5/50/95%: {q[0]:.0f}/{q[1]:.0f}/"
+            f"{q[2]:.0f} KB, {kb.sum() / 1e3:.1f} MB in all); sizes {mix}")
+
+
+# ---------------------------------------------------------------- measuring
+
+def _cpu_backends() -> dict[str, Callable]:
+    """name -> decode(data, size, box_of, flip): every CPU backend (and turbo binding) usable here."""
+    from functools import partial
+
+    from ..engine.data.decode import decode_pil, decode_turbo, turbo_decoder
+
+    found = {"pil": decode_pil}
+    if turbo_decoder() == "simplejpeg":
+        found["turbo"] = partial(decode_turbo, binding="simplejpeg")
+        found["turbo (torchvision.io)"] = partial(decode_turbo, binding="torchvision.io")
+    else:
+        found["turbo (torchvision.io)"] = partial(decode_turbo, binding="torchvision.io")
+    return found
+
+
+def _tickets(samples, size: int, seed: int, epoch: int):
+    """Each sample's bytes, label, box function and mirror flag for `epoch`, in the epoch's order."""
+    from ..engine.data.draws import _Schedule, _inception_box, _sample_draws
+
+    order = _Schedule(len(samples), 1, seed, 1, 0).order(epoch).tolist()
+    out = []
+    for index in order:
+        path, label = samples[index]
+        draws = _sample_draws(seed, epoch, index)
+        out.append((path, label, (lambda w, h, d=draws: _inception_box(w, h, d)), draws[22] < 0.5))
+    return out
+
+
+def _time_cpu(decode, tickets, size: int) -> tuple[float, list[int]]:
+    """CPU seconds of this process to read and decode every ticket, and the labels in order."""
+    labels = []
+    start = time.process_time()
+    for path, label, box_of, flip in tickets:
+        with open(path, "rb") as f:
+            data = f.read()
+        image = decode(data, size, box_of, flip)
+        assert image.shape == (3, size, size)
+        labels.append(label)
+    return time.process_time() - start, labels
+
+
+def measure_cpu(samples, size: int, repeats: int, seed: int = 0, log=print) -> list[Row]:
+    """Every CPU backend, interleaved over `repeats`, one epoch's tickets each repeat (paired)."""
+    backends = _cpu_backends()
+    names = list(backends)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    warm = _tickets(samples[:8], size, seed, epoch=-1)
+    for name in names:  # first calls load libraries and fill caches: not measured
+        _time_cpu(backends[name], warm, size)
+    for r in range(repeats):
+        tickets = _tickets(samples, size, seed, epoch=r)
+        reference_labels = None
+        for j in range(len(names)):
+            name = names[(r + j) % len(names)]
+            cpu_s, labels = _time_cpu(backends[name], tickets, size)
+            if reference_labels is None:
+                reference_labels = labels
+            elif labels != reference_labels:  # every backend must see the same samples in the same order
+                raise RuntimeError(f"{name}: label order differs from the other backends")
+            rates[name].append(len(tickets) / cpu_s)
+        log(f"loader-bench: repeat {r + 1}/{repeats}: " + ", ".join(
+            f"{name} {rates[name][-1]:.0f}/s" for name in names))
+    rows = []
+    for name in names:
+        ratios = [a / b for a, b in zip(rates[name], rates["pil"])]
+        rows.append(Row(name, statistics.median(rates[name]), statistics.median(ratios), min(ratios), max(ratios)))
+    return rows
+
+
+def measure_nvjpeg(samples, size: int, repeats: int, batch: int, seed: int = 0, log=print) -> Optional[Row]:
+    """GPU decoding: CPU seconds per image (worker-side read + header, main-side launches) and the
+    GPU's images/s for whole batches; None without CUDA."""
+    import torch
+
+    from ..engine.data.decode import FolderSource
+    from ..engine.data.gpudecode import _EncodedImages, decode_batch
+
+    if not torch.cuda.is_available():
+        return None
+    device = torch.device("cuda")
+    dataset = _EncodedImages(FolderSource(tuple(samples)), size, seed)
+    cpu_rates, gpu_rates = [], []
+    for r in range(repeats + 1):  # the first pass warms nvjpeg up and is not counted
+        order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(r)).tolist()
+        t0 = time.process_time()
+        items = [dataset[(i, r)] for i in order]
+        worker_cpu = time.process_time() - t0
+        torch.cuda.synchronize()
+        t0, w0 = time.process_time(), time.perf_counter()
+        for k in range(0, len(items), batch):
+            images, _, _ = decode_batch(items[k:k + batch], size, device)
+        torch.cuda.synchronize()
+        main_cpu, wall = time.process_time() - t0, time.perf_counter() - w0
+        if r:
+            cpu_rates.append(len(items) / (worker_cpu + main_cpu))
+            gpu_rates.append(len(items) / wall)
+            log(f"loader-bench: nvjpeg repeat {r}/{repeats}: {cpu_rates[-1]:.0f} images per CPU-s, "
+                f"GPU {gpu_rates[-1]:.0f}/s")
+    return Row("nvjpeg", statistics.median(cpu_rates), None, None, None, statistics.median(gpu_rates),
+               note=f"{torch.cuda.get_device_name(0)}, batches of {batch}; CPU: read + header + launches")
+
+
+# ---------------------------------------------------------------- the table
+
+def table(rows: list[Row], train_ips: Optional[float]) -> str:
+    head = "| backend | images/s per core | vs pil (paired: median, range) | GPU images/s |"
+    sep = "|---|---|---|---|"
+    if train_ips:
+        head += f" cores per GPU at {train_ips:,.0f} img/s |"
+        sep += "---|"
+    lines = [head, sep]
+    for row in rows:
+        ratio = (f"{row.ratio:.2f}x ({row.ratio_lo:.2f}-{row.ratio_hi:.2f})" if row.ratio is not None
+                 else "(not paired: other device)")
+        gpu = f"{row.gpu_images_s:,.0f}" if row.gpu_images_s else "-"
+        line = f"| {row.backend} | {row.images_per_core_s:,.0f} | {ratio} | {gpu} |"
+        if train_ips:
+            line += f" {math.ceil(row.cores_for(train_ips))} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    import torch
+
+    for key in ("images", "size", "repeats", "gpu_batch"):
+        if getattr(args, key) < 1:
+            raise UserError(f"--{key.replace('_', '-')}: expected an integer >= 1, got {getattr(args, key)}")
+    if args.train_ips is not None and not (args.train_ips > 0 and math.isfinite(args.train_ips)):
+        raise UserError(f"--train-ips: expected a number > 0, got {args.train_ips}")
+    torch.set_num_threads(1)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    samples = make_images(args.data / f"v1-{args.images}", args.images)
+    sizes = size_summary(samples)
+    rows = measure_cpu(samples, args.size, args.repeats, log=log)
+    gpu = measure_nvjpeg(samples, args.size, args.repeats, args.gpu_batch, log=log)
+    rows += [gpu] if gpu else []
+    from ..engine.environment import cpu_model
+    from ..engine.data.decode import turbo_decoder
+
+    text = "\n".join([
+        f"# loader-bench: ImageNet training crops ({args.size} px) per CPU core",
+        "",
+        f"- machine: {cpu_model()}, {platform.python_implementation()} {platform.python_version()}, "
+        f"torch {torch.__version__}, one thread; turbo uses {turbo_decoder()}",
+        f"- images: {sizes}",
+        f"- {args.repeats} interleaved repeats, each one epoch's tickets (same order, boxes, flips) for every backend",
+        "",
+        table(rows, args.train_ips),
+        "",
+    ] + ([f"- nvjpeg: {gpu.note}"] if gpu else ["- nvjpeg: not measured (no CUDA device here)"]) + [
+        "" if args.train_ips else "- pass --train-ips (training images/s per GPU, from `bench`) for cores per GPU",
+    ])
+    print(text)
+    if args.out:
+        write_text(args.out, text + "\n")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m resnext_bench.bench.loader", description=__doc__.split("\n")[0])
+    add_loader_bench_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""ImageNet decoding backends: how one sample's bytes become a (3, S, S) uint8 crop.
+
+Every backend applies the same draws to the same bytes: the box `_inception_box` picks from
+(seed, epoch, sample) and the mirror flag for training, the central box ("resize 256, crop 224")
+for evaluation. They differ in the decoder and the resampler only:
+
+  pil     PIL decodes the whole image, PIL's bilinear filter resizes the box (the reference: what
+          every run before the backends existed used, pixel for pixel).
+  turbo   libjpeg-turbo through simplejpeg (torchvision.io's decoder when simplejpeg is missing),
+          decoding at 1/2, 1/4 or 1/8 scale in the DCT when the box still covers the output size
+          there, then torch's antialiased bilinear uint8 resize of the box. Anything it cannot
+          decode (PNG or CMYK inside a .JPEG, progressive oddities) goes through the pil path.
+  nvjpeg  the workers only read the bytes and the header; the training process decodes the batch
+          on the GPU (engine/data/gpudecode.py). Not bit-identical to the CPU decoders.
+
+A file no decoder can read is skipped (the batch is one image shorter) and counted, never a crashed
+epoch: `Unreadable` says which sample and why.
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+CPU_BACKENDS = ("pil", "turbo")
+BACKENDS = CPU_BACKENDS + ("nvjpeg",)
+DCT_SCALES = (8, 4, 2)  # 1/8, 1/4, 1/2: the IDCT scalings that are cheaper than a full decode
+Box = tuple[float, float, float, float]  # left, top, right, bottom in source pixels
+
+
+class Unreadable(Exception):
+    """A sample's bytes that no decoder could turn into pixels (corrupt, truncated, not an image)."""
+
+
+@dataclass(frozen=True)
+class FolderSource:
+    """Samples as files: (path, label) pairs in the folder scan's order."""
+
+    samples: tuple[tuple[str, int], ...]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def label(self, index: int) -> int:
+        return self.samples[index][1]
+
+    def name(self, index: int) -> str:
+        return self.samples[index][0]
+
+    def read(self, index: int) -> bytes:
+        with open(self.samples[index][0], "rb") as f:
+            return f.read()
+
+
+def center_box(width: int, height: int, size: int) -> Box:
+    """The box that "resize the short side to size*256/224, take the central size x size" reads."""
+    side = min(width, height) * size / round(size * 256 / 224)
+    left, top = (width - side) / 2, (height - side) / 2
+    return left, top, left + side, top + side
+
+
+def ticket_view(ticket, seed: int, size: int) -> tuple[int, Callable[[int, int], Box], bool]:
+    """(index, box of an image's (width, height), mirror flag) of a ticket: (index, epoch) takes the
+    training draws of (seed, epoch, index); a plain index the evaluation's central box."""
+    from .draws import _inception_box, _sample_draws
+
+    index, epoch = ticket if isinstance(ticket, tuple) else (ticket, None)
+    if epoch is None:
+        return index, (lambda w, h: center_box(w, h, size)), False
+    draws = _sample_draws(seed, epoch, index)
+    return index, (lambda w, h: _inception_box(w, h, draws)), draws[22] < 0.5
+
+
+def image_size(data: bytes) -> tuple[int, int, str, str]:
+    """(width, height, format, mode) from the header alone; Unreadable when there is none."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.width, im.height, im.format or "", im.mode
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise Unreadable(f"{type(e).__name__}: {e}") from None
+
+
+# ---------------------------------------------------------------- pil (the reference)
+
+def decode_pil(data: bytes, size: int, box_of: Callable[[int, int], Box], flip: bool) -> torch.Tensor:
+    """PIL decode, PIL bilinear resize of the box, mirror: (3, size, size) uint8."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            img = im.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise Unreadable(f"{type(e).__name__}: {e}") from None
+    img = img.resize((size, size), Image.BILINEAR, box=box_of(*img.size))
+    if flip:
+        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+# ---------------------------------------------------------------- turbo
+
+def _simplejpeg():
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    return simplejpeg
+
+
+def turbo_decoder() -> str:
+    """Which libjpeg-turbo binding `turbo` uses here: simplejpeg, or torchvision.io's decoder."""
+    return "simplejpeg" if _simplejpeg() is not None else "torchvision.io"
+
+
+def dct_scale(width: int, height: int, box: Box, size: int) -> int:
+    """The largest k in 1/2, 1/4, 1/8 at which the box still spans `size` pixels each way (else 1)."""
+    short = min(box[2] - box[0], box[3] - box[1])
+    for k in DCT_SCALES:
+        if short / k >= size and width >= k and height >= k:
+            return k
+    return 1
+
+
+def _turbo_pixels(data: bytes, width: int, height: int, k: int, binding: str) -> torch.Tensor:
+    """RGB (H, W, 3) uint8 at scale 1/k, or Unreadable when libjpeg-turbo refuses the bytes."""
+    try:
+        if binding == "simplejpeg":
+            pixels = _simplejpeg().decode_jpeg(data, "RGB", min_height=math.ceil(height / k),
+                                               min_width=math.ceil(width / k))
+            return torch.from_numpy(pixels)
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        chw = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+        return chw.permute(1, 2, 0)
+    except Exception as e:  # each binding raises its own types for bytes it cannot decode
+        raise Unreadable(f"{type(e).__name__}: {e}") from None
+
+
+def _turbo_header(data: bytes, binding: str) -> Optional[tuple[int, int]]:
+    """(width, height) of a JPEG libjpeg-turbo decodes to RGB, or None (PNG, CMYK, unparsable)."""
+    if binding == "simplejpeg":
+        try:
+            height, width, colorspace, _ = _simplejpeg().decode_jpeg_header(data)
+        except Exception:  # not a JPEG simplejpeg can parse: the reference path decides
+            return None
+        return (width, height) if colorspace in ("Gray", "YCbCr", "RGB") else None
+    try:
+        width, height, fmt, mode = image_size(data)
+    except Unreadable:
+        return None
+    return (width, height) if fmt == "JPEG" and mode in ("RGB", "L") else None
+
+
+def resize_box(pixels_hwc: torch.Tensor, box: Box, size: int, flip: bool) -> torch.Tensor:
+    """Bilinear (antialiased) resize of a box of an (H, W, 3) uint8 image to (3, size, size) uint8."""
+    left, top, right, bottom = (int(round(v)) for v in box)
+    h, w = pixels_hwc.shape[:2]
+    left, top = min(max(left, 0), w - 1), min(max(top, 0), h - 1)
+    right, bottom = min(max(right, left + 1), w), min(max(bottom, top + 1), h)
+    crop = pixels_hwc[top:bottom, left:right].permute(2, 0, 1).unsqueeze(0)  # channels_last strides
+    out = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+    return (out.flip(-1) if flip else out).contiguous()
+
+
+def decode_turbo(data: bytes, size: int, box_of: Callable[[int, int], Box], flip: bool,
+                 binding: Optional[str] = None) -> torch.Tensor:
+    """libjpeg-turbo at the cheapest DCT scale that covers the box, torch's uint8 resize: (3, S, S).
+
+    `binding`: simplejpeg (DCT scaling) or torchvision.io (full size only); default: simplejpeg
+    when installed. What libjpeg-turbo cannot decode to RGB goes through the PIL path.
+    """
+    binding = binding or turbo_decoder()
+    header = _turbo_header(data, binding)
+    if header is None:  # PNG named .JPEG, CMYK, YCCK, or garbage: the reference path (or Unreadable)
+        return decode_pil(data, size, box_of, flip)
+    width, height = header
+    box = box_of(width, height)
+    k = dct_scale(width, height, box, size) if binding == "simplejpeg" else 1
+    try:
+        pixels = _turbo_pixels(data, width, height, k, binding)
+    except Unreadable:
+        return decode_pil(data, size, box_of, flip)  # raises Unreadable itself if PIL cannot either
+    sy, sx = pixels.shape[0] / height, pixels.shape[1] / width
+    return resize_box(pixels, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy), size, flip)
+
+
+CPU_DECODERS: dict[str, Callable[..., torch.Tensor]] = {"pil": decode_pil, "turbo": decode_turbo}
+
+
+# ---------------------------------------------------------------- choosing one
+
+def nvjpeg_available(device: torch.device) -> bool:
+    """torchvision can decode JPEG batches on this (CUDA) device."""
+    if torch.device(device).type != "cuda" or not torch.cuda.is_available():
+        return False
+    try:
+        import torchvision.io
+    except ImportError:
+        return False
+    return hasattr(torchvision.io, "decode_jpeg")
+
+
+def resolve_backend(loader: str, device: torch.device) -> str:
+    """The backend `data.loader` names for ImageNet folders or shards ("auto": the fastest here)."""
+    if loader in BACKENDS:
+        return loader
+    if loader == "workers":  # the name of the PIL path before the backends existed
+        return "pil"
+    return "nvjpeg" if nvjpeg_available(device) else "turbo"
+
+
+def describe(backends: Sequence[str] = BACKENDS) -> str:
+    return ", ".join(backends)
+
+
+def unreadable_note(skipped: dict[str, str], limit: int = 3) -> Optional[str]:
+    """One log line for the samples skipped in a pass, or None when none was."""
+    if not skipped:
+        return None
+    shown = "; ".join(f"{name} ({why})" for name, why in list(skipped.items())[:limit])
+    more = f"; and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return f"skipped {len(skipped)} unreadable image{'s' if len(skipped) != 1 else ''}: {shown}{more}"
