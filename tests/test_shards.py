@@ -6,6 +6,8 @@ import io
 import json
 import os
 import pickle
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -294,3 +296,22 @@ def test_pack_verb_refuses_bad_input_with_one_line(tree, tmp_path, capsys):
         assert json.loads((out / "manifest.json").read_text())["splits"]["val"]["samples"] == 6
     finally:
         changed.write_bytes(saved)
+
+
+def test_packing_and_reading_leave_torch_out_and_reading_leaves_pil_out(tree, tmp_path):
+    root, _ = tree
+    pack_quiet(root, tmp_path / "p", shard_samples=4)
+    probe = f"""
+import sys
+from resnext_bench.engine.data.shards import open_shards
+split = open_shards({str(tmp_path / 'p')!r}).split("train")
+assert split.read(len(split) - 1)[:2] == b"\\xff\\xd8"
+print("read:", ",".join(m for m in ("torch", "PIL") if m in sys.modules))
+from resnext_bench.cli import main
+assert main(["pack", {str(root)!r}, {str(tmp_path / 'q')!r}, "--workers", "2"]) == 0
+print("pack:", ",".join(m for m in ("torch", "PIL") if m in sys.modules))
+"""
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "read: \n" in proc.stdout and "pack: PIL\n" in proc.stdout, proc.stdout

@@ -44,7 +44,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 
 from ...errors import UserError
-from ...fsutil import atomic_write, write_json
+from ...fsutil import atomic_write, write_json, write_text
 from ...progress import progress
 from .layout import FOLDER_LAYOUT, _scan_folder_tree
 
@@ -432,7 +432,8 @@ def _write_split(out: Path, split: str, samples: tuple, done: list[dict], option
 
 def _finish(out: Path, writer: _ShardWriter, source_end: int) -> dict:
     record = writer.finish(source_end)
-    write_json(_sidecar(out, writer.name), record)  # the shard counts as complete from here on
+    # Compact (one line): a 256 MB shard of ImageNet has ~2,300 rows. The shard counts as complete from here on.
+    write_text(_sidecar(out, writer.name), json.dumps(record, separators=(",", ":")) + "\n")
     return record
 
 
