@@ -250,7 +250,8 @@ def test_readers_in_forked_and_spawned_workers_open_their_own_files(tree, tmp_pa
     pid = os.fork()
     if pid == 0:  # the child: its own descriptor, the same bytes
         try:
-            os.write(write_end, b"ok" if part.read(4) == expected and part._fds and part._pid == os.getpid() else b"no")
+            own = part.read(4) == expected and part._fds and part._pid == os.getpid()
+            os.write(write_end, b"ok" if own else b"no")
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
@@ -272,7 +273,8 @@ def test_pack_verb_refuses_bad_input_with_one_line(tree, tmp_path, capsys):
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
     cases = [
-        ((root, out, "--shard-samples", "5", "--quality", "80"), "holds a different pack (other options: quality 90 -> 80)"),
+        ((root, out, "--shard-samples", "5", "--quality", "80"),
+         "holds a different pack (other options: quality 90 -> 80)"),
         ((root, out), "holds a different pack (other options: shard_samples 5 -> None)"),
         ((tmp_path / "nowhere", tmp_path / "q"), "not a directory"),
         ((root / "train", tmp_path / "q"), "missing train/"),

@@ -110,6 +110,9 @@ def _prepare(task: tuple[int, str], max_side: Optional[int], quality: int) -> tu
     try:
         with open(path, "rb") as f:
             raw = f.read()
+    except OSError as e:  # unreadable, not undecodable: skipping it would drop a good image for a passing fault
+        raise UserError(f"{path}: cannot read ({e.strerror or e}); rerun to resume once it reads") from None
+    try:
         with warnings.catch_warnings():  # EXIF chatter and the like: the decode below is the test
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(raw)) as im:
@@ -182,7 +185,7 @@ class _ShardWriter:
     def __init__(self, out: Path, split: str, number: int, source_start: int):
         self.name = shard_name(split, number)
         self.path, self.tmp = out / self.name, out / f".{self.name}.partial"
-        self.number, self.source_start = number, source_start
+        self.source_start = source_start
         self.file = open(self.tmp, "wb")
         self.sha, self.offset = hashlib.sha256(), 0
         self.offsets, self.sizes, self.labels, self.sources = [], [], [], []
@@ -306,14 +309,12 @@ def _fingerprint(root: Path, samples: dict) -> str:
 def _claim(out: Path, plan: dict, force: bool) -> None:
     """Record `plan` in OUT, refusing (unless forced) an OUT that holds another pack."""
     own = sorted(p for p in out.iterdir() if _OWN_FILE.match(p.name))
-    if own:
-        why = _difference(out / PLAN, plan)
-        if why and not force:
-            raise UserError(f"{out}: holds a different pack ({why}); pass --force to replace it")
-        if why:
-            for path in own:  # only files this module names; anything else in OUT is left alone
-                path.unlink()
-    if not (out / PLAN).is_file() or _difference(out / PLAN, plan):
+    why = _difference(out / PLAN, plan) if own else ""
+    if why and not force:
+        raise UserError(f"{out}: holds a different pack ({why}); pass --force to replace it")
+    for path in own if why else ():  # only files this module names; anything else in OUT is left alone
+        path.unlink()
+    if not own or why:
         write_json(out / PLAN, plan)
 
 
@@ -414,7 +415,8 @@ def _write_split(out: Path, split: str, samples: tuple, done: list[dict], option
                 records.append(_finish(out, writer, source))
                 writer = None
             if writer is None:
-                writer = _ShardWriter(out, split, len(done) + len(records), records[-1]["sources"][1] if records else start)
+                first = records[-1]["sources"][1] if records else start
+                writer = _ShardWriter(out, split, len(done) + len(records), first)
                 writer.skipped, pending_skips = pending_skips, []
             writer.add(source, data, samples[source][1])
             if kind == "converted":
@@ -570,8 +572,8 @@ class ShardSplit:
             if why:
                 bad.append(f"index {self.root / index['file']} {why}")
         if bad:
-            more = f" (and {len(bad) - 1} more: {'; '.join(bad[1:4])}{'...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
-            raise UserError(bad[0] + more)
+            more = f" (and {len(bad) - 1} more: {'; '.join(bad[1:4])}{'; ...' if len(bad) > 4 else ''})"
+            raise UserError(bad[0] + (more if len(bad) > 1 else ""))
 
     def close(self) -> None:
         if self._pid == os.getpid():
