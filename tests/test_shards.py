@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tarfile
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import wait_until
 from resnext_bench.cli import main
 from resnext_bench.engine.data import shards
 from resnext_bench.engine.data.layout import _scan_folder_tree
@@ -317,3 +319,38 @@ print("pack:", ",".join(m for m in ("torch", "PIL") if m in sys.modules))
                           cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "read: \n" in proc.stdout and "pack: PIL\n" in proc.stdout, proc.stdout
+
+
+def test_killed_pack_verb_resumes_to_the_uninterrupted_shards(tmp_path, capsys):
+    root = tmp_path / "tree"
+    picture = io.BytesIO()
+    noise((200, 150), seed=5).save(picture, "JPEG", quality=90)
+    for split, count in (("train", 200), ("val", 20)):
+        for name in CLASSES:
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                (root / split / name / f"{i:03d}.JPEG").write_bytes(picture.getvalue())
+    argv = [str(root), "--max-side", "100", "--shard-samples", "20", "--workers", "1"]
+    whole = pack_quiet(root, tmp_path / "whole", max_side=100, shard_samples=20)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "resnext_bench.cli", "pack", argv[0], str(out), *argv[1:]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    try:
+        wait_until(lambda: (out / "train-000001.tar.json").exists(), "the second shard", proc=proc, interval=0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # the kill landed while packing
+    assert not (out / "manifest.json").exists() and not (out / "train-000029.tar.json").exists()
+    kept = len(list(out.glob("train-*.tar.json")))
+    assert kept >= 2
+
+    code, stdout, _ = run_cli(capsys, *argv[:1], out, *argv[1:])
+    assert code == 0 and f"train: 600 samples in 30 shards ({30 - kept} written, {kept} kept" in stdout
+    resumed = json.loads((out / "manifest.json").read_text())
+    assert resumed == whole.manifest
+    assert [len(resumed["splits"][s]["shards"]) for s in ("train", "val")] == [30, 3]
+    open_shards(out).verify(quick=False)
