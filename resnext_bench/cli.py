@@ -181,6 +181,22 @@ def cmd_baselines(args) -> int:
     return 0
 
 
+def cmd_pack(args) -> int:
+    """Pack an ImageFolder tree into WebDataset-compatible tar shards with an index and a manifest (resumable)."""
+    from .engine.data.shards import PackOptions, pack
+
+    options = PackOptions(max_side=args.max_side, quality=args.quality, shard_mb=args.shard_size,
+                          shard_samples=args.shard_samples)
+    result = pack(Path(args.root), Path(args.out), options, workers=args.workers, force=args.force)
+    for split, entry in result.manifest["splits"].items():
+        print(f"{split}: {plural(entry['samples'], 'sample')} in {plural(len(entry['shards']), 'shard')} "
+              f"({result.written[split]} written, {result.reused[split]} kept from an earlier run); "
+              f"{entry['reencoded']} re-encoded, {len(entry['converted'])} converted, "
+              f"{len(entry['skipped'])} unreadable skipped")
+    print(f"manifest: {Path(args.out) / 'manifest.json'}")
+    return 0
+
+
 def _add_set(p) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the ablation file, e.g. recipe.epochs=3 or data.root=/data")
@@ -263,6 +279,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("baselines", help="our configurations beside timm's and torchvision's")
     p.add_argument("models", nargs="*", help="named configurations (default: all with a counterpart)")
     p.set_defaults(func=cmd_baselines)
+
+    p = sub.add_parser("pack", help="pack an ImageFolder tree into tar shards (WebDataset layout) with a manifest")
+    p.add_argument("root", help="ImageFolder tree: ROOT/train/CLASS/IMAGE and ROOT/val/CLASS/IMAGE")
+    p.add_argument("out", help="output folder for SPLIT-NNNNNN.tar, SPLIT.idx.npy and manifest.json")
+    p.add_argument("--max-side", type=int, help="resize (LANCZOS) and re-encode images whose longest side exceeds "
+                                                 "this, e.g. 512 (default: keep every size)")
+    p.add_argument("--quality", type=int, default=90, help="JPEG quality of re-encoded and converted images")
+    p.add_argument("--shard-size", type=float, default=256.0, metavar="MB", help="shard size bound in MB (10^6 bytes)")
+    p.add_argument("--shard-samples", type=int, help="also close a shard at this many samples")
+    p.add_argument("--workers", type=int, help="encoding processes (default: all cores)")
+    p.add_argument("--force", action="store_true", help="replace a different pack already in OUT")
+    p.set_defaults(func=cmd_pack)
 
     from .bench.options import add_bench_arguments, add_loader_bench_arguments  # torch-free: the options only
 
