@@ -204,3 +204,22 @@ def test_an_epoch_with_bad_files_skips_the_unreadable_and_says_how_many(tmp_path
     assert sorted(Path(n).name for n in train.skips.last) == sorted(Path(n).name for n in bad)
     err = capsys.readouterr().err
     assert f"skipped {len(bad)} unreadable image" in err and Path(bad[0]).name in err
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the CPU twin above runs everywhere)")
+def test_nvjpeg_on_the_gpu_sees_the_reference_samples_and_crops(tmp_path, capsys):
+    write_tree(tmp_path, bad=True)
+    cuda = torch.device("cuda")
+    train, val = build_data(spec_for(tmp_path, "auto"), 4, cuda, seed=3)
+    assert train.loader == "nvjpeg"  # auto on a GPU with torchvision's nvjpeg decoder
+    reference, ref_val = build_data(spec_for(tmp_path, "pil"), 4, CPU, seed=3)
+    for epoch in (0, 1):
+        ref_images, ref_labels = epoch_of(reference, epoch)
+        images, labels = epoch_of(train, epoch)
+        assert images.device.type == "cuda" and labels.tolist() == ref_labels.tolist()
+        error = (images.cpu() - ref_images).abs().mean().item() * 255 * 0.226
+        print(f"nvjpeg on {torch.cuda.get_device_name(0)}, epoch {epoch}: mean |nvjpeg - pil| {error:.2f} grey levels")
+        assert error < 4
+    (v_ref, y_ref), (v, y) = epoch_of_val(ref_val), epoch_of_val(val)
+    assert y.tolist() == y_ref.tolist() and (v.cpu() - v_ref).abs().mean().item() * 255 * 0.226 < 4

@@ -2,17 +2,24 @@
 # The prepared GPU proof (issue "Proof on a GPU"): ONE call on a fresh machine with one CUDA GPU, from
 # the repository root, within about 9 minutes (RB_BUDGET_S, default 540 s, bounds every step):
 #
-#   install   a venv (.venv, or RB_VENV) that sees the machine's own packages (--system-site-packages),
-#             then pip install torch==2.14.1 torchvision==0.29.1 and pip install -e '.[test]', each timed.
-#             If a folder of wheels is there (RB_WHEELS, default .whl: e.g. fvcore/iopath/yacs/termcolor/
-#             submitit carried to a machine without an index), they go in first, --no-index --no-deps.
-#             A warm rerun whose venv already imports the project and sees the GPU skips this step.
+#   install   RB_INSTALL=machine (the default with --device cuda: GPU machines here have no package index):
+#             the machine's python3 (RB_PY) with its own torch, the carried wheels (RB_WHEELS, default .whl:
+#             fvcore, iopath, yacs, termcolor, submitit, simplejpeg for its Python) installed --no-index into
+#             /tmp/rb-site, and the repository on PYTHONPATH.
+#             RB_INSTALL=venv: a venv (.venv, or RB_VENV) that sees the machine's own packages, then pip install
+#             torch==2.14.1 torchvision==0.29.1 and -e '.[test]' from an index; a warm rerun skips it.
 #   env       nvidia-smi, torch / CUDA / cuDNN versions, the device name
-#   tests     python -m pytest -q -m cuda tests/test_cuda.py -rs (bf16 + channels_last training, eager
-#             and compiled; stop mid-epoch and resume; the env launch path), with a timeout
+#   tests     python -m pytest -q -m cuda tests/test_cuda.py tests/test_decode.py -rs (bf16 + channels_last
+#             training, eager and compiled; stop mid-epoch and resume; the env launch path; nvjpeg decoding
+#             of an ImageFolder against the PIL reference), with a timeout
 #   eager     throughput, ours vs timm vs torchvision, resnext50_32x4d then resnet50: batch 256, 224 px,
 #             bf16 autocast + channels_last, eager (one bench call per architecture)
-#   compiled  the same with torch.compile, each call bounded by `timeout` and by the time left
+#   loader    resnext-bench loader-bench on 512 generated ImageNet-sized JPEGs: images/s per core of each CPU
+#             backend, nvjpeg's GPU images/s and CPU cost, cores per GPU at the eager resnext50 training rate
+#   parity    python -m resnext_bench.bench.parity: a small ResNeXt trained through pil on digits-as-JPEGs,
+#             evaluated through pil, turbo and nvjpeg (top-1 error, predictions that change)
+#   compiled  the same with torch.compile (RB_COMPILE_ARCHS, default resnext50_32x4d), each call bounded by
+#             `timeout` and by the time left
 #   table     results/bench/gpu_check.py: a Markdown table of train img/s, ours/timm, MFU % against
 #             the card's dense BF16 peak (H100/H200: 989 TFLOP/s), peak memory
 #
@@ -50,10 +57,12 @@ printf 'step\texit\tseconds\n' >"$STEPS"
 BUDGET=${RB_BUDGET_S:-$([ "$DEVICE" = cpu ] && echo 900 || echo 540)}  # the CPU compiles for minutes
 DEADLINE=$((START + BUDGET))
 RESERVE=40  # seconds kept for the table and the summary until the table step
-WANT=",${RB_STEPS:-install,env,tests,eager,compiled,table},"
+WANT=",${RB_STEPS:-install,env,tests,eager,loader,parity,compiled,table},"
+INSTALL=${RB_INSTALL:-$([ "$DEVICE" = cuda ] && echo machine || echo venv)}
 VENV=${RB_VENV:-.venv}
 WHEELS=${RB_WHEELS:-.whl}
 PY=$VENV/bin/python
+[ "$INSTALL" = machine ] && PY=${RB_PY:-python3}
 export PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 export CUBLAS_WORKSPACE_CONFIG=${CUBLAS_WORKSPACE_CONFIG:-:4096:8}  # the deterministic resume test needs it
 FAILED=0
@@ -95,7 +104,18 @@ assert sys.argv[1] == "cpu" or torch.cuda.is_available()
 EOF
 }
 
-if wanted install; then
+if wanted install && [ "$INSTALL" = machine ]; then
+    SITE=/tmp/rb-site
+    if compgen -G "$WHEELS/*.whl" >/dev/null; then
+        # One wheel at a time: a wheel for another Python (a rehearsal on this CPU) fails alone.
+        step wheels 120 bash -c 'rc=0; for w in "$@"; do "$0" -m pip install -q --no-index --no-deps --no-compile \
+            --no-cache-dir --upgrade --target '"$SITE"' "$w" || rc=1; done; exit $rc' "$PY" "$WHEELS"/*.whl
+    else
+        log "=== install: no wheels in $WHEELS: the machine's packages only"
+    fi
+    export PYTHONPATH="$SITE:$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
+    log "PYTHONPATH=$PYTHONPATH"
+elif wanted install; then
     if [ "$DEVICE" = cpu ] && [ -x "$PY" ]; then
         log "=== install: skipped (--device cpu and $VENV exists: its torch is used as it is)"
         printf 'install\tskipped\t0\n' >>"$STEPS"
@@ -141,7 +161,10 @@ sys.exit(0 if v >= (70, 1) or importlib.util.find_spec("wheel") else 1)' >/dev/n
         fi
     fi
 fi
-if [ ! -x "$PY" ]; then
+if [ "$INSTALL" = machine ] && [[ ${PYTHONPATH:-} != *"$(pwd)"* ]]; then
+    export PYTHONPATH="/tmp/rb-site:$(pwd)${PYTHONPATH:+:$PYTHONPATH}"  # a rerun without the install step
+fi
+if ! command -v "$PY" >/dev/null; then
     log "no python at $PY: nothing else can run"
     FAILED=1
 fi
@@ -174,8 +197,8 @@ fi
 
 # ---------------------------------------------------------------- tests
 if wanted tests; then
-    RB_TEST_DEVICE=$DEVICE step tests 300 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py \
-        -rs -s --durations=0
+    RB_TEST_DEVICE=$DEVICE step tests 240 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py \
+        tests/test_decode.py -rs -s --durations=0
 fi
 
 # ---------------------------------------------------------------- throughput
@@ -197,10 +220,26 @@ if wanted eager; then
             "${shape[@]}" --settings bf16+cl "${eager_run[@]}" --out "$OUT/eager-$arch.csv"
     done
 fi
+if wanted loader; then
+    # The training rate the input must keep up with: our resnext50's, from the eager CSV of this run.
+    ips=$("$PY" - "$OUT/eager-resnext50_32x4d.csv" 2>/dev/null <<'EOF'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["model"] == "resnext50_32x4d"]
+print(f"{float(rows[0]['train_samples_per_sec']):.0f}")
+EOF
+)
+    if [ "$DEVICE" = cuda ]; then lb=(--images 512 --repeats 3); else lb=(--images 24 --repeats 1 --size 64); fi
+    step loader 150 "$PY" -m resnext_bench.bench.loader "${lb[@]}" --data /tmp/rb-loader-bench \
+        ${ips:+--train-ips "$ips"} --out "$OUT/loader.md"
+fi
+if wanted parity && [ "$DEVICE" = cuda ]; then
+    step parity 120 "$PY" -m resnext_bench.bench.parity --device cuda --epochs 15 --out "$OUT/parity.md"
+fi
 if wanted compiled; then
     # Compilation (inside the warm-up) can take minutes per model: each architecture is its own call,
     # bounded, so a slow compile loses one CSV, not all of them.
-    for arch in "${families[@]}"; do
+    read -r -a compile_archs <<<"${RB_COMPILE_ARCHS:-resnext50_32x4d}"
+    for arch in "${compile_archs[@]}"; do
         step "compiled-$arch" "$compile_cap" "$PY" -m resnext_bench.bench.throughput "$arch" "timm:$arch" \
             "torchvision:$arch" "${shape[@]}" --settings bf16+cl+compile "${compiled_run[@]}" \
             --out "$OUT/compiled-$arch.csv"
