@@ -149,9 +149,10 @@ def _attempt_lines(job: rundir.Job, job_id: str) -> list[str]:
 
 
 def show_logs(target: str, sweep: Optional[Path] = None, attempt: Optional[int] = None, follow: bool = False,
-              out=sys.stdout, poll_s: float = 0.5) -> None:
+              out=None, poll_s: float = 0.5) -> None:
     """Print the stdout and stderr of one submission of a run (default: the latest); with `follow`,
     keep printing what is appended until interrupted (Ctrl-C: KeyboardInterrupt, exit 130)."""
+    out = out or sys.stdout
     run_dir = find_run(target, sweep)
     job = rundir.read_job(run_dir)
     if job is None:

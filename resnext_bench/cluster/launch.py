@@ -155,6 +155,13 @@ class TrainJob:
     def __init__(self, run_dirs: list[str]):
         self.run_dirs = [str(d) for d in run_dirs]
         self.stop_end = rundir.CANCELLED  # how an attempt stopped by a signal ended (set by the handler)
+        self.current: Optional[tuple[Path, str]] = None  # (run folder, job id) of the open attempt
+
+    def end_current(self, end: str, reason: Optional[str]) -> None:
+        """Record how the open attempt ended (once)."""
+        if self.current is not None:
+            rundir.end_attempt(*self.current, end, reason)
+            self.current = None
 
     def __call__(self) -> list[dict]:
         from ..engine.stopping import StopFlag
@@ -177,7 +184,10 @@ class TrainJob:
             self.stop_end = rundir.TIMEOUT if timed_out else rundir.PREEMPTED
             stop.request(f"USR2: {'near the time limit' if timed_out else 'preempted'}; checkpointed and requeued")
             if requeue is not None:
-                stop.after = lambda: requeue(signal.SIGUSR2, None)
+                def after():  # the requeue ends this process (SystemExit): record the end first
+                    self.end_current(self.stop_end, stop.reason)
+                    requeue(signal.SIGUSR2, None)
+                stop.after = after
 
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGUSR2, on_usr2)
@@ -204,21 +214,18 @@ class TrainJob:
         for run_dir in self.run_dirs:
             # In-process, the job is the one the launcher just recorded for the run.
             attempt_of = job_id or getattr(rundir.read_job(Path(run_dir)), "job_id", None)
-            recording = rank == 0 and attempt_of is not None
-            if recording:
-                rundir.start_attempt(Path(run_dir), attempt_of)
+            if rank == 0 and attempt_of is not None and rundir.start_attempt(Path(run_dir), attempt_of):
+                self.current = (Path(run_dir), attempt_of)
             try:
                 result = train_run(Path(run_dir), stop=stop)
             except Stopped:
-                if recording:
-                    rundir.end_attempt(Path(run_dir), attempt_of, self.stop_end, stop.reason)
+                self.end_current(self.stop_end, stop.reason)
                 raise
             except Exception as e:  # recorded in the run's result; the chain goes on
                 result = {"status": rundir.FAILED, "reason": f"{type(e).__name__}: {e}"}
-            if recording:
-                ok = result.get("status") == rundir.COMPLETED
-                rundir.end_attempt(Path(run_dir), attempt_of, rundir.COMPLETED if ok else rundir.FAILED,
-                                   None if ok else rundir.first_line(result.get("reason") or "no reason recorded"))
+            ok = result.get("status") == rundir.COMPLETED
+            self.end_current(rundir.COMPLETED if ok else rundir.FAILED,
+                             None if ok else rundir.first_line(result.get("reason") or "no reason recorded"))
             results.append(result)
         failed = [r for r in results if r.get("status") != rundir.COMPLETED]
         if failed:
