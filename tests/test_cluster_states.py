@@ -153,8 +153,7 @@ def test_a_job_killed_outright_gets_the_end_slurm_saw_and_is_resubmitted(tmp_pat
     job_id = rundir.read_job(run_dir).job_id
     try:
         wait_until(lambda: "pid" in (rundir.lock_holder(run_dir) or "") and rundir.read_job(run_dir).last_attempt,
-                   "the trainer",
-                   timeout=240, interval=0.5)
+                   "the trainer", timeout=240, interval=0.5)
         trainer = json.loads((run_dir / ".lock").read_text())["pid"]  # on this one-node cluster, a local process
         os.kill(trainer, signal.SIGKILL)  # as the OOM killer or a lost node would: no handler runs
         wait_until(lambda: (squeue(job_id) or ("RUNNING",))[0] not in ("RUNNING", "COMPLETING"), "the kill",
