@@ -84,10 +84,10 @@ def cancel(sweep: Path, run_ids: Sequence[str] = (), log=print) -> list[str]:
                 and queued[rec.job.job_id].state in rundir.LIVE)
 
     targets = [rec for rec in chosen if live(rec)]
-    for rec in chosen:
-        if run_ids and rec not in targets:
-            log(f"{rec.run_id}: {rundir.run_state(rec, queued)}, no job in the queue; nothing to cancel")
     names = {rec.run_id for rec in targets}
+    for rec in chosen:
+        if run_ids and rec.run_id not in names:
+            log(f"{rec.run_id}: {rundir.run_state(rec, queued)}, no job in the queue; nothing to cancel")
     for rec in targets:  # a local chain trains several runs in one process: all of them or none
         if rec.job.executor == "local":
             others = sorted(o.run_id for o in records.values() if o.run_id not in names and live(o)

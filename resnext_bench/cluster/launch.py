@@ -398,10 +398,9 @@ def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bo
     return plan
 
 
-def release_held(plan: LaunchPlan, log=print) -> list[str]:
-    """`scontrol release` the sweep's held jobs; say, for each that stays held, why (Slurm's words,
-    and drained nodes of the job's partition, which an administrator has to resume)."""
-    released = []
+def release_held(plan: LaunchPlan, log=print) -> None:
+    """`scontrol release` the sweep's held jobs and say, for each that stays held, why (Slurm's
+    words); name the cluster's drained nodes, which only an administrator can resume."""
     for rid, job_id in plan.to_release.items():
         try:
             out = subprocess.run(["scontrol", "release", job_id], capture_output=True, text=True, timeout=20)
@@ -411,7 +410,6 @@ def release_held(plan: LaunchPlan, log=print) -> list[str]:
         if why:
             log(f"job {job_id} of {rid} stays held: scontrol release failed: {rundir.first_line(why)}")
         else:
-            released.append(rid)
             log(f"released held job {job_id} of {rid}")
     if plan.to_release:
         drained = _run_cmd(["sinfo", "-h", "-N", "-t", "drain,drained,draining", "-o", "%N|%E"]) or ""
@@ -419,7 +417,6 @@ def release_held(plan: LaunchPlan, log=print) -> list[str]:
             node, _, reason = line.partition("|")
             log(f"node {node} is drained ({reason or 'no reason'}): its jobs wait until an administrator resumes it "
                 f"(scontrol update nodename={node} state=resume)")
-    return released
 
 
 def snapshot_code(sweep: Path) -> Path:
