@@ -100,7 +100,8 @@ def cmd_launch(args) -> int:
         print(f"warning: {e}")
     if not args.dry_run:
         check_resources(profile)  # before anything is written
-    plan = plan_launch(ablation, profile, sweep, write=not args.dry_run)
+    plan = plan_launch(ablation, profile, sweep, write=not args.dry_run, retry=args.retry or (),
+                       retry_failed=args.retry_failed)
     if args.dry_run:
         from .cluster.dryrun import dry_run_report
 
@@ -118,7 +119,25 @@ def cmd_status(args) -> int:
     """Print the state of every run of a sweep."""
     from .cluster.status import format_status, sweep_status
 
-    print(format_status(sweep_status(Path(args.sweep)), args.format), end="")
+    print(format_status(sweep_status(Path(args.sweep)), args.format, Path(args.sweep)), end="")
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    """Cancel the live jobs of a sweep (or of some of its runs) and record them cancelled."""
+    from .cluster.control import cancel
+
+    cancel(Path(args.sweep), args.run_ids)
+    return 0
+
+
+def cmd_logs(args) -> int:
+    """Print (or follow) the stdout and stderr of one attempt of a run, wherever its executor put them."""
+    from .cluster.control import show_logs
+
+    if args.attempt is not None and args.attempt < 1:
+        raise UserError(f"--attempt: expected a number >= 1, got {args.attempt}")
+    show_logs(args.run, Path(args.sweep) if args.sweep else None, args.attempt, args.follow)
     return 0
 
 
@@ -236,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tflops", type=float, default=25.0,
                    help="effective training TFLOP/s per GPU for the estimate when --throughput is not given "
                         "(default 25: about ResNeXt-50 at 1,000 images/s)")
+    p.add_argument("--retry", nargs="+", metavar="RUN_ID",
+                   help="resubmit these failed or cancelled runs even past the profile's max_retries")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="resubmit every failed or cancelled run even past the profile's max_retries")
     _add_set(p)
     p.set_defaults(func=cmd_launch)
 
@@ -243,6 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sweep", help="sweep folder")
     p.add_argument("--format", choices=("table", "csv"), default="table")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("cancel", help="cancel a sweep's queued and running jobs (or some runs') and record it")
+    p.add_argument("sweep", help="sweep folder")
+    p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="only these runs (default: every run of the sweep)")
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("logs", help="stdout and stderr of a run's job, wherever its executor wrote them")
+    p.add_argument("run", metavar="RUN_ID|RUN_DIR", help="run folder, or run id (looked up in --sweep or sweeps/*/runs)")
+    p.add_argument("--sweep", help="sweep folder holding the run id")
+    p.add_argument("--attempt", type=int, help="which submission, 1 = the first (default: the latest)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing what is appended (Ctrl-C stops, exit 130)")
+    p.set_defaults(func=cmd_logs)
 
     p = sub.add_parser("collect", help="gather run folders into runs.csv and curves.csv")
     p.add_argument("sweeps", nargs="+", help="sweep folders")

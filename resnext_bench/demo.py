@@ -18,7 +18,7 @@ from .errors import UserError
 from .fsutil import write_text
 
 REPO = Path(__file__).resolve().parents[1]
-ACTIVE = (rundir.PENDING, rundir.RUNNING)
+ACTIVE = rundir.LIVE  # held and requeued runs are not done either
 
 
 def default_ablation() -> Path:

@@ -42,6 +42,10 @@ SKIP = {
     "--settings eager cl cl+compile":
         "three ResNeXt-50s at 224 px, each under eager, channels_last and torch.compile: a GPU job, minutes and "
         "compiler builds on a CPU (tests/test_bench.py runs bench small)",
+    "resnext-bench logs RUN_ID|RUN_DIR [--attempt N] [-f]":
+        "the tour's run comes from `train`, which has no job and so no job logs (logs exits 2 saying so), and -f "
+        "follows until Ctrl-C; tests/test_cancel_logs.py runs logs (-f, --attempt) on launched local runs and "
+        "tests/test_cluster_states.py on a requeued Slurm run",
 }
 
 PLACEHOLDER = re.compile(r"\b(RUN_ID|SWEEP|IMG_PER_S|NAME|HASH|DIR|KEY|VALUE)\b")

@@ -50,7 +50,7 @@ def write_grid(tmp_path, cardinalities="[1, 2, 4]", epochs=1, train_limit=128):
 
 
 def settled(sweep):
-    return all(r["state"] not in ("pending", "running") for r in sweep_status(sweep))
+    return all(r["state"] not in rundir.LIVE for r in sweep_status(sweep))  # requeued and held are not settled
 
 
 def launch(grid, sweep, *extra):

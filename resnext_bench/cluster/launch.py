@@ -1,10 +1,12 @@
 """Send an ablation's runs to Slurm (or this machine) with submitit; relaunch idempotently.
 
 Every run lives in SWEEP/runs/RUN_ID (engine/rundir.py owns it). Its job record keeps its job ids,
-so a relaunch submits nothing for runs that completed or are still queued/running, resubmits
-failed or cancelled runs up to the profile's retry limit, and submits nothing for a run whose
-state is unknown (a scheduler that does not answer is never read as an empty queue). Jobs run a
-snapshot of the code taken at launch.
+so a relaunch submits nothing for runs that completed or are still queued/running, releases
+held jobs, resubmits failed or cancelled runs up to the profile's retry limit (or beyond it when
+asked: `--retry`, `--retry-failed`), and submits nothing for a run whose state is unknown (a
+scheduler that does not answer is never read as an empty queue). Jobs record each attempt in
+job.json; the launcher records how attempts ended that the job could not record itself (a node
+failure, SIGKILL). Jobs run a snapshot of the code taken at launch.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..units import plural
 from ..config.runs import Run, resolve_runs
@@ -147,10 +149,19 @@ def check_resources(profile: Profile) -> None:
 
 class TrainJob:
     """What a Slurm job runs: train its runs in turn; on SIGTERM checkpoint at a step boundary and
-    end, on USR2 checkpoint at a step boundary and requeue."""
+    end, on USR2 checkpoint at a step boundary and requeue. Each run's attempt (start, end, how it
+    ended) goes to its job.json."""
 
     def __init__(self, run_dirs: list[str]):
         self.run_dirs = [str(d) for d in run_dirs]
+        self.stop_end = rundir.CANCELLED  # how an attempt stopped by a signal ended (set by the handler)
+        self.current: Optional[tuple[Path, str]] = None  # (run folder, job id) of the open attempt
+
+    def end_current(self, end: str, reason: Optional[str]) -> None:
+        """Record how the open attempt ended (once)."""
+        if self.current is not None:
+            rundir.end_attempt(*self.current, end, reason)
+            self.current = None
 
     def __call__(self) -> list[dict]:
         from ..engine.stopping import StopFlag
@@ -164,12 +175,19 @@ class TrainJob:
         requeue = saved[signal.SIGUSR2] if callable(saved[signal.SIGUSR2]) else None
 
         def on_term(_s, _f):
+            self.stop_end = rundir.CANCELLED
             stop.request("SIGTERM: cancelled, preempted or the node is going away")
 
         def on_usr2(_s, _f):
-            stop.request("USR2: preempted or near the time limit")
+            # submitit's handler tells a time limit from a preemption by the time the job has run.
+            timed_out = getattr(getattr(requeue, "__self__", None), "has_timed_out", lambda: False)()
+            self.stop_end = rundir.TIMEOUT if timed_out else rundir.PREEMPTED
+            stop.request(f"USR2: {'near the time limit' if timed_out else 'preempted'}; checkpointed and requeued")
             if requeue is not None:
-                stop.after = lambda: requeue(signal.SIGUSR2, None)
+                def after():  # the requeue ends this process (SystemExit): record the end first
+                    self.end_current(self.stop_end, stop.reason)
+                    requeue(signal.SIGUSR2, None)
+                stop.after = after
 
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGUSR2, on_usr2)
@@ -186,19 +204,29 @@ class TrainJob:
         from ..engine.train import train_run
 
         try:
-            tasks = submitit.JobEnvironment().num_tasks
+            env = submitit.JobEnvironment()
+            tasks, job_id, rank = env.num_tasks, env.job_id, env.global_rank
         except RuntimeError:  # called in-process (the debug executor), not inside a job
-            tasks = 1
+            tasks, job_id, rank = 1, None, 0
         if tasks > 1:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         results = []
         for run_dir in self.run_dirs:
+            # In-process, the job is the one the launcher just recorded for the run.
+            attempt_of = job_id or getattr(rundir.read_job(Path(run_dir)), "job_id", None)
+            if rank == 0 and attempt_of is not None and rundir.start_attempt(Path(run_dir), attempt_of):
+                self.current = (Path(run_dir), attempt_of)
             try:
-                results.append(train_run(Path(run_dir), stop=stop))
+                result = train_run(Path(run_dir), stop=stop)
             except Stopped:
+                self.end_current(self.stop_end, stop.reason)
                 raise
             except Exception as e:  # recorded in the run's result; the chain goes on
-                results.append({"status": rundir.FAILED, "reason": f"{type(e).__name__}: {e}"})
+                result = {"status": rundir.FAILED, "reason": f"{type(e).__name__}: {e}"}
+            ok = result.get("status") == rundir.COMPLETED
+            self.end_current(rundir.COMPLETED if ok else rundir.FAILED,
+                             None if ok else rundir.first_line(result.get("reason") or "no reason recorded"))
+            results.append(result)
         failed = [r for r in results if r.get("status") != rundir.COMPLETED]
         if failed:
             raise RuntimeError(f"{plural(len(failed), 'run')} failed: {failed[0].get('reason')}")
@@ -213,33 +241,89 @@ class TrainJob:
 
 # ---------------------------------------------------------------- the scheduler's view
 
+# squeue's %T words: live states the launcher acts on, then how a job that is still listed ended.
 SLURM_STATES = {
-    "PENDING": rundir.PENDING, "CONFIGURING": rundir.PENDING, "REQUEUED": rundir.PENDING,
-    "REQUEUE_HOLD": rundir.PENDING, "REQUEUE_FED": rundir.PENDING, "RESV_DEL_HOLD": rundir.PENDING,
-    "SUSPENDED": rundir.PENDING, "RUNNING": rundir.RUNNING, "COMPLETING": rundir.RUNNING,
-    "STAGE_OUT": rundir.RUNNING, "SIGNALING": rundir.RUNNING, "RESIZING": rundir.RUNNING,
+    "PENDING": rundir.PENDING, "CONFIGURING": rundir.PENDING, "SUSPENDED": rundir.PENDING,
+    "REQUEUED": rundir.REQUEUED, "REQUEUE_FED": rundir.REQUEUED,
+    "REQUEUE_HOLD": rundir.HELD, "RESV_DEL_HOLD": rundir.HELD,
+    "RUNNING": rundir.RUNNING, "COMPLETING": rundir.RUNNING, "STAGE_OUT": rundir.RUNNING,
+    "SIGNALING": rundir.RUNNING, "RESIZING": rundir.RUNNING,
+    "COMPLETED": rundir.COMPLETED, "FAILED": rundir.FAILED, "OUT_OF_MEMORY": rundir.FAILED,
+    "BOOT_FAIL": rundir.FAILED, "DEADLINE": rundir.TIMEOUT, "TIMEOUT": rundir.TIMEOUT,
+    "CANCELLED": rundir.CANCELLED, "PREEMPTED": rundir.PREEMPTED, "NODE_FAIL": rundir.NODE_FAIL,
 }
 
 
-def queue_states(jobs: list[rundir.Job]) -> Optional[dict[str, str]]:
-    """Scheduler state (pending/running) of the jobs still known to it, keyed by job id.
+def _slurm_entry(state: str, reason: str) -> Optional[rundir.Queued]:
+    """What one squeue line says, in rundir's words; a pending job held by a user or an admin
+    (JobHeldUser, JobHeldAdmin: `scontrol hold`, or Slurm after a failed launch) is held."""
+    ours = SLURM_STATES.get(state)
+    if ours is None:
+        return None
+    reason = "" if reason in ("None", "(null)") else reason
+    if ours == rundir.PENDING and (reason.startswith("JobHeld") or "held" in reason.lower()):
+        ours = rundir.HELD
+    if ours in rundir.ATTEMPT_ENDS:  # Slurm's own word, which ours may generalise (OUT_OF_MEMORY: failed)
+        reason = f"Slurm: {state}" + (f" ({reason})" if reason else "")
+    return rundir.Queued(ours, reason)
+
+
+LOST_REASON = "left the queue with no end recorded (SIGKILL, a lost node, or ended before the queue was last read)"
+
+
+def queue_states(jobs: list[rundir.Job]) -> Optional[dict[str, rundir.Queued]]:
+    """What the scheduler says of the jobs it still lists (live, or ended a short while ago),
+    keyed by job id.
 
     None when Slurm jobs are asked about and squeue does not answer: the caller must then treat
-    those runs as unknown, never as gone from the queue.
+    those runs as unknown, never as gone from the queue. A local job is running while its
+    process lives.
     """
-    states: dict[str, str] = {}
+    states: dict[str, rundir.Queued] = {}
     if any(j.executor == "slurm" for j in jobs):
-        out = _run_cmd(["squeue", "-h", "-r", "-o", "%i|%T"]) if shutil.which("squeue") else None
+        out = _run_cmd(["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r"]) if shutil.which("squeue") else None
         if out is None:
             return None
         for line in out.splitlines():
-            job_id, _, state = line.partition("|")
-            if state in SLURM_STATES:
-                states[job_id.strip()] = SLURM_STATES[state]
+            job_id, state, reason = (line.split("|", 2) + ["", ""])[:3]
+            entry = _slurm_entry(state.strip(), reason.strip())
+            if entry is not None:
+                states[job_id.strip()] = entry
     for j in jobs:
         if j.executor == "local" and j.pid and _alive(int(j.pid)):
-            states[j.job_id] = rundir.RUNNING
+            states[j.job_id] = rundir.Queued(rundir.RUNNING)
     return states
+
+
+def record_observed_ends(records: list[rundir.RunRecord], queued: Optional[dict[str, rundir.Queued]]) -> set[Path]:
+    """Close, in job.json, the attempts whose end only the scheduler saw (a node failure, a time
+    limit, SIGKILL, a job that failed before training started): the job could not record it.
+
+    Best effort: a sweep this process cannot write keeps its attempts open (status still reads it).
+    Nothing is recorded while the scheduler does not answer. Returns the run folders written.
+    """
+    written: set[Path] = set()
+    if queued is None:
+        return written
+    for rec in records:
+        job = rec.job
+        if job is None or job.executor == "debug":
+            continue
+        entry = queued.get(job.job_id)
+        last = job.last_attempt
+        try:
+            if entry is not None and entry.state in rundir.ATTEMPT_ENDS:
+                # a Slurm job that ended before it could start an attempt gets one holding its end
+                if (last is None or last.end is None) and rundir.end_attempt(
+                        rec.path, job.job_id, entry.state, entry.reason, observed=True, append=job.executor == "slurm"):
+                    written.add(rec.path)
+            elif (entry is None and last is not None and last.end is None
+                  and rundir.run_state(rec, queued) == rundir.CANCELLED
+                  and rundir.end_attempt(rec.path, job.job_id, rundir.LOST, LOST_REASON, observed=True)):
+                written.add(rec.path)
+        except OSError:
+            continue
+    return written
 
 
 def _alive(pid: int) -> bool:
@@ -265,33 +349,74 @@ class LaunchPlan:
     states: dict[str, str]
     to_submit: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # run id -> why not submitted
+    to_release: dict[str, str] = field(default_factory=dict)  # run id -> its held job (scontrol release)
     queue_unknown: bool = False  # runs have scheduler jobs but the scheduler did not answer
 
 
-def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bool = True) -> LaunchPlan:
-    """Resolve the runs, write their config.yaml (unless a dry run) and decide what to submit."""
+def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bool = True,
+                retry: Sequence[str] = (), retry_failed: bool = False) -> LaunchPlan:
+    """Resolve the runs, write their config.yaml (unless a dry run) and decide what to submit.
+
+    `retry` (run ids) and `retry_failed` (every failed or cancelled run) lift the retry limit.
+    """
     runs = resolve_runs(ablation)
     run_dirs = {r.run_id: sweep / "runs" / r.run_id for r in runs}
+    strangers = [rid for rid in retry if rid not in run_dirs]
+    if strangers:  # before anything is written
+        raise UserError(f"--retry {strangers[0]}: not a run of ablation {ablation.name} "
+                        f"({plural(len(runs), 'run')}; `launch --dry-run` lists them)")
     if write:
         for r in runs:
             rundir.write_config(run_dirs[r.run_id], r)
     records = {rid: rundir.read_run(d) for rid, d in run_dirs.items()}
     queued = queue_states([rec.job for rec in records.values() if rec.job])
+    if write:
+        record_observed_ends(list(records.values()), queued)
     plan = LaunchPlan(runs, run_dirs, {}, queue_unknown=queued is None)
     for r in runs:
         rid = r.run_id
         state = rundir.run_state(records[rid], queued)
         plan.states[rid] = state
-        attempts = records[rid].job.attempts if records[rid].job else 0
-        if state in (rundir.COMPLETED, rundir.RUNNING, rundir.PENDING):
+        job = records[rid].job
+        attempts = job.attempts if job else 0
+        if state == rundir.HELD:
+            plan.to_release[rid] = job.job_id
+            plan.skipped[rid] = f"held ({queued[job.job_id].reason or 'no reason given'}): job {job.job_id} to be released"
+        elif state == rundir.COMPLETED or state in rundir.LIVE:
             plan.skipped[rid] = state
         elif state == rundir.UNKNOWN:
             plan.skipped[rid] = f"unknown ({records[rid].state_reason or 'the scheduler did not answer'}); not resubmitted"
-        elif state in (rundir.FAILED, rundir.CANCELLED) and attempts > profile.max_retries:
-            plan.skipped[rid] = f"{state}, retry limit reached ({attempts} attempts)"
+        elif (state in (rundir.FAILED, rundir.CANCELLED) and attempts > profile.max_retries
+              and not (retry_failed or rid in retry)):
+            plan.skipped[rid] = (f"{state}, retry limit reached ({attempts} attempts); "
+                                 f"`launch --retry {rid}` or `--retry-failed` resubmits it")
         else:
             plan.to_submit.append(rid)
+    for rid in retry:
+        if rid in plan.skipped and rid not in plan.to_release:
+            plan.skipped[rid] += " (--retry resubmits only failed or cancelled runs)"
     return plan
+
+
+def release_held(plan: LaunchPlan, log=print) -> None:
+    """`scontrol release` the sweep's held jobs and say, for each that stays held, why (Slurm's
+    words); name the cluster's drained nodes, which only an administrator can resume."""
+    for rid, job_id in plan.to_release.items():
+        try:
+            out = subprocess.run(["scontrol", "release", job_id], capture_output=True, text=True, timeout=20)
+            why = (out.stderr or out.stdout).strip() if out.returncode else ""
+        except (OSError, subprocess.SubprocessError) as e:
+            why = str(e)
+        if why:
+            log(f"job {job_id} of {rid} stays held: scontrol release failed: {rundir.first_line(why)}")
+        else:
+            log(f"released held job {job_id} of {rid}")
+    if plan.to_release:
+        drained = _run_cmd(["sinfo", "-h", "-N", "-t", "drain,drained,draining", "-o", "%N|%E"]) or ""
+        for line in sorted(set(drained.splitlines())):
+            node, _, reason = line.partition("|")
+            log(f"node {node} is drained ({reason or 'no reason'}): its jobs wait until an administrator resumes it "
+                f"(scontrol update nodename={node} state=resume)")
 
 
 def snapshot_code(sweep: Path) -> Path:
@@ -341,7 +466,9 @@ def _executor(profile: Profile, sweep: Path, name: str, code_dir: Optional[Path]
             params["additional_parameters"] = dict(profile.additional_parameters)
         ex.update_parameters(**params)
         return ex
-    ex = submitit.LocalExecutor(folder=folder)
+    # No %j for local jobs: submitit's local controller creates its folder unformatted (a folder
+    # literally named %j); its files are named by job id anyway (SWEEP/submitit/PID_0_log.out).
+    ex = submitit.LocalExecutor(folder=folder.parent)
     ex.update_parameters(timeout_min=profile.timeout_min, gpus_per_node=profile.gpus_per_run,
                          tasks_per_node=profile.tasks_per_node)
     return ex
@@ -361,6 +488,7 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
         unknown = sum(s == rundir.UNKNOWN for s in plan.states.values())
         raise UserError(f"the Slurm queue could not be read (squeue failed or timed out): {plural(unknown, 'run')} "
                         "with jobs in an unknown state; nothing submitted. Relaunch when squeue answers")
+    release_held(plan, log)
     if not plan.to_submit:
         return []
     from ..engine.environment import git_commit

@@ -5,12 +5,14 @@
     checkpoint.pt       the latest checkpoint; checkpoint.prev.pt the one before it
     result.json         the outcome (`Result`), written when a run completes or fails
     failures.jsonl      the results of earlier failed attempts, one a line
-    job.json            the scheduler submissions of the run (`record_job`)
+    job.json            the scheduler submissions of the run (`record_job`) and every attempt
+                        (`start_attempt`, `end_attempt`): when it ran and how it ended
     .lock               held (flock) by the process training the run
     events/             TensorBoard event files (only with runtime.tensorboard; a view, never the record)
 
 Every other module asks this one: training writes through `write_config`, `append_epoch`,
-`truncate_metrics`, `write_result`, `archive_failure`; the launcher through `record_job`; status
+`truncate_metrics`, `write_result`, `archive_failure`; the launcher through `record_job`; jobs and
+the launcher record attempts through `start_attempt` and `end_attempt`; status
 and collect read through `read_run`, which never raises for a damaged folder: it returns one
 `RunRecord` with what it could read and, in `skipped`, each (path, reason) it had to leave out.
 
@@ -50,19 +52,31 @@ RESULT = "result.json"
 FAILURES = "failures.jsonl"
 JOB = "job.json"
 LOCK = ".lock"
+JOB_LOCK = ".job.lock"  # serialises read-modify-write of job.json (a job and the launcher both add to it)
 EVENTS = "events"  # folder of TensorBoard event files (engine/events.py)
 
 # ---------------------------------------------------------------- the states of a run
 
 NEW = "new"  # config written, never submitted
 PENDING = "pending"  # waiting: queued, or nothing trained yet
+HELD = "held"  # queued but held (by a user, an admin, or Slurm after a node failure): never starts on its own
+REQUEUED = "requeued"  # preempted or near its time limit, checkpointed, and queued again
 RUNNING = "running"
 COMPLETED = "completed"  # result.json says so and metrics hold every epoch once
 FAILED = "failed"
 CANCELLED = "cancelled"  # left the queue without a result: cancelled, killed or lost
 UNKNOWN = "unknown"  # the files (or the scheduler) cannot say
-STATES = (NEW, PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, UNKNOWN)
+STATES = (NEW, PENDING, HELD, REQUEUED, RUNNING, COMPLETED, FAILED, CANCELLED, UNKNOWN)
 ENDED = (COMPLETED, FAILED)  # the states result.json can record
+LIVE = (PENDING, HELD, REQUEUED, RUNNING)  # a job of the run is still in the queue
+
+# How one attempt (one execution of a job: a requeued job runs again under the same id) ended.
+# The job records its own end; the launcher records what it observes for attempts left open.
+PREEMPTED = "preempted"  # USR2 before the time limit: checkpointed and requeued
+TIMEOUT = "timeout"  # USR2 near the time limit (requeued), or Slurm's TIMEOUT
+NODE_FAIL = "node_fail"
+LOST = "lost"  # left the queue with no end recorded (SIGKILL, a node lost, or ended too long ago to see)
+ATTEMPT_ENDS = (COMPLETED, FAILED, PREEMPTED, TIMEOUT, CANCELLED, NODE_FAIL, LOST)
 
 # Largest magnitude a stored number may have before it is taken as damage, not a measurement.
 ABSURD = 1e18
@@ -135,19 +149,48 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One execution of a job for this run: who ran it, when, and how it ended (None: not yet)."""
+
+    job_id: str
+    started_at: Optional[str] = None  # None: the job ended (was cancelled) before it started
+    host: Optional[str] = None
+    ended_at: Optional[str] = None
+    end: Optional[str] = None  # one of ATTEMPT_ENDS
+    reason: Optional[str] = None
+    observed: Optional[bool] = None  # True: recorded by the launcher from the queue, not by the job
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
 class Job:
-    """job.json: the run's latest submission and every earlier one."""
+    """job.json: the run's latest submission, every earlier one (`history`), and every attempt.
+
+    `attempts` counts submissions (the retry limit counts them); `attempt_log` lists executions,
+    a requeued job adding one each time it starts again. job.json files written before the
+    attempt log read with an empty one.
+    """
 
     job_id: str
     executor: str  # slurm | local | debug
     submitted_at: Optional[str] = None
     attempts: int = 1
-    history: tuple = ()
+    history: tuple = ()  # {"job_id", "submitted_at", "folder"} per submission, oldest first
     submitit_folder: Optional[str] = None
     pid: Optional[int] = None
+    attempt_log: tuple = ()  # Attempt, oldest first
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "history": list(self.history)}
+        return {**dataclasses.asdict(self), "history": list(self.history),
+                "attempt_log": [a.to_dict() for a in self.attempt_log]}
+
+    @property
+    def last_attempt(self) -> Optional[Attempt]:
+        """The latest attempt of the current job, if it has one."""
+        mine = [a for a in self.attempt_log if a.job_id == self.job_id]
+        return mine[-1] if mine else None
 
 
 @dataclass
@@ -425,7 +468,23 @@ def read_job(run_dir: Path, skipped: Optional[list] = None) -> Optional[Job]:
         return None
     if "job_id" in data and not isinstance(data["job_id"], str):
         data = {**data, "job_id": str(data["job_id"])}
-    return _typed(Job, data, str(path), skipped, required=("job_id", "executor"))
+    job = _typed(Job, data, str(path), skipped, required=("job_id", "executor"))
+    if job is None:
+        return None
+    attempts = []
+    for i, entry in enumerate(job.attempt_log):
+        at = f"attempt_log[{i}]: "
+        if not isinstance(entry, dict):
+            skipped.append((str(path), at + "not a JSON object"))
+            continue
+        attempt = _typed(Attempt, entry, str(path), skipped, required=("job_id",), prefix=at)
+        if attempt is None:
+            continue
+        if attempt.end is not None and attempt.end not in ATTEMPT_ENDS:
+            skipped.append((str(path), at + f"end {_short(attempt.end)} is not one of {', '.join(ATTEMPT_ENDS)}"))
+            attempt = dataclasses.replace(attempt, end=None)
+        attempts.append(attempt)
+    return dataclasses.replace(job, attempt_log=tuple(attempts))
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -485,11 +544,20 @@ def _span(epochs: list[int]) -> str:
     return ",".join(map(str, epochs[:12])) + ("..." if len(epochs) > 12 else "")
 
 
-def run_state(record: RunRecord, queued: Optional[dict[str, str]]) -> str:
+@dataclass(frozen=True)
+class Queued:
+    """What the scheduler says of one job: pending, held, requeued or running (LIVE), or how it
+    ended while it is still listed; `reason` is the scheduler's (e.g. JobHeldUser)."""
+
+    state: str
+    reason: str = ""
+
+
+def run_state(record: RunRecord, queued: Optional[dict[str, Queued]]) -> str:
     """The run's state from its files and the scheduler's answer.
 
-    `queued` maps job ids the scheduler still holds to pending/running; None means the scheduler
-    did not answer, so a run with a job and no result is unknown, never "cancelled".
+    `queued` maps the job ids the scheduler still lists to what it says of them; None means the
+    scheduler did not answer, so a run with a job and no result is unknown, never "cancelled".
     """
     state = record.state
     if state in (COMPLETED, FAILED, UNKNOWN):
@@ -501,13 +569,16 @@ def run_state(record: RunRecord, queued: Optional[dict[str, str]]) -> str:
         return NEW if not record.started else CANCELLED
     if queued is None:
         return UNKNOWN
-    if job.job_id in queued:
-        queue_state = queued[job.job_id]
-        # A local chain runs its runs in turn: its job runs, but this run may not have started yet.
-        if queue_state == RUNNING and job.executor == "local" and not record.started:
-            return PENDING
-        return queue_state
-    return CANCELLED
+    entry = queued.get(job.job_id)
+    if entry is None or entry.state not in LIVE:
+        return CANCELLED
+    last = job.last_attempt
+    if entry.state == RUNNING and job.executor == "local":
+        # A local chain runs its runs in turn: the job runs, but this run only once its attempt started.
+        return RUNNING if last is not None and last.started_at and last.end is None else PENDING
+    if entry.state == PENDING and last is not None and last.end in (PREEMPTED, TIMEOUT):
+        return REQUEUED  # queued again after its checkpoint, waiting to resume
+    return entry.state
 
 
 # ---------------------------------------------------------------- listing a sweep
@@ -623,14 +694,84 @@ def archive_failure(run_dir: Path) -> None:
         pass
 
 
+class _JobLock:
+    """flock on run_dir/.job.lock around a read-modify-write of job.json: a job recording its
+    attempt and the launcher recording a submission or an observation never lose each other's entry."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / JOB_LOCK
+        self.fd: Optional[int] = None
+
+    def __enter__(self) -> "_JobLock":
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
 def record_job(run_dir: Path, job_id: str, executor: str, submitted_at: str, folder: Optional[str] = None) -> Job:
     """Add a submission to job.json (the latest one first-class, every one in history)."""
-    old = read_job(run_dir)
-    history = (list(old.history) if old else []) + [{"job_id": job_id, "submitted_at": submitted_at}]
-    job = Job(job_id=job_id, executor=executor, submitted_at=submitted_at, attempts=(old.attempts if old else 0) + 1,
-              history=tuple(history), submitit_folder=folder, pid=int(job_id) if executor == "local" else None)
-    fsutil.write_json(Path(run_dir) / JOB, job.to_dict())
+    with _JobLock(run_dir):
+        old = read_job(run_dir)
+        entry = {"job_id": job_id, "submitted_at": submitted_at, **({"folder": folder} if folder else {})}
+        history = (list(old.history) if old else []) + [entry]
+        job = Job(job_id=job_id, executor=executor, submitted_at=submitted_at,
+                  attempts=(old.attempts if old else 0) + 1, history=tuple(history), submitit_folder=folder,
+                  pid=int(job_id) if executor == "local" else None, attempt_log=old.attempt_log if old else ())
+        fsutil.write_json(Path(run_dir) / JOB, job.to_dict())
     return job
+
+
+def now_iso() -> str:
+    """The time stamps of job.json: UTC, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+
+
+def start_attempt(run_dir: Path, job_id: str) -> Optional[Attempt]:
+    """Append a started attempt of job `job_id` (the job calls this as it starts training the run).
+
+    None, and nothing written, when job.json is absent or unreadable: the launcher did not record
+    this job, so there is no record to add to.
+    """
+    with _JobLock(run_dir):
+        job = read_job(run_dir)
+        if job is None:
+            return None
+        attempt = Attempt(job_id=job_id, started_at=now_iso(), host=socket.gethostname())
+        fsutil.write_json(Path(run_dir) / JOB, dataclasses.replace(job, attempt_log=job.attempt_log + (attempt,)).to_dict())
+    return attempt
+
+
+def end_attempt(run_dir: Path, job_id: str, end: str, reason: Optional[str] = None, observed: bool = False,
+                append: bool = False) -> bool:
+    """Record how the open attempt of job `job_id` ended; True when something was recorded.
+
+    The first end recorded stands (the job's own, or `cancel`'s): an attempt already ended is left
+    alone. With `append`, a job that never started an attempt (cancelled while queued) gets one
+    that holds only its end.
+    """
+    if end not in ATTEMPT_ENDS:
+        raise ValueError(f"attempt end {end!r} is not one of {ATTEMPT_ENDS}")
+    with _JobLock(run_dir):
+        job = read_job(run_dir)
+        if job is None:
+            return False
+        log = list(job.attempt_log)
+        mine = [i for i, a in enumerate(log) if a.job_id == job_id]
+        ended = dict(ended_at=now_iso(), end=end, reason=reason, observed=True if observed else None)
+        if mine and log[mine[-1]].end is None:
+            log[mine[-1]] = dataclasses.replace(log[mine[-1]], **ended)
+        elif append and not mine:
+            log.append(Attempt(job_id=job_id, **ended))
+        else:
+            return False
+        fsutil.write_json(Path(run_dir) / JOB, dataclasses.replace(job, attempt_log=tuple(log)).to_dict())
+    return True
 
 
 def checkpoint_paths(run_dir: Path) -> tuple[Path, Path]:

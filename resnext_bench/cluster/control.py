@@ -1,0 +1,209 @@
+"""`resnext-bench cancel` and `resnext-bench logs`, and where each executor puts a job's output.
+
+`job_logs` is the one place that knows where a run's logs are: status shows its path, logs reads
+it. submitit writes SWEEP/submitit/JOB/JOB_TASK_log.out and .err for Slurm jobs (JOB is
+ARRAY_INDEX for arrays) and SWEEP/submitit/PID_TASK_log.out/.err for local ones (sweeps launched
+before local jobs had their own folder: SWEEP/submitit/PID/...); the job.json of each submission
+names its folder. Training logs to stderr (.err); .out holds what the job prints. A requeued Slurm
+job appends to the same files. The debug executor trains inside `launch`: its output went there.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from ..engine import rundir
+from ..errors import UserError
+from ..units import plural
+from .launch import queue_states
+
+
+# ---------------------------------------------------------------- where the logs are
+
+@dataclass(frozen=True)
+class JobLogs:
+    """The output files of one submission of a run (task 0: the rank that logs)."""
+
+    number: int  # 1-based, in submission order (the `attempts` of status)
+    job_id: str
+    executor: str
+    stdout: Optional[Path]  # None: the debug executor, no files
+    stderr: Optional[Path]
+
+
+def job_logs(run_dir: Path, job: rundir.Job) -> list[JobLogs]:
+    """The log files of every submission of the run, oldest first."""
+    history = list(job.history) or [{"job_id": job.job_id}]
+    logs = []
+    for n, entry in enumerate(history, start=1):
+        job_id = str(entry.get("job_id")) if isinstance(entry, dict) and entry.get("job_id") is not None else job.job_id
+        if job.executor == "debug":
+            logs.append(JobLogs(n, job_id, job.executor, None, None))
+            continue
+        folder = entry.get("folder") if isinstance(entry, dict) else None
+        if not isinstance(folder, str):
+            folder = job.submitit_folder if job_id == job.job_id and job.submitit_folder else None
+        # Records without a folder were written when every job had SWEEP/submitit/JOB_ID/.
+        base = Path(folder) if folder else Path(run_dir).resolve().parents[1] / "submitit" / job_id
+        logs.append(JobLogs(n, job_id, job.executor, base / f"{job_id}_0_log.out", base / f"{job_id}_0_log.err"))
+    return logs
+
+
+def log_path(run_dir: Path, job: Optional[rundir.Job]) -> Optional[Path]:
+    """The training log (stderr) of the run's latest submission, or None when it has none."""
+    if job is None:
+        return None
+    return job_logs(run_dir, job)[-1].stderr
+
+
+# ---------------------------------------------------------------- cancel
+
+def cancel(sweep: Path, run_ids: Sequence[str] = (), log=print) -> list[str]:
+    """Cancel the live jobs (pending, held, requeued, running) of the sweep, or of the named runs,
+    and record their attempts cancelled; returns the run ids cancelled. Nothing else is touched:
+    no file but job.json, no job of another sweep, no run that shares a local chain and was not named.
+    """
+    sweep = Path(sweep)
+    records = {rec.run_id: rec for rec in rundir.iter_records(sweep, [])}
+    strangers = [rid for rid in run_ids if rid not in records]
+    if strangers:
+        raise UserError(f"{strangers[0]}: no such run in {sweep}/runs")
+    chosen = [records[rid] for rid in dict.fromkeys(run_ids)] if run_ids else list(records.values())
+    queued = queue_states([rec.job for rec in records.values() if rec.job])
+    if queued is None:
+        raise UserError("the Slurm queue could not be read (squeue failed or timed out); nothing cancelled")
+
+    def live(rec: rundir.RunRecord) -> bool:
+        return (rec.job is not None and rec.job.executor != "debug" and rec.job.job_id in queued
+                and queued[rec.job.job_id].state in rundir.LIVE)
+
+    targets = [rec for rec in chosen if live(rec)]
+    names = {rec.run_id for rec in targets}
+    for rec in chosen:
+        if run_ids and rec.run_id not in names:
+            log(f"{rec.run_id}: {rundir.run_state(rec, queued)}, no job in the queue; nothing to cancel")
+    for rec in targets:  # a local chain trains several runs in one process: all of them or none
+        if rec.job.executor == "local":
+            others = sorted(o.run_id for o in records.values() if o.run_id not in names and live(o)
+                            and o.job.job_id == rec.job.job_id and o.state not in rundir.ENDED)
+            if others:
+                raise UserError(f"{rec.run_id} shares local job {rec.job.job_id} with {', '.join(others)}: "
+                                "name them too (a local chain is cancelled whole); nothing cancelled")
+    slurm_ids = sorted({rec.job.job_id for rec in targets if rec.job.executor == "slurm"})
+    if slurm_ids:
+        try:
+            out = subprocess.run(["scancel", *slurm_ids], capture_output=True, text=True, timeout=30)
+            failed = out.stderr.strip() if out.returncode else ""
+        except (OSError, subprocess.SubprocessError) as e:
+            failed = str(e)
+        if failed:
+            raise UserError(f"scancel failed: {rundir.first_line(failed)}; nothing recorded")
+    for pid in sorted({int(rec.job.job_id) for rec in targets if rec.job.executor == "local"}):
+        try:  # submitit's local controller passes SIGTERM on: the run checkpoints and ends
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for rec in targets:
+        rundir.end_attempt(rec.path, rec.job.job_id, rundir.CANCELLED, "cancelled by `resnext-bench cancel`", append=True)
+        log(f"cancelled {rec.run_id} (job {rec.job.job_id}, was {queued[rec.job.job_id].state})")
+    log(f"{plural(len(targets), 'run')} cancelled" + ("" if targets else ": no live job among them"))
+    return [rec.run_id for rec in targets]
+
+
+# ---------------------------------------------------------------- logs
+
+def find_run(target: str, sweep: Optional[Path] = None) -> Path:
+    """A run folder from a path, or from a RUN_ID under --sweep or the sweeps/ folder here."""
+    path = Path(target)
+    if sweep is None and path.is_dir():
+        return path
+    if sweep is not None:
+        found = [Path(sweep) / "runs" / target]
+    else:
+        found = sorted(Path("sweeps").glob(f"*/runs/{target}")) + sorted(Path("sweeps").glob(f"*/*/runs/{target}"))
+    found = [p for p in found if p.is_dir()]
+    if not found:
+        where = f"{sweep}/runs" if sweep is not None else "sweeps/*/runs here"
+        raise UserError(f"{target}: no such run folder or run id in {where}; give the run folder, or --sweep SWEEP")
+    if len(found) > 1:
+        raise UserError(f"{target}: in several sweeps ({', '.join(str(p) for p in found)}); give the run folder")
+    return found[0]
+
+
+def _attempt_lines(job: rundir.Job, job_id: str) -> list[str]:
+    lines = []
+    for a in job.attempt_log:
+        if a.job_id != job_id:
+            continue
+        span = f"{a.started_at or 'never started'} -> {a.ended_at or 'now'}"
+        how = a.end or "running (no end recorded)"
+        lines.append(f"#   ran on {a.host or '?'} {span}: {how}" + (f" ({a.reason})" if a.reason else "")
+                     + (" [seen by the launcher]" if a.observed else ""))
+    return lines
+
+
+def show_logs(target: str, sweep: Optional[Path] = None, attempt: Optional[int] = None, follow: bool = False,
+              out=None, poll_s: float = 0.5) -> None:
+    """Print the stdout and stderr of one submission of a run (default: the latest); with `follow`,
+    keep printing what is appended until interrupted (Ctrl-C: KeyboardInterrupt, exit 130)."""
+    out = out or sys.stdout
+    run_dir = find_run(target, sweep)
+    job = rundir.read_job(run_dir)
+    if job is None:
+        raise UserError(f"{run_dir}: no usable job.json: never launched (`train` logs to its own terminal)")
+    logs = job_logs(run_dir, job)
+    if attempt is not None and not 1 <= attempt <= len(logs):
+        raise UserError(f"--attempt {attempt}: the run has {plural(len(logs), 'attempt')} (1..{len(logs)})")
+    chosen = logs[(attempt or len(logs)) - 1]
+    if chosen.stdout is None:
+        raise UserError(f"{run_dir}: job {chosen.job_id} ran with the debug executor, inside `launch`: "
+                        "its output went to that terminal")
+    print(f"# {run_dir.name}: attempt {chosen.number} of {len(logs)}, job {chosen.job_id} ({chosen.executor})",
+          file=out)
+    for line in _attempt_lines(job, chosen.job_id):
+        print(line, file=out)
+    offsets: dict[Path, int] = {}
+    for path in (chosen.stdout, chosen.stderr):
+        print(f"==> {path} <==", file=out)
+        offsets[path] = _copy_new(path, 0, out)
+        if not path.exists():
+            print("(not written yet: the job has not started)", file=out)
+    out.flush()
+    shown = chosen.stderr
+    while follow:
+        time.sleep(poll_s)
+        for path in (chosen.stdout, chosen.stderr):
+            size = _size(path)
+            if size < offsets[path]:  # truncated or replaced: start over, as tail -f does
+                offsets[path] = 0
+            if size > offsets[path]:
+                if path != shown:
+                    print(f"\n==> {path} <==", file=out)
+                    shown = path
+                offsets[path] = _copy_new(path, offsets[path], out)
+                out.flush()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _copy_new(path: Path, offset: int, out) -> int:
+    """Write the file's bytes from `offset` on (decoded leniently); returns the new offset."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except OSError:
+        return offset
+    out.write(data.decode("utf-8", errors="replace"))
+    return offset + len(data)
