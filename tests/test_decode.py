@@ -7,6 +7,7 @@ torchvision's CPU decoder standing in for the GPU's (test_cuda.py runs it on a G
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,9 @@ from PIL import Image
 from resnext_bench.config.spec import DataSpec
 from resnext_bench.engine.data import build_data
 from resnext_bench.engine.data.build import _checked_schedule
-from resnext_bench.engine.data.decode import (FolderSource, Unreadable, center_box, dct_scale, decode_pil,
+from resnext_bench.engine.data.decode import (Unreadable, center_box, dct_scale, decode_pil,
                                               decode_turbo, resolve_backend, turbo_decoder)
+from resnext_bench.engine.data.layout import FolderSource
 from resnext_bench.engine.data.gpudecode import GpuDecodeTrainData, GpuDecodeValData, _EncodedImages
 from resnext_bench.engine.data.seam import _Normaliser
 from resnext_bench.engine.data.sources import IMAGENET_STATS
@@ -223,3 +225,49 @@ def test_nvjpeg_on_the_gpu_sees_the_reference_samples_and_crops(tmp_path, capsys
         assert error < 4
     (v_ref, y_ref), (v, y) = epoch_of_val(ref_val), epoch_of_val(val)
     assert y.tolist() == y_ref.tolist() and (v.cpu() - v_ref).abs().mean().item() * 255 * 0.226 < 4
+
+
+@pytest.mark.parametrize("backend", ["pil", "turbo"])
+def test_a_pack_of_the_tree_gives_the_folders_batches_bit_for_bit(tree, tmp_path, backend):
+    from resnext_bench.engine.data.shards import pack
+
+    packed = tmp_path / "packed"
+    pack(tree, packed, workers=1)
+    folder_train, folder_val = build_data(spec_for(tree, backend), 4, CPU, seed=5)
+    shard_train, shard_val = build_data(spec_for(packed, backend), 4, CPU, seed=5)
+    assert (shard_train.num_batches, shard_val.size) == (folder_train.num_batches, folder_val.size)
+    for epoch in (0, 1):
+        (a, ya), (b, yb) = epoch_of(folder_train, epoch), epoch_of(shard_train, epoch)
+        assert torch.equal(ya, yb) and torch.equal(a, b)  # same bytes, same draws: same pixels
+    tail_images, _ = epoch_of(build_data(spec_for(packed, backend), 4, CPU, seed=5)[0], 1, start=2)
+    assert torch.equal(tail_images, b[8:])
+    assert torch.equal(epoch_of_val(folder_val)[0], epoch_of_val(shard_val)[0])
+
+
+def test_a_truncated_shard_stops_the_epoch_naming_the_shard(tree, tmp_path):
+    from resnext_bench.engine.data.shards import pack
+
+    packed = tmp_path / "packed"
+    pack(tree, packed, workers=1)
+    train, _ = build_data(spec_for(packed, "turbo"), 4, CPU, seed=0)
+    shard = sorted(packed.glob("train-*.tar"))[0]
+    with open(shard, "r+b") as f:
+        f.truncate(shard.stat().st_size // 3)
+    with pytest.raises(UserError, match=re.escape(str(shard)) + ".*truncated"):
+        epoch_of(train, 0)
+    with pytest.raises(UserError, match=re.escape(shard.name)):
+        build_data(spec_for(packed, "turbo"), 4, CPU, seed=0)  # and a new run is refused at the start
+
+
+def test_dataset_info_reads_a_pack_without_torch(tree, tmp_path):
+    import subprocess
+    import sys
+
+    from resnext_bench.engine.data.shards import pack
+
+    pack(tree, tmp_path / "packed", workers=1)
+    code = ("import sys; from resnext_bench.engine.data import dataset_info; from resnext_bench.config.spec import "
+            f"DataSpec; i = dataset_info(DataSpec('imagenet', root={str(tmp_path / 'packed')!r})); "
+            "print(i.num_classes, i.train_size, i.val_size, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["3", "12", "12", "False"]

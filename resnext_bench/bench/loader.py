@@ -144,31 +144,55 @@ def _time_cpu(decode, tickets, size: int) -> tuple[float, list[int]]:
     return time.process_time() - start, labels
 
 
-def measure_cpu(samples, size: int, repeats: int, seed: int = 0, log=print) -> list[Row]:
-    """Every CPU backend, interleaved over `repeats`, one epoch's tickets each repeat (paired)."""
+def packed_copies(samples, folder: Path, max_side: int) -> list[tuple[str, int]]:
+    """The set as `pack --max-side` stores it (longest side <= max_side), as files beside the originals."""
+    from ..engine.data.shards import PackOptions, stored_bytes
+
+    copies = []
+    for path, label in samples:
+        target = folder / Path(path).relative_to(Path(path).parents[2])
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes = stored_bytes(path, PackOptions(max_side=max_side))
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes(write_bytes)
+            tmp.replace(target)
+        copies.append((str(target), label))
+    return copies
+
+
+def measure_cpu(samples, size: int, repeats: int, seed: int = 0, log=print,
+                variants: Optional[dict[str, list]] = None) -> list[Row]:
+    """Every CPU backend, interleaved over `repeats`, one epoch's tickets each repeat (paired with pil
+    on the original files). `variants`: other copies of the set (e.g. packed at a bounded size),
+    measured with every backend too, under the same draws and label order."""
     backends = _cpu_backends()
-    names = list(backends)
-    rates: dict[str, list[float]] = {name: [] for name in names}
-    warm = _tickets(samples[:8], size, seed, epoch=-1)
-    for name in names:  # first calls load libraries and fill caches: not measured
-        _time_cpu(backends[name], warm, size)
+    sets = {"": samples, **(variants or {})}
+    cases = [(name, variant) for variant in sets for name in backends]
+    label_of = {case: case[0] + (f", {case[1]}" if case[1] else "") for case in cases}
+    rates: dict[tuple, list[float]] = {case: [] for case in cases}
+    for variant, items in sets.items():
+        warm = _tickets(items[:8], size, seed, epoch=-1)
+        for name in backends:  # first calls load libraries and fill caches: not measured
+            _time_cpu(backends[name], warm, size)
     for r in range(repeats):
-        tickets = _tickets(samples, size, seed, epoch=r)
+        tickets = {variant: _tickets(items, size, seed, epoch=r) for variant, items in sets.items()}
         reference_labels = None
-        for j in range(len(names)):
-            name = names[(r + j) % len(names)]
-            cpu_s, labels = _time_cpu(backends[name], tickets, size)
+        for j in range(len(cases)):
+            name, variant = cases[(r + j) % len(cases)]
+            cpu_s, labels = _time_cpu(backends[name], tickets[variant], size)
             if reference_labels is None:
                 reference_labels = labels
             elif labels != reference_labels:  # every backend must see the same samples in the same order
-                raise RuntimeError(f"{name}: label order differs from the other backends")
-            rates[name].append(len(tickets) / cpu_s)
+                raise RuntimeError(f"{label_of[name, variant]}: label order differs from the other backends")
+            rates[name, variant].append(len(samples) / cpu_s)
         log(f"loader-bench: repeat {r + 1}/{repeats}: " + ", ".join(
-            f"{name} {rates[name][-1]:.0f}/s" for name in names))
+            f"{label_of[case]} {rates[case][-1]:.0f}/s" for case in cases))
     rows = []
-    for name in names:
-        ratios = [a / b for a, b in zip(rates[name], rates["pil"])]
-        rows.append(Row(name, statistics.median(rates[name]), statistics.median(ratios), min(ratios), max(ratios)))
+    for case in cases:
+        ratios = [a / b for a, b in zip(rates[case], rates["pil", ""])]
+        rows.append(Row(label_of[case], statistics.median(rates[case]), statistics.median(ratios), min(ratios),
+                        max(ratios)))
     return rows
 
 
@@ -179,7 +203,7 @@ def measure_nvjpeg(samples, size: int, repeats: int, batch: int, seed: int = 0, 
     torchvision's CPU decoder: a rehearsal, not a measurement of anything useful.)"""
     import torch
 
-    from ..engine.data.decode import FolderSource
+    from ..engine.data.layout import FolderSource
     from ..engine.data.gpudecode import _EncodedImages, decode_batch
 
     device = torch.device(device)
@@ -253,11 +277,16 @@ def run(args) -> int:
             raise UserError(f"--{key.replace('_', '-')}: expected an integer >= 1, got {getattr(args, key)}")
     if args.train_ips is not None and not (args.train_ips > 0 and math.isfinite(args.train_ips)):
         raise UserError(f"--train-ips: expected a number > 0, got {args.train_ips}")
+    for side in args.max_side:
+        if side < 16:
+            raise UserError(f"--max-side: expected an integer >= 16, got {side}")
     torch.set_num_threads(1)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     samples = make_images(args.data / f"v1-{args.images}", args.images)
     sizes = size_summary(samples)
-    rows = measure_cpu(samples, args.size, args.repeats, log=log)
+    variants = {f"pack --max-side {side}": packed_copies(samples, args.data / f"v1-{args.images}-max{side}", side)
+                for side in args.max_side}
+    rows = measure_cpu(samples, args.size, args.repeats, log=log, variants=variants)
     gpu = measure_nvjpeg(samples, args.size, args.repeats, args.gpu_batch, log=log)
     rows += [gpu] if gpu else []
     from ..engine.environment import cpu_model
@@ -270,6 +299,9 @@ def run(args) -> int:
         f"torch {torch.__version__}, one thread; turbo uses {turbo_decoder()}",
         f"- images: {sizes}",
         f"- {args.repeats} interleaved repeats, each one epoch's tickets (same order, boxes, flips) for every backend",
+    ] + [f"- `pack --max-side {side}` rows: the same images as `pack` stores them with their longest side bounded "
+         f"to {side} px (a smaller data set than the originals: the reference stays pil on the originals)"
+         for side in args.max_side] + [
         "",
         table(rows, args.train_ips),
         "",

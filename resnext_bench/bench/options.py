@@ -45,5 +45,7 @@ def add_loader_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=5, help="interleaved repeats (default 5)")
     p.add_argument("--train-ips", type=float, default=None,
                    help="a model's training images/s per GPU (from `bench`): print the CPU cores each backend needs")
+    p.add_argument("--max-side", type=int, action="append", default=[], metavar="N",
+                   help="also measure the set as `pack --max-side N` stores it (repeatable)")
     p.add_argument("--gpu-batch", type=int, default=256, help="nvjpeg: images per decoded batch (default 256)")
     p.add_argument("--out", type=Path, default=None, help="also write the report (Markdown) here")

@@ -5,12 +5,12 @@ import torch
 
 from ...errors import UserError
 from ...config.spec import DataSpec
-from .decode import FolderSource, nvjpeg_available, resolve_backend
+from .decode import nvjpeg_available, resolve_backend
 from .device import DeviceTrainData, DeviceValData
 from .gpudecode import GpuDecodeTrainData, GpuDecodeValData, _EncodedImages
 from .draws import _Schedule, _crop_pad
 from .seam import TrainData, ValData, _Normaliser
-from .layout import NATIVE_SIZE, _root_path, _scan_folder_tree, check_data
+from .layout import NATIVE_SIZE, check_data, imagenet_images
 from .sources import IMAGENET_STATS, _arrays
 from .workers import WorkerTrainData, WorkerValData, _FolderImages, _TensorImages, _crop_tickets, _sample_tickets
 
@@ -64,13 +64,12 @@ def _build_array_data(spec, batch_size, device, seed, world_size, rank):
 
 
 def _build_folder_data(spec, batch_size, device, seed, world_size, rank):
-    tree = _scan_folder_tree(_root_path(spec))
+    images = imagenet_images(spec)
     size = spec.image_size or NATIVE_SIZE["imagenet"]
-    train_samples, val_samples = tree.train[: spec.train_limit], tree.val[: spec.val_limit]
-    schedule = _checked_schedule(spec, len(train_samples), batch_size, seed, world_size, rank)
+    train_source, val_source = images.train.limited(spec.train_limit), images.val.limited(spec.val_limit)
+    schedule = _checked_schedule(spec, len(train_source), batch_size, seed, world_size, rank)
     normalise = _Normaliser(*IMAGENET_STATS, device)
     backend = resolve_loader(spec, device)
-    train_source, val_source = FolderSource(train_samples), FolderSource(val_samples)
     if backend == "nvjpeg":
         if device.type == "cuda" and not nvjpeg_available(device):
             raise UserError("data.loader nvjpeg: this torchvision cannot decode JPEG on the GPU (use turbo or pil)")

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 
 CPU_BACKENDS = ("pil", "turbo")
 BACKENDS = CPU_BACKENDS + ("nvjpeg",)
@@ -35,26 +35,6 @@ Box = tuple[float, float, float, float]  # left, top, right, bottom in source pi
 
 class Unreadable(Exception):
     """A sample's bytes that no decoder could turn into pixels (corrupt, truncated, not an image)."""
-
-
-@dataclass(frozen=True)
-class FolderSource:
-    """Samples as files: (path, label) pairs in the folder scan's order."""
-
-    samples: tuple[tuple[str, int], ...]
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def label(self, index: int) -> int:
-        return self.samples[index][1]
-
-    def name(self, index: int) -> str:
-        return self.samples[index][0]
-
-    def read(self, index: int) -> bytes:
-        with open(self.samples[index][0], "rb") as f:
-            return f.read()
 
 
 def center_box(width: int, height: int, size: int) -> Box:

@@ -62,8 +62,8 @@ def dataset_info(spec: DataSpec) -> DatasetInfo:
     classes, chans, native = DATASET_SHAPES[spec.name]
     size = spec.image_size or native
     if spec.name == "imagenet":
-        tree = _scan_folder_tree(_root_path(spec))
-        classes, (train, val) = len(tree.classes), (len(tree.train), len(tree.val))
+        images = imagenet_images(spec)
+        classes, (train, val) = len(images.classes), (len(images.train), len(images.val))
     elif spec.name in CIFAR_FILES:
         root = _root_path(spec)
         train, val = _cifar_sizes(spec.name, str(root), _files_stamp(spec.name, root))
@@ -81,7 +81,54 @@ def check_data(spec: DataSpec) -> None:
             _download_cifar(spec.name, root)
         _check_cifar_files(spec.name, root)
     elif spec.name == "imagenet":
-        _scan_folder_tree(_root_path(spec))
+        imagenet_images(spec)
+
+
+@dataclass(frozen=True)
+class FolderSource:
+    """Samples as files: (path, label) pairs in the folder scan's order."""
+
+    samples: tuple[tuple[str, int], ...]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def limited(self, limit: Optional[int]) -> "FolderSource":
+        """The first `limit` samples (all when None)."""
+        return FolderSource(self.samples[:limit])
+
+    def label(self, index: int) -> int:
+        return self.samples[index][1]
+
+    def name(self, index: int) -> str:
+        return self.samples[index][0]
+
+    def read(self, index: int) -> bytes:
+        with open(self.samples[index][0], "rb") as f:
+            return f.read()
+
+
+@dataclass(frozen=True)
+class ImageSets:
+    """ImageNet's classes and its two splits as sources (decode.FolderSource or shards.ShardSource)."""
+
+    classes: tuple[str, ...]
+    train: object
+    val: object
+    packed: bool
+
+
+def imagenet_images(spec: DataSpec) -> ImageSets:
+    """The classes and samples at data.root: an ImageFolder tree, or a pack written by `pack`
+    (recognised by its manifest.json). Raises a one-line UserError for a bad tree or shard."""
+    from .shards import MANIFEST, ShardSource, open_shards
+
+    root = _root_path(spec)
+    if (root / MANIFEST).exists():
+        pack = open_shards(root)
+        return ImageSets(pack.classes, ShardSource(pack.split("train")), ShardSource(pack.split("val")), True)
+    tree = _scan_folder_tree(root)
+    return ImageSets(tree.classes, FolderSource(tree.train), FolderSource(tree.val), False)
 
 
 def _check_options(spec: DataSpec) -> None:

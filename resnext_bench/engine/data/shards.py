@@ -135,6 +135,11 @@ def _prepare(task: tuple[int, str], max_side: Optional[int], quality: int) -> tu
     return source, "converted", buf.getvalue(), f"{fmt} {mode}" + (", resized" if too_big else "")
 
 
+def stored_bytes(path: str | Path, options: PackOptions) -> Optional[bytes]:
+    """The bytes `pack` stores for one image under `options` (None: it would skip the image)."""
+    return _prepare((0, str(path)), options.max_side, options.quality)[2]
+
+
 def _prepare_chunk(prepare: Callable, tasks: list) -> list:
     return [prepare(t) for t in tasks]
 
@@ -584,3 +589,28 @@ class ShardSplit:
 
     def __getstate__(self) -> dict:  # descriptors do not travel to spawned workers; they reopen their own
         return dict(self.__dict__, _fds={})
+
+
+@dataclass(frozen=True)
+class ShardSource:
+    """A split of a pack as the decoders' sample source (engine/data/decode.py): the first `limit`
+    samples, read by index; names in logs say which folder image a sample came from."""
+
+    split: "ShardSplit"
+    limit: Optional[int] = None
+
+    def __len__(self) -> int:
+        return len(self.split) if self.limit is None else min(self.limit, len(self.split))
+
+    def limited(self, limit: Optional[int]) -> "ShardSource":
+        return ShardSource(self.split, limit if self.limit is None or limit is None else min(limit, self.limit))
+
+    def label(self, index: int) -> int:
+        return self.split.label(index)
+
+    def name(self, index: int) -> str:
+        return f"{self.split.name} sample {index} (key {self.split.source_index(index):0{KEY_DIGITS}d} in " \
+               f"{self.split.shards[int(self.split._index['shard'][index])].name})"
+
+    def read(self, index: int) -> bytes:
+        return self.split.read(index)
