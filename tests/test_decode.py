@@ -271,3 +271,55 @@ def test_dataset_info_reads_a_pack_without_torch(tree, tmp_path):
             "print(i.num_classes, i.train_size, i.val_size, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["3", "12", "12", "False"]
+
+
+IMAGENET_ABLATION = """
+name: {name}
+template: cifar-29
+model: {{base_planes: 8, stem_width: 8}}
+configurations:
+  - {{cardinality: 2, bottleneck_width: 4}}
+data: {{name: imagenet, root: {root}, image_size: 32, num_workers: {workers}, loader: {loader}}}
+recipe: {{name: short, epochs: 2, batch_size: 4, lr: 0.05, warmup_epochs: 1}}
+seeds: [0]
+runtime: {{threads: 1, checkpoint_minutes: 10}}
+"""
+
+
+def imagenet_run(tmp_path: Path, name: str, root: Path, loader: str, workers: int = 0) -> Path:
+    from resnext_bench.config.runs import resolve_runs
+    from resnext_bench.config.spec import load_ablation
+    from resnext_bench.engine import rundir
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(IMAGENET_ABLATION.format(name=name, root=root, loader=loader, workers=workers))
+    run = resolve_runs(load_ablation(path))[0]
+    run_dir = tmp_path / name / run.run_id
+    rundir.write_config(run_dir, run)
+    return run_dir
+
+
+@pytest.mark.parametrize("backend,packed", [("turbo", False), ("turbo", True), ("pil", True)])
+def test_a_training_run_stopped_mid_epoch_resumes_to_the_same_end(tmp_path, backend, packed):
+    """Through the training engine: 3 steps an epoch, a stop after step 2, a resumed run equals an
+    uninterrupted one (weights and metrics), on a folder and on its pack, with DataLoader workers."""
+    from resnext_bench.engine.checkpoint import load_checkpoint
+    from resnext_bench.engine.train import Stopped, train_run
+    from resnext_bench.engine.data.shards import pack
+    from test_train import StopAfter, assert_same_outcome
+
+    write_tree(tmp_path / "tree", per_class=4)
+    root = tmp_path / "tree"
+    if packed:
+        pack(root, tmp_path / "packed", workers=1)
+        root = tmp_path / "packed"
+    reference = imagenet_run(tmp_path / "a", "ref", root, backend, workers=1)
+    assert train_run(reference, log=lambda m: None)["status"] == "completed"
+    stopped = imagenet_run(tmp_path / "b", "ref", root, backend, workers=1)
+    with pytest.raises(Stopped):
+        train_run(stopped, stop=StopAfter(1), log=lambda m: None)
+    state = load_checkpoint(stopped).state
+    assert (state["epoch"], state["step_in_epoch"]) == (0, 2)  # the stop landed inside epoch 1
+    assert train_run(stopped, log=lambda m: None)["status"] == "completed"
+    assert_same_outcome(reference, stopped)
