@@ -106,6 +106,23 @@ def test_the_dry_run_shows_nodes_x_gpus_and_the_gpu_hours(tmp_path, capsys):
     assert not (tmp_path / "s").exists()
 
 
+def test_the_local_executor_runs_a_two_task_run_as_two_ranks(tmp_path):
+    from conftest import tiny_ablation
+
+    from resnext_bench.cluster.status import sweep_status
+
+    grid = tiny_ablation(tmp_path, "local2", epochs=1, train_limit=256)
+    prof = profile(tmp_path, (ROOT / "slurm" / "workstation.yaml").read_text() + "tasks_per_node: 2\n")
+    sweep = tmp_path / "sweep"
+    assert main(["launch", str(grid), "--cluster", str(prof), "--sweep-dir", str(sweep)]) == 0
+    wait_until(lambda: all(r["state"] not in ("pending", "running") for r in sweep_status(sweep)), "the local job",
+               timeout=300, interval=0.5)
+    (run_dir,) = (sweep / "runs").iterdir()
+    result = rundir.result_of(run_dir) or {}
+    assert result.get("status") == "completed" and result["world_size"] == 2, result
+    assert len(rundir.epochs_of(run_dir)) == 1  # one writer: rank 0
+
+
 # ---------------------------------------------------------------- the engine: one DDP path at every world size
 
 # train_run in a fresh process (a process group never leaks into this one), reporting how the process
