@@ -150,14 +150,14 @@ class Trainer:
         zeros is exact, so a resumed rank continues from its very own sums and the epoch's totals
         come out bit for bit as in a run never stopped.
         """
-        mine = list(self.state.sums.as_dict().values())
+        mine = self.state.sums.as_dict()
         if not self.dist.ddp:
-            return [self.state.sums.as_dict()]
-        n = len(mine)
+            return [mine]
+        n, rank = len(mine), self.dist.rank
         rows = [0.0] * (n * self.dist.world_size)
-        rows[self.dist.rank * n:(self.dist.rank + 1) * n] = mine
+        rows[rank * n:(rank + 1) * n] = mine.values()
         rows = all_reduce(rows, self.dist, self.device)
-        return [dict(zip(self.state.sums.as_dict(), rows[r * n:(r + 1) * n])) for r in range(self.dist.world_size)]
+        return [dict(zip(mine, rows[r * n:(r + 1) * n])) for r in range(self.dist.world_size)]
 
     def _restored_sums(self, ckpt: dict) -> EpochSums:
         """This rank's partial sums from a checkpoint. Saved by another world size (or by a version
