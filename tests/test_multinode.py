@@ -67,7 +67,11 @@ def test_a_bad_multinode_profile_is_one_line_and_exit_2(tmp_path, text, message)
     assert not (tmp_path / "s").exists()
 
 
-def test_a_multinode_job_asks_slurm_for_nodes_tasks_and_gpus(tmp_path):
+def test_a_multinode_job_asks_slurm_for_nodes_tasks_and_gpus(tmp_path, monkeypatch):
+    import submitit
+
+    # SlurmExecutor refuses to be built where srun is missing; its sbatch options are all this reads.
+    monkeypatch.setattr(submitit.SlurmExecutor, "affinity", classmethod(lambda cls: 1))
     prof = load_profile(ROOT / "slurm" / "multinode.example.yaml")
     params = _executor(prof, tmp_path, "t4", None, None).parameters
     assert (params["nodes"], params["ntasks_per_node"], params["gpus_per_node"]) == (2, 4, 4)
@@ -159,10 +163,11 @@ def _probe(run_dir: Path, **env) -> dict:
 
 
 def test_resnext_bench_ddp_runs_world_size_1_through_the_process_group_and_changes_nothing(tmp_path):
+    cpu = {"CUDA_VISIBLE_DEVICES": ""}  # gloo on the CPU, also on a machine with a GPU
     plain = make_run(tmp_path, "plain")
-    assert _probe(plain) == {"backend": None, "device_id": None, "current_at_init": None, "ddp": False}
+    assert _probe(plain, **cpu) == {"backend": None, "device_id": None, "current_at_init": None, "ddp": False}
     ddp = make_run(tmp_path, "ddp1")
-    seen = _probe(ddp, RESNEXT_BENCH_DDP="1")
+    seen = _probe(ddp, RESNEXT_BENCH_DDP="1", **cpu)
     assert seen["backend"] == "gloo" and seen["ddp"] and seen["device_id"] is None  # the CPU: gloo, no device
     result = rundir.result_of(ddp)
     assert result["world_size"] == 1 and result["status"] == "completed"
