@@ -10,7 +10,9 @@ failure, SIGKILL). Jobs run a snapshot of the code taken at launch.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import fnmatch
 import hashlib
 import os
 import shutil
@@ -32,19 +34,53 @@ DEFAULT_MAX_ARRAY_SIZE = 1001
 
 # ---------------------------------------------------------------- cluster profiles
 
+# The fields of a profile that say what one run's job is given: runs whose resources differ go to
+# separate arrays (an array shares one set of sbatch options).
+RESOURCE_FIELDS = ("nodes", "gpus_per_node", "tasks_per_node", "cpus_per_gpu", "cpus_per_run", "mem_gb", "timeout_min")
+
+
+@dataclass(frozen=True)
+class ResourceOverride:
+    """Other resources for the configurations whose names match one of `configurations` (fnmatch
+    patterns, e.g. "*_64x4d"): the 2x-complexity models of Table 4 on more nodes, for longer."""
+
+    configurations: tuple[str, ...]
+    nodes: Optional[int] = None
+    gpus_per_node: Optional[int] = None
+    tasks_per_node: Optional[int] = None
+    cpus_per_gpu: Optional[int] = None
+    cpus_per_run: Optional[int] = None
+    mem_gb: Optional[float] = None
+    timeout_min: Optional[int] = None
+
+    def __post_init__(self):
+        if not self.configurations:
+            raise UserError("overrides: each entry names its configurations (a list of name patterns)")
+        if all(getattr(self, key) is None for key in RESOURCE_FIELDS):
+            raise UserError(f"overrides for {list(self.configurations)}: sets none of {', '.join(RESOURCE_FIELDS)}")
+
+
 @dataclass(frozen=True)
 class Profile:
-    """Where and with what resources each run is executed (slurm/*.yaml)."""
+    """Where and with what resources each run is executed (slurm/*.yaml).
+
+    A run is one job of `nodes` x `tasks_per_node` tasks, one task a GPU (`gpus_per_node`), or CPU
+    processes (gloo) when the profile has no GPUs. `gpus_per_run` is the one-node spelling of earlier
+    profiles: gpus_per_run = nodes x gpus_per_node with nodes = 1.
+    """
 
     executor: str = "local"  # slurm | local | debug
     partition: Optional[str] = None
     account: Optional[str] = None
     qos: Optional[str] = None
     constraint: Optional[str] = None
-    gpus_per_run: int = 0  # a run with several GPUs uses DDP, one task per GPU
+    nodes: int = 1
+    gpus_per_node: Optional[int] = None  # a run with several GPUs in all uses DDP, one task per GPU
+    gpus_per_run: Optional[int] = None  # one node's GPUs (earlier profiles); kept equal to nodes x gpus_per_node
+    tasks_per_node: Optional[int] = None  # = gpus_per_node with GPUs; CPU processes (gloo) a node without (default 1)
     cpus_per_gpu: int = 8
-    cpus_per_run: int = 0  # CPUs of a run without GPUs (0: 1)
-    mem_gb: float = 16.0
+    cpus_per_run: int = 0  # CPUs of each task of a run without GPUs (0: 1)
+    mem_gb: float = 16.0  # a node's
     timeout_min: int = 60
     array_parallelism: int = 16  # runs executing at once (for `local`: parallel chains of runs)
     max_retries: int = 2  # resubmissions of a failed or cancelled run
@@ -52,29 +88,84 @@ class Profile:
     setup: tuple[str, ...] = ()  # shell lines run before each job (module load, conda activate...)
     additional_parameters: Optional[dict] = None  # extra sbatch options submitit passes through
     snapshot: bool = True
+    overrides: tuple[ResourceOverride, ...] = ()  # other resources for some configurations
     source: str = ""
 
     def __post_init__(self):
         if self.executor not in ("slurm", "local", "debug"):
             raise UserError(f"executor: expected slurm, local or debug, got {self.executor!r}")
-        for key in ("gpus_per_run", "cpus_per_run", "max_retries"):
+        for key in ("cpus_per_run", "max_retries"):
             if getattr(self, key) < 0:
                 raise UserError(f"{key}: expected a number >= 0, got {getattr(self, key)}")
-        for key in ("cpus_per_gpu", "timeout_min", "array_parallelism", "signal_delay_s"):
-            if getattr(self, key) < 1:
+        for key in ("gpus_per_node", "gpus_per_run"):
+            if getattr(self, key) is not None and getattr(self, key) < 0:
+                raise UserError(f"{key}: expected a number >= 0, got {getattr(self, key)}")
+        for key in ("nodes", "tasks_per_node", "cpus_per_gpu", "timeout_min", "array_parallelism", "signal_delay_s"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise UserError(f"{key}: expected a number >= 1, got {getattr(self, key)}")
         if not self.mem_gb > 0:
             raise UserError(f"mem_gb: expected a number > 0, got {self.mem_gb}")
         if self.signal_delay_s >= self.timeout_min * 60:
             raise UserError(f"signal_delay_s ({self.signal_delay_s}) must be shorter than timeout_min")
+        # One spelling of the GPUs from here on: gpus_per_node, with gpus_per_run = nodes x gpus_per_node.
+        per_node, per_run = self.gpus_per_node, self.gpus_per_run
+        if per_node is None:
+            if per_run and self.nodes > 1:
+                raise UserError(f"gpus_per_run is one node's GPUs; with nodes: {self.nodes} give gpus_per_node")
+            per_node = per_run or 0
+        elif per_run is not None and per_run != self.nodes * per_node:
+            raise UserError(f"gpus_per_run ({per_run}) is not nodes x gpus_per_node ({self.nodes} x {per_node}): "
+                            "give gpus_per_node alone")
+        tasks = self.tasks_per_node or max(per_node, 1)
+        if per_node and tasks != per_node:
+            raise UserError(f"tasks_per_node ({tasks}) must equal gpus_per_node ({per_node}): one task per GPU")
+        if self.executor != "slurm" and self.nodes > 1:
+            raise UserError(f"nodes: {self.nodes} needs executor slurm ({self.executor} runs on this machine)")
+        if self.executor == "debug" and tasks > 1:
+            raise UserError(f"executor debug trains in this process: one task, not {tasks} (use local or slurm)")
+        object.__setattr__(self, "gpus_per_node", per_node)
+        object.__setattr__(self, "gpus_per_run", self.nodes * per_node)
+        object.__setattr__(self, "tasks_per_node", tasks)
 
     @property
     def cpus_per_task(self) -> int:
-        return self.cpus_per_gpu if self.gpus_per_run else max(1, self.cpus_per_run)
+        return self.cpus_per_gpu if self.gpus_per_node else max(1, self.cpus_per_run)
 
     @property
-    def tasks_per_node(self) -> int:
-        return max(1, self.gpus_per_run)
+    def resources(self) -> tuple:
+        """What one run's job is given; runs with equal resources can share an array."""
+        return tuple(getattr(self, key) for key in RESOURCE_FIELDS)
+
+    def describe(self) -> str:
+        """One run's allocation in words: nodes x GPUs (or CPU tasks), CPUs, memory, time limit."""
+        if self.gpus_per_node:
+            what = f"{plural(self.nodes, 'node')} x {plural(self.gpus_per_node, 'GPU')}"
+        else:
+            what = f"{plural(self.nodes, 'node')} x {plural(self.tasks_per_node, 'CPU task')}"
+        return (f"{what}, {plural(self.cpus_per_task * self.tasks_per_node, 'CPU')} and {self.mem_gb:g} GB a node, "
+                f"{self.timeout_min} min")
+
+    def for_configuration(self, name: str) -> "Profile":
+        """This profile with the resources of the first override whose patterns match `name`."""
+        for override in self.overrides:
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in override.configurations):
+                return self._with(override)
+        return self
+
+    def variants(self) -> list["Profile"]:
+        """This profile and each override applied: every set of resources a run of it can get."""
+        return [self] + [self._with(override) for override in self.overrides]
+
+    def _with(self, override: ResourceOverride) -> "Profile":
+        changes = {key: getattr(override, key) for key in RESOURCE_FIELDS if getattr(override, key) is not None}
+        if "nodes" in changes or "gpus_per_node" in changes:
+            changes["gpus_per_run"] = None  # recomputed as nodes x gpus_per_node
+        if "gpus_per_node" in changes:
+            changes.setdefault("tasks_per_node", None)  # one task per GPU again, unless set
+        try:
+            return dataclasses.replace(self, **changes, overrides=())
+        except UserError as e:
+            raise UserError(f"overrides for {list(override.configurations)}: {e}") from None
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -83,7 +174,9 @@ def load_profile(path: str | Path) -> Profile:
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping")
     try:
-        return build(Profile, {**raw, "source": str(path)})
+        profile = build(Profile, {**raw, "source": str(path)})
+        profile.variants()  # every override's resources are valid too
+        return profile
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
 
@@ -127,22 +220,36 @@ def check_resources(profile: Profile) -> None:
     nodes = [line.split("|") for line in out.strip().splitlines() if line.count("|") == 3]
     if not nodes:
         raise UserError(f"{profile.source}: partition {profile.partition!r} has no nodes")
-    def gpus(gres: str) -> int:
-        total = 0
-        for item in gres.split(","):
-            parts = item.split("(")[0].split(":")
-            if parts[0] == "gpu" and parts[-1].isdigit():
-                total += int(parts[-1])
-        return total
-    cpus_needed = profile.cpus_per_task * profile.tasks_per_node
+    for variant in profile.variants():  # each override's resources must fit too
+        _check_fit(variant, nodes)
+
+
+def _gres_gpus(gres: str) -> int:
+    """GPUs in a node's gres string as sinfo prints it ("gpu:a100:4(S:0-1),shard:8")."""
+    total = 0
+    for item in gres.split(","):
+        parts = item.split("(")[0].split(":")
+        if parts[0] == "gpu" and parts[-1].isdigit():
+            total += int(parts[-1])
+    return total
+
+
+def _check_fit(profile: Profile, nodes: list[list[str]]) -> None:
+    """Refuse a job no `profile.nodes` nodes of sinfo's (partition, CPUs, memory, gres) rows can hold."""
+    cpus_needed = profile.cpus_per_task * profile.tasks_per_node  # a node's share of the job
     fits = [n for n in nodes if int(n[1].rstrip("+")) >= cpus_needed
-            and int(n[2].rstrip("+")) >= profile.mem_gb * 1024 and gpus(n[3]) >= profile.gpus_per_run]
+            and int(n[2].rstrip("+")) >= profile.mem_gb * 1024 and _gres_gpus(n[3]) >= profile.gpus_per_node]
     if not fits:
         most = max(nodes, key=lambda n: int(n[1].rstrip("+")))
         raise UserError(
-            f"{profile.source}: no node can run a job with {profile.gpus_per_run} GPUs, {cpus_needed} CPUs and "
+            f"{profile.source}: no node can run a job with {profile.gpus_per_node} GPUs, {cpus_needed} CPUs and "
             f"{profile.mem_gb:g} GB (largest node: {most[1]} CPUs, {int(most[2].rstrip('+')) // 1024} GB, gres {most[3]})"
         )
+    if len(fits) < profile.nodes:
+        raise UserError(f"{profile.source}: a run needs {plural(profile.nodes, 'node')} with "
+                        f"{plural(profile.gpus_per_node, 'GPU')}, {plural(cpus_needed, 'CPU')} and {profile.mem_gb:g} GB "
+                        "each; the partition has "
+                        f"{plural(len(fits), 'such node')}")
 
 
 # ---------------------------------------------------------------- the job
@@ -208,7 +315,7 @@ class TrainJob:
             tasks, job_id, rank = env.num_tasks, env.job_id, env.global_rank
         except RuntimeError:  # called in-process (the debug executor), not inside a job
             tasks, job_id, rank = 1, None, 0
-        if tasks > 1:
+        if tasks > 1:  # rank, world size, master address and port from the allocation, for every node
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         results = []
         for run_dir in self.run_dirs:
@@ -218,7 +325,11 @@ class TrainJob:
                 self.current = (Path(run_dir), attempt_of)
             try:
                 result = train_run(Path(run_dir), stop=stop)
-            except Stopped:
+            except Stopped as e:
+                if rank:  # every rank stopped at the same step; rank 0 checkpointed and requeues the job
+                    print(f"rank {rank}: stopped with rank 0 ({e}); rank 0 holds the checkpoint and the requeue",
+                          file=sys.stderr, flush=True)
+                    raise SystemExit(0) from None  # not a failure of this task: no error result, no traceback
                 self.end_current(self.stop_end, stop.reason)
                 raise
             except Exception as e:  # recorded in the run's result; the chain goes on
@@ -452,13 +563,13 @@ def _executor(profile: Profile, sweep: Path, name: str, code_dir: Optional[Path]
     if profile.executor == "slurm":
         ex = submitit.SlurmExecutor(folder=folder, python=sys.executable)
         params = dict(
-            job_name=f"rb-{name}", time=profile.timeout_min, ntasks_per_node=profile.tasks_per_node, nodes=1,
+            job_name=f"rb-{name}", time=profile.timeout_min, nodes=profile.nodes, ntasks_per_node=profile.tasks_per_node,
             cpus_per_task=profile.cpus_per_task, mem=f"{int(profile.mem_gb * 1024)}M",
             signal_delay_s=profile.signal_delay_s, array_parallelism=profile.array_parallelism,
             setup=list(profile.setup) + exports,
         )
-        if profile.gpus_per_run:
-            params["gpus_per_node"] = profile.gpus_per_run
+        if profile.gpus_per_node:
+            params["gpus_per_node"] = profile.gpus_per_node
         for key in ("partition", "account", "qos", "constraint"):
             if getattr(profile, key):
                 params[key] = getattr(profile, key)
@@ -469,13 +580,36 @@ def _executor(profile: Profile, sweep: Path, name: str, code_dir: Optional[Path]
     # No %j for local jobs: submitit's local controller creates its folder unformatted (a folder
     # literally named %j); its files are named by job id anyway (SWEEP/submitit/PID_0_log.out).
     ex = submitit.LocalExecutor(folder=folder.parent)
-    ex.update_parameters(timeout_min=profile.timeout_min, gpus_per_node=profile.gpus_per_run,
+    ex.update_parameters(timeout_min=profile.timeout_min, gpus_per_node=profile.gpus_per_node,
                          tasks_per_node=profile.tasks_per_node)
     return ex
 
 
 def _chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def plan_arrays(runs: list[Run], ids: list[str], profile: Profile, limit: int) -> list[tuple[Profile, list[list[str]]]]:
+    """How the runs `ids` are submitted: a list of (resources, jobs), one entry an array, a job a
+    chain of run ids trained in turn.
+
+    Runs whose configurations get different resources (the profile's overrides) go to separate
+    arrays, since an array shares one set of sbatch options. Slurm: one job a run, arrays within
+    MaxArraySize (`limit`); local: `array_parallelism` chains a resource set; debug: one chain each.
+    """
+    configuration = {r.run_id: r.configuration for r in runs}
+    sets: dict[tuple, tuple[Profile, list[str]]] = {}
+    for rid in ids:
+        resources = profile.for_configuration(configuration[rid])
+        sets.setdefault(resources.resources, (resources, []))[1].append(rid)
+    arrays = []
+    for resources, members in sets.values():
+        if profile.executor == "slurm":
+            arrays += [(resources, chunk) for chunk in _chunks([[rid] for rid in members], limit)]
+        else:
+            lanes = min(profile.array_parallelism, len(members)) if profile.executor == "local" else 1
+            arrays.append((resources, [members[i::lanes] for i in range(lanes)]))
+    return arrays
 
 
 def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print) -> list[str]:
@@ -500,19 +634,12 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
     sweep = sweep.resolve()
     code_dir = snapshot_code(sweep) if profile.snapshot and profile.executor != "debug" else None
     commit = git_commit()
-    ex = _executor(profile, sweep, name, code_dir, commit) if profile.executor != "debug" else None
-    ids = plan.to_submit
-    if profile.executor == "slurm":
-        groups = [[rid] for rid in ids]
-        limit = max_array_size()
-        batches = _chunks(groups, limit)
-    else:  # local/debug: `array_parallelism` chains, each training its runs one after another
-        lanes = min(profile.array_parallelism, len(ids)) if profile.executor == "local" else 1
-        groups = [ids[i::lanes] for i in range(lanes)]
-        batches = [groups]
+    limit = max_array_size() if profile.executor == "slurm" else DEFAULT_MAX_ARRAY_SIZE
+    batches = plan_arrays(plan.runs, plan.to_submit, profile, limit)
     submitted = []
     if profile.executor == "debug":
         # In this process, one run after another (submitit's debug executor would open pdb on a failure).
+        groups = [group for _, batch in batches for group in batch]
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         for i, group in enumerate(groups):
             for rid in group:
@@ -537,7 +664,8 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
         # checkout there would shadow the snapshot: submit from inside the snapshot instead.
         os.chdir(code_dir)
     try:
-        for batch in batches:
+        for resources, batch in batches:
+            ex = _executor(resources, sweep, name, code_dir, commit)
             fns = [TrainJob([str(run_dirs[rid]) for rid in group]) for group in batch]
             jobs = ex.submit_array(fns)
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -546,7 +674,8 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
                     rundir.record_job(run_dirs[rid], str(job.job_id), profile.executor, now, str(job.paths.folder))
                     submitted.append(rid)
             log(f"submitted {plural(len(jobs), 'job')} for {plural(sum(map(len, batch)), 'run')} "
-                f"({profile.executor}{', array ' + jobs[0].job_id.split('_')[0] if profile.executor == 'slurm' else ''})")
+                f"({profile.executor}{', array ' + jobs[0].job_id.split('_')[0] if profile.executor == 'slurm' else ''}; "
+                f"each {resources.describe()})")
     finally:
         os.chdir(cwd)
         if code_dir is not None and profile.executor == "local":

@@ -24,18 +24,28 @@ from .rundir import checkpoint_paths
 REQUIRED = ("model", "optimizer", "scaler", "rng", "epoch", "step_in_epoch", "global_step", "sums", "run_id")
 
 
-def rng_state() -> dict:
+def rng_state(device: torch.device) -> dict:
+    """The generators this process draws from: CPU, Python, and its own GPU's (no other GPU's).
+
+    A rank drives one GPU; storing every visible GPU's state and restoring it by index would hand
+    a resumed rank the generator of whichever GPU had that index when the checkpoint was written.
+    """
     state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict, device: torch.device) -> None:
+    """Restore `rng_state`'s generators; the CUDA one onto this process's own GPU.
+
+    Checkpoints of earlier versions hold a list (every visible GPU's state): their CUDA generator is
+    not restored, since which entry was this rank's cannot be known.
+    """
     torch.set_rng_state(state["torch"])
     random.setstate(_as_tuple(state["python"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if device.type == "cuda" and isinstance(state.get("cuda"), torch.Tensor):
+        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 def _as_tuple(x):

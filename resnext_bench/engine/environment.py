@@ -1,51 +1,13 @@
-"""What a run executes on: device choice, distributed rank, and the provenance recorded with results."""
+"""What a run executed on: the hardware and versions recorded with results (distributed.py chooses the device)."""
 from __future__ import annotations
 
 import os
 import platform
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
-
-from ..errors import UserError
-
-
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls) -> "Dist":
-        """Rank and world size as torchrun or submitit's TorchDistributedEnvironment export them."""
-        env = os.environ
-        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
-
-
-def all_reduce(values: list[float], dist: Dist, device) -> list[float]:
-    """Sum `values` over ranks (identity on one process)."""
-    if dist.world_size == 1:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    torch.distributed.all_reduce(t)
-    return t.tolist()
-
-
-def device_for(runtime, dist: Dist) -> torch.device:
-    if runtime.device == "cpu" or (runtime.device == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise UserError("runtime.device is cuda but no CUDA device is visible")
-    torch.cuda.set_device(dist.local_rank)
-    return torch.device("cuda", dist.local_rank)
 
 
 def cpu_model() -> str:

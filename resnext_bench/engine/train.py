@@ -22,7 +22,8 @@ from ..config.runs import Run
 from ..errors import UserError
 from . import rundir
 from .checkpoint import DamagedCheckpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .environment import Dist, all_reduce, device_for, device_name, git_commit, versions
+from .distributed import Dist, all_reduce, device_for, join_process_group, wrap_model
+from .environment import device_name, git_commit, versions
 from .events import open_events
 from .recipe import build_loss, build_optimizer, lr_at
 from .rundir import EPOCH_FIELDS, Epoch, Result, RunLock
@@ -88,15 +89,14 @@ def evaluate(model, val, device, precision, channels_last, dist: Dist) -> tuple[
 class Trainer:
     """Trains one Run in one run folder (rank 0 writes; other ranks only compute)."""
 
-    def __init__(self, run: Run, run_dir: Path, dist: Dist, stop: StopFlag):
+    def __init__(self, run: Run, run_dir: Path, dist: Dist, device: torch.device, stop: StopFlag):
         from ..models import build_model
         from .data import build_data
 
-        self.run, self.run_dir, self.dist, self.stop = run, Path(run_dir), dist, stop
+        self.run, self.run_dir, self.dist, self.device, self.stop = run, Path(run_dir), dist, device, stop
         rt = run.runtime
         if rt.threads:
             torch.set_num_threads(rt.threads)
-        self.device = device_for(rt, dist)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = rt.cudnn_benchmark
         if run.recipe.batch_size % dist.world_size:
@@ -114,11 +114,7 @@ class Trainer:
         self.optimizer = build_optimizer(model.parameters(), run.recipe)
         self.loss_fn = build_loss(run.recipe)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=rt.precision == "fp16")
-        self.forward = model
-        if dist.world_size > 1:
-            self.forward = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
-            )
+        self.forward = wrap_model(model, dist, self.device)
         if rt.compile:
             self.forward = torch.compile(self.forward)
         self.state = State()
@@ -129,6 +125,9 @@ class Trainer:
 
     # -- checkpoints
     def save(self) -> None:
+        """Checkpoint (rank 0 writes). Collective under DDP: every rank calls it at the same step."""
+        rank_sums = self._rank_sums()
+        self.last_checkpoint = time.monotonic()
         if not self.dist.main:
             return
         s = self.state
@@ -137,13 +136,40 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "scheduler": {"global_step": s.global_step, "steps_per_epoch": self.train_data.num_batches},
-            "rng": rng_state(),
+            "rng": rng_state(self.device),
             "epoch": s.epoch, "step_in_epoch": s.step_in_epoch, "global_step": s.global_step,
-            "sums": s.sums.as_dict(), "wall_seconds": s.wall_seconds, "best": list(self.best),
+            "sums": s.sums.as_dict(), "rank_sums": rank_sums, "wall_seconds": s.wall_seconds, "best": list(self.best),
             "history": [{k: getattr(e, k) for k in EPOCH_FIELDS} for e in self.history],
             "run_id": self.run.run_id,
         })
-        self.last_checkpoint = time.monotonic()
+
+    def _rank_sums(self) -> list[dict]:
+        """Every rank's partial sums of the epoch in progress, in rank order.
+
+        Each rank fills its own row of a zero matrix and the rows are summed over ranks: adding
+        zeros is exact, so a resumed rank continues from its very own sums and the epoch's totals
+        come out bit for bit as in a run never stopped.
+        """
+        mine = self.state.sums.as_dict()
+        if not self.dist.ddp:
+            return [mine]
+        n, rank = len(mine), self.dist.rank
+        rows = [0.0] * (n * self.dist.world_size)
+        rows[rank * n:(rank + 1) * n] = mine.values()
+        rows = all_reduce(rows, self.dist, self.device)
+        return [dict(zip(mine, rows[r * n:(r + 1) * n])) for r in range(self.dist.world_size)]
+
+    def _restored_sums(self, ckpt: dict) -> EpochSums:
+        """This rank's partial sums from a checkpoint. Saved by another world size (or by a version
+        that kept rank 0's alone), the epoch's totals go to rank 0 so that they are counted once."""
+        per_rank = ckpt.get("rank_sums")
+        if isinstance(per_rank, list) and len(per_rank) == self.dist.world_size:
+            return EpochSums(**per_rank[self.dist.rank])
+        if not self.dist.main:
+            return EpochSums()
+        if isinstance(per_rank, list) and per_rank:
+            return EpochSums(**{k: sum(r[k] for r in per_rank) for k in per_rank[0]})
+        return EpochSums(**ckpt["sums"])
 
     def restore(self) -> bool:
         """Continue from the newest checkpoint that loads; False when the run has none."""
@@ -156,8 +182,8 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
-        self.state = State(ckpt["epoch"], ckpt["step_in_epoch"], ckpt["global_step"], EpochSums(**ckpt["sums"]),
+        set_rng_state(ckpt["rng"], self.device)
+        self.state = State(ckpt["epoch"], ckpt["step_in_epoch"], ckpt["global_step"], self._restored_sums(ckpt),
                            ckpt["wall_seconds"])
         self.best = tuple(ckpt["best"])
         self.fallback = loaded.fallback
@@ -175,12 +201,18 @@ class Trainer:
                             "(written by an older version); remove the checkpoint files to restart the run")
         return True
 
-    def _check_stop(self) -> None:
+    def _at_step_boundary(self, epoch_ends: bool) -> None:
+        """Checkpoint when one is due, or checkpoint and stop when asked. Under DDP every rank takes
+        the same decision at the same step (one reduce a step): a checkpoint is collective, and
+        clocks and signals reach ranks at different moments."""
+        every = self.run.runtime.checkpoint_minutes * 60
+        due = not epoch_ends and time.monotonic() - self.last_checkpoint >= every
         requested = self.stop.requested
-        if self.dist.world_size > 1:  # every rank must stop at the same step
-            requested = all_reduce([float(requested)], self.dist, self.device)[0] > 0
-        if requested:
+        if self.dist.ddp:
+            due, requested = (v > 0 for v in all_reduce([float(due), float(requested)], self.dist, self.device))
+        if due or requested:
             self.save()
+        if requested:
             raise Stopped(self.stop.reason or "stop requested")
 
     # -- one epoch
@@ -227,10 +259,7 @@ class Trainer:
                 if progress:
                     progress.update(1)
                     progress.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.3g}")
-                every = rt.checkpoint_minutes * 60
-                if time.monotonic() - self.last_checkpoint >= every and s.step_in_epoch < steps:
-                    self.save()
-                self._check_stop()
+                self._at_step_boundary(epoch_ends=s.step_in_epoch >= steps)
         finally:
             if progress:
                 progress.close()
@@ -326,9 +355,6 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
         if record.result is not None or record.result_unreadable:
             rundir.archive_failure(run_dir)  # a failed attempt, or a completed one with damaged metrics
         rundir.remove_stale_temporaries(run_dir)
-    if dist.world_size > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and run.runtime.device != "cpu" else "gloo"
-        torch.distributed.init_process_group(backend)
     trainer = None
     events = None  # the TensorBoard writer (rank 0, runtime.tensorboard): a view that never fails the run
 
@@ -344,8 +370,11 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
             return trainer.state.epoch + 1
         return len(record.epochs) + 1  # nothing restored: the epoch after the last one on disk
 
+    own_group = False
     try:
-        trainer = Trainer(run, run_dir, dist, stop)
+        device = device_for(run.runtime, dist)  # current before the process group binds to it
+        own_group = join_process_group(dist, device)
+        trainer = Trainer(run, run_dir, dist, device, stop)
         resumed = trainer.restore()
         s = trainer.state
         if dist.main:
@@ -399,5 +428,5 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
     finally:
         if events is not None:
             events.close()
-        if dist.world_size > 1 and torch.distributed.is_initialized():
+        if own_group:
             torch.distributed.destroy_process_group()
