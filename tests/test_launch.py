@@ -116,7 +116,7 @@ def test_local_executor_runs_chains_of_runs_from_a_code_snapshot(grid, tmp_path,
     assert main(["launch", str(grid), "--cluster", str(local), "--sweep-dir", str(sweep)]) == 0
     jobs = {rundir.read_job(d).job_id for d in (sweep / "runs").iterdir()}
     assert len(jobs) == 2  # two parallel chains for three runs
-    wait_until(lambda: not any(s in ("pending", "running") for s in states(sweep).values()), "the chains to finish",
+    wait_until(lambda: not any(s in rundir.LIVE for s in states(sweep).values()), "the chains to finish",
                timeout=240, interval=1, context=lambda: str(sweep_status(sweep)))
     assert set(states(sweep).values()) == {"completed"}
     for run_dir in (sweep / "runs").iterdir():

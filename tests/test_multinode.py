@@ -119,7 +119,7 @@ def test_the_local_executor_runs_a_two_task_run_as_two_ranks(tmp_path):
     prof = profile(tmp_path, (ROOT / "slurm" / "workstation.yaml").read_text() + "tasks_per_node: 2\n")
     sweep = tmp_path / "sweep"
     assert main(["launch", str(grid), "--cluster", str(prof), "--sweep-dir", str(sweep)]) == 0
-    wait_until(lambda: all(r["state"] not in ("pending", "running") for r in sweep_status(sweep)), "the local job",
+    wait_until(lambda: all(r["state"] not in rundir.LIVE for r in sweep_status(sweep)), "the local job",
                timeout=300, interval=0.5)
     (run_dir,) = (sweep / "runs").iterdir()
     result = rundir.result_of(run_dir) or {}
@@ -302,7 +302,7 @@ def test_a_preempted_two_task_job_requeues_whole_and_ends_like_torchrun(tmp_path
         if _queue_state(job_id) in ("PENDING", "REQUEUE_HOLD"):
             subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True)
             subprocess.run(["scontrol", "release", job_id], capture_output=True)
-        return all(r["state"] not in ("pending", "running") for r in sweep_status(sweep))
+        return all(r["state"] not in rundir.LIVE for r in sweep_status(sweep))  # requeued and held are live too
 
     wait_until(released_and_settled, "the requeued job to finish", timeout=400, interval=0.5)
     result = rundir.result_of(job_dir) or {}
