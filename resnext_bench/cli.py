@@ -86,7 +86,8 @@ def cmd_launch(args) -> int:
     overrides = list(args.set) + (["runtime.tensorboard=true"] if args.tensorboard else [])
     ablation = load_ablation(args.ablation, overrides)
     profile = load_profile(args.cluster)
-    for flag, value in (("--throughput", args.throughput), ("--tflops", args.tflops)):
+    for flag, value in (("--throughput", args.throughput), ("--tflops", args.tflops),
+                        ("--loader-rate", args.loader_rate)):
         if value is not None and not (value > 0 and value < float("inf")):
             raise UserError(f"{flag}: expected a number > 0, got {value:g}")
     sweep = Path(args.sweep_dir or f"sweeps/{ablation.name}")
@@ -105,7 +106,7 @@ def cmd_launch(args) -> int:
     if args.dry_run:
         from .cluster.dryrun import dry_run_report
 
-        print(dry_run_report(plan, profile, args.tflops, args.throughput))
+        print(dry_run_report(plan, profile, args.tflops, args.throughput, args.loader_rate))
         return 0
     for rid, why in plan.skipped.items():
         print(f"skip {rid}: {why}")
@@ -252,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard events per run (RUN/events; `tensorboard --logdir SWEEP`)")
     p.add_argument("--throughput", type=float, help="images/s per GPU for the estimate (stated or measured)")
+    p.add_argument("--loader-rate", type=float,
+                   help="ImageNet: training crops/s one CPU core decodes (from loader-bench) for the dry run's "
+                        "cores-per-GPU check (default: the figures measured in results/bench)")
     p.add_argument("--tflops", type=float, default=25.0,
                    help="effective training TFLOP/s per GPU for the estimate when --throughput is not given "
                         "(default 25: about ResNeXt-50 at 1,000 images/s)")

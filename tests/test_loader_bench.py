@@ -58,3 +58,48 @@ def test_the_nvjpeg_measurement_runs_end_to_end_on_a_cpu_stand_in(tmp_path):
 def test_bad_options_are_one_line_errors(arg, tmp_path, capsys):
     assert main(["loader-bench", "--data", str(tmp_path), *arg]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def dry_run(tmp_path, capsys, cpus_per_gpu: int, *extra: str) -> str:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    profile = tmp_path / f"gpu{cpus_per_gpu}.yaml"
+    profile.write_text((root / "slurm" / "gpu-cluster.example.yaml").read_text()
+                       .replace("cpus_per_gpu: 10 ", f"cpus_per_gpu: {cpus_per_gpu} "))
+    assert main(["launch", str(root / "ablations" / "table3_resnet101.yaml"), "--cluster", str(profile), "--dry-run",
+                 "--sweep-dir", str(tmp_path / "sweep"), "--throughput", "3676", *extra]) == 0
+    return capsys.readouterr().out
+
+
+def test_the_dry_run_says_whether_the_profiles_cores_keep_the_input_up(tmp_path, capsys):
+    from resnext_bench.cluster.dryrun import LOADER_RATES
+
+    out = dry_run(tmp_path, capsys, 10)  # auto on GPUs: nvjpeg
+    need = math.ceil(3676 / LOADER_RATES["nvjpeg"])
+    assert f"needs {need} CPU cores per GPU" in out and "cpus_per_gpu 10: enough" in out and "warning: cpus" not in out
+    out = dry_run(tmp_path, capsys, 4, "--set", "data.loader=turbo")
+    need = math.ceil(3676 / LOADER_RATES["turbo"])
+    assert f"warning: cpus_per_gpu 4 is below the {need} cores per GPU that turbo needs" in out
+    out = dry_run(tmp_path, capsys, 4, "--set", "data.loader=turbo", "--loader-rate", "1000")
+    assert "needs 4 CPU cores per GPU at 1,000 images/s per core (stated)" in out and "enough" in out
+    assert not (tmp_path / "sweep").exists()  # a dry run writes nothing
+
+
+def test_no_input_check_for_data_held_in_memory(tmp_path, capsys):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    assert main(["launch", str(root / "ablations" / "demo.yaml"), "--cluster", str(root / "slurm" / "gpu-cluster.example.yaml"),
+                 "--dry-run", "--sweep-dir", str(tmp_path / "s"), "--throughput", "3676"]) == 0
+    assert "input:" not in capsys.readouterr().out
+
+
+def test_a_bad_loader_rate_is_one_line_and_exit_2(tmp_path, capsys):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    assert main(["launch", str(root / "ablations" / "table3_resnet101.yaml"), "--cluster",
+                 str(root / "slurm" / "gpu-cluster.example.yaml"), "--dry-run", "--sweep-dir", str(tmp_path / "s"),
+                 "--loader-rate", "0"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

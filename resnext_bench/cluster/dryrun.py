@@ -1,12 +1,44 @@
 """`launch --dry-run`: what a launch would submit, with resources and a GPU-hour estimate."""
 from __future__ import annotations
 
+import math
+
 from ..units import plural
 from .launch import (DEFAULT_MAX_ARRAY_SIZE, LaunchPlan, Profile, estimate_gpu_hours, max_array_size, plan_arrays,
                      slurm_available)
 
 
-def dry_run_report(plan: LaunchPlan, profile: Profile, tflops: float, throughput: float | None) -> str:
+# Training crops per second per CPU core of each ImageNet decoding backend, measured by `loader-bench` on the
+# CPU of an H200 machine (results/bench/gpu-h200/loader.md); `launch --dry-run --loader-rate N` states yours.
+LOADER_RATES = {"pil": 261, "turbo": 379, "nvjpeg": 3058}
+LOADER_RATES_SOURCE = "loader-bench on an H200 machine's Xeon, results/bench/gpu-h200/loader.md"
+
+
+def input_lines(runs, estimates: list[dict], profile: Profile, loader_rate: float | None) -> list[str]:
+    """Will the input keep up? The CPU cores per GPU the ImageNet runs' decoding backend needs at the
+    estimated training rate, against the profile's cpus_per_gpu (a warning when it is below)."""
+    imagenet = {r.run_id: r for r in runs if r.data.name == "imagenet"}
+    speeds = [e["images_per_sec"] for e in estimates if e["run_id"] in imagenet and e["images_per_sec"]]
+    if not imagenet or not speeds or profile.gpus_per_node == 0:
+        return []
+    loader = next(iter(imagenet.values())).data.loader
+    backend = {"auto": "nvjpeg", "workers": "pil"}.get(loader, loader)  # auto on a CUDA GPU: nvjpeg
+    rate = loader_rate or LOADER_RATES[backend]
+    source = "stated" if loader_rate else LOADER_RATES_SOURCE
+    speed = max(speeds)
+    need = math.ceil(speed / rate)
+    line = (f"input: data.loader {loader}{f' ({backend} on a GPU)' if loader != backend else ''} at "
+            f"{speed:,.0f} images/s per GPU needs {plural(need, 'CPU core')} per GPU at {rate:,.0f} images/s "
+            f"per core ({source}); the profile gives cpus_per_gpu {profile.cpus_per_gpu}")
+    if profile.cpus_per_gpu >= need:
+        return [line + ": enough"]
+    return [line, f"warning: cpus_per_gpu {profile.cpus_per_gpu} is below the {need} cores per GPU that {backend} "
+                  f"needs: the runs will wait for data (use data.loader nvjpeg, a pack at a bounded size, or more "
+                  f"cores; measure yours with `resnext-bench loader-bench --train-ips {speed:.0f}`)"]
+
+
+def dry_run_report(plan: LaunchPlan, profile: Profile, tflops: float, throughput: float | None,
+                   loader_rate: float | None = None) -> str:
     """What a launch would submit, with resources and a GPU-hour estimate; submits nothing."""
     todo = [r for r in plan.runs if r.run_id in plan.to_submit]
     lines = [f"dry run: {len(plan.runs)} runs, {len(todo)} to submit, {len(plan.skipped)} skipped (nothing is submitted)"]
@@ -32,7 +64,8 @@ def dry_run_report(plan: LaunchPlan, profile: Profile, tflops: float, throughput
         who = "each run" if len(sets) == 1 else (
             f"{plural(len(ids), 'run')} of {', '.join(sorted({configurations[i] for i in ids}))}")
         lines.append(f"{who}: {resources.describe()}, partition {profile.partition or '(default)'}")
-    est = {e["run_id"]: e["gpu_hours"] for e in estimate_gpu_hours(todo, tflops, throughput)}
+    estimates = estimate_gpu_hours(todo, tflops, throughput)
+    est = {e["run_id"]: e["gpu_hours"] for e in estimates}
     known = [h for h in est.values() if h is not None]
     basis = (f"{throughput:g} images/s per GPU (stated)" if throughput else
              f"{tflops:g} effective TFLOP/s per GPU, training = 3 x 2 x forward multiply-adds per image")
@@ -46,4 +79,5 @@ def dry_run_report(plan: LaunchPlan, profile: Profile, tflops: float, throughput
                              f"GPU-hours, wall time per run on {plural(gpus, 'GPU')}: up to {max(hours) / gpus:.2f} h")
     if len(known) < len(est):
         lines.append(f"estimate: unavailable for {plural(len(est) - len(known), 'run')} (data set size unknown: data root missing?)")
+    lines += input_lines(todo, estimates, profile, loader_rate)
     return "\n".join(lines)
