@@ -241,12 +241,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(run_dir: Path, world_size: int, timeout: float = 300) -> list[dict]:
+def _launch(run_dir: Path, world_size: int, timeout: float = 300, **extra_env: str) -> list[dict]:
     """Start `world_size` ranks as torchrun would (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_*); their reports."""
     port = _free_port()
     procs = []
     for rank in range(world_size):
-        env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
+        env = dict(os.environ, **extra_env, RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
                    LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
         procs.append(subprocess.Popen([sys.executable, "-c", LAUNCH, str(run_dir)], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
@@ -269,32 +269,30 @@ def test_an_env_launched_single_rank_job_runs_on_the_device(tmp_path):
     """WORLD_SIZE=1 through the same env launch as a multi-GPU job (torchrun --nproc_per_node=1).
 
     The engine takes a world size of 1 as a plain single-process run: it initialises no process group
-    and does not wrap the model in DDP (train.py: `if dist.world_size > 1`), so NCCL is not exercised
-    here; test_ddp_over_the_process_group_backend does that where there are two devices.
+    and does not wrap the model in DDP (unless RESNEXT_BENCH_DDP=1, which
+    test_ddp_over_the_process_group_backend uses on a one-GPU machine).
     """
     run_dir = make_run(tmp_path, "env1", epochs=1, train_limit=128)
     (report,) = _launch(run_dir, 1)
     assert_ran_on_device(read_result(run_dir))
     assert_finite_metrics(run_dir, 1)
     seen = report
+    assert seen == {"init_process_group": None, "ddp": False}, seen
     print(f"[{DEVICE}] WORLD_SIZE=1 env launch: process group initialised: {seen['init_process_group']}, "
-          f"DDP wrapper: {seen['ddp']} (train.py bypasses both at world size 1)")
+          f"DDP wrapper: {seen['ddp']} (a plain run at world size 1)")
 
 
 def _ddp_world_size() -> int:
     return 2 if not ON_GPU else min(torch.cuda.device_count(), 2)
 
 
-@pytest.mark.skipif(ON_GPU and torch.cuda.is_available() and torch.cuda.device_count() < 2,
-                    reason="DDP over NCCL needs >= 2 GPUs: train.py initialises the process group and wraps "
-                           "the model in DDP only when WORLD_SIZE > 1, and NCCL cannot put two ranks on one GPU "
-                           "(LOCAL_RANK selects the device); a one-GPU machine can only run the WORLD_SIZE=1 "
-                           "path, which bypasses DDP")
 def test_ddp_over_the_process_group_backend(tmp_path):
-    """Two ranks through the env launch: NCCL on GPUs (gloo in the CPU rehearsal), one result."""
+    """Two ranks through the env launch: NCCL on GPUs (gloo in the CPU rehearsal), one result. NCCL cannot
+    put two ranks on one GPU, so a one-GPU machine runs one rank with RESNEXT_BENCH_DDP=1: the same process
+    group and DDP path as each rank of a multi-GPU job."""
     world = _ddp_world_size()
     run_dir = make_run(tmp_path, "ddp", epochs=1, train_limit=256)
-    reports = _launch(run_dir, world)
+    reports = _launch(run_dir, world, **({"RESNEXT_BENCH_DDP": "1"} if world == 1 else {}))
     backend = "nccl" if ON_GPU else "gloo"
     for r in reports:
         assert r == {"init_process_group": backend, "ddp": True}, r
