@@ -323,3 +323,6 @@ def test_a_training_run_stopped_mid_epoch_resumes_to_the_same_end(tmp_path, back
     assert (state["epoch"], state["step_in_epoch"]) == (0, 2)  # the stop landed inside epoch 1
     assert train_run(stopped, log=lambda m: None)["status"] == "completed"
     assert_same_outcome(reference, stopped)
+    from resnext_bench.engine import rundir
+
+    assert rundir.result_of(stopped)["data_loader"] == backend  # the decoder it ran with, in its provenance

@@ -137,6 +137,7 @@ class Result:
     channels_last: Optional[bool] = None
     compile: Optional[bool] = None
     threads: Optional[int] = None  # torch intra-op threads of rank 0
+    data_loader: Optional[str] = None  # the delivery path or ImageNet decoder `data.loader` resolved to
     versions: dict = field(default_factory=dict)  # torch, torchvision, timm, python, cuda, cudnn
     git_commit: Optional[str] = None
     run_id: Optional[str] = None

@@ -317,7 +317,8 @@ def _result(run: Run, trainer: Optional[Trainer], history: list[Epoch], status: 
         images_per_sec=speeds[len(speeds) // 2] if speeds else None,
         device=device_name(device), num_gpus=world if device.type == "cuda" else 0, world_size=world,
         seed=run.seed, precision=rt.precision, channels_last=rt.channels_last, compile=rt.compile,
-        threads=torch.get_num_threads(), versions=versions(), git_commit=git_commit(), run_id=run.run_id,
+        threads=torch.get_num_threads(), data_loader=trainer.train_data.loader if trainer else None,
+        versions=versions(), git_commit=git_commit(), run_id=run.run_id,
         code_dir=str(Path(__file__).resolve().parents[1]), checkpoint_fallback=trainer.fallback if trainer else None,
     )
 
