@@ -244,17 +244,20 @@ def test_a_pack_of_the_tree_gives_the_folders_batches_bit_for_bit(tree, tmp_path
     assert torch.equal(epoch_of_val(folder_val)[0], epoch_of_val(shard_val)[0])
 
 
-def test_a_truncated_shard_stops_the_epoch_naming_the_shard(tree, tmp_path):
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_truncated_shard_stops_the_epoch_naming_the_shard(tree, tmp_path, workers):
     from resnext_bench.engine.data.shards import pack
 
     packed = tmp_path / "packed"
     pack(tree, packed, workers=1)
-    train, _ = build_data(spec_for(packed, "turbo"), 4, CPU, seed=0)
+    spec = DataSpec("imagenet", root=str(packed), image_size=SIZE, num_workers=workers, loader="turbo")
+    train, _ = build_data(spec, 4, CPU, seed=0)
     shard = sorted(packed.glob("train-*.tar"))[0]
     with open(shard, "r+b") as f:
         f.truncate(shard.stat().st_size // 3)
-    with pytest.raises(UserError, match=re.escape(str(shard)) + ".*truncated"):
+    with pytest.raises(UserError, match=re.escape(str(shard)) + ".*truncated") as raised:
         epoch_of(train, 0)
+    assert "\n" not in str(raised.value)  # one line, also from a DataLoader worker (not its traceback)
     with pytest.raises(UserError, match=re.escape(shard.name)):
         build_data(spec_for(packed, "turbo"), 4, CPU, seed=0)  # and a new run is refused at the start
 

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from .decode import Unreadable, image_size, ticket_view
-from .workers import WorkerTrainData, WorkerValData, _FolderImages
+from ...errors import UserError
+from .workers import StopData, WorkerTrainData, WorkerValData, _FolderImages
 
 
 class _EncodedImages(_FolderImages):
@@ -40,6 +41,8 @@ class _EncodedImages(_FolderImages):
         except (Unreadable, OSError) as e:
             why = str(e) if isinstance(e, Unreadable) else f"{type(e).__name__}: {e}"
             return "skip", None, why, False, label, index
+        except UserError as e:  # a damaged shard: it stops the run (decode_batch raises it here)
+            return "skip", None, StopData(str(e)), False, label, index
 
 
 def _as_list(items: list) -> list:
@@ -85,6 +88,8 @@ def decode_batch(items: list, size: int, device: torch.device) -> tuple[torch.Te
     for item in items:
         kind, payload, extra, flip, label, index = item
         if kind == "skip":
+            if isinstance(extra, StopData):
+                raise UserError(str(extra))
             skipped.append((index, extra))
             continue
         if kind == "pixels":

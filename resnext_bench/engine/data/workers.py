@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ...config.spec import DataSpec
+from ...errors import UserError
 from .decode import CPU_DECODERS, Unreadable, ticket_view, unreadable_note
 from .draws import _Schedule
 from .seam import TrainData, ValData
@@ -57,6 +58,14 @@ class _FolderImages(Dataset):
             return self.decode(self.source.read(index), self.size, box_of, flip), label
         except (Unreadable, OSError) as e:
             return None, index, str(e) if isinstance(e, Unreadable) else f"{type(e).__name__}: {e}"
+        except UserError as e:  # a damaged shard: it stops the run, with its one line (see _Skips)
+            return None, index, StopData(str(e))
+
+
+class StopData(str):
+    """Why a sample ends the pass instead of being skipped (a truncated or missing shard). It travels
+    from the worker as data, so the training process raises it as the one-line UserError it was,
+    not wrapped in a DataLoader worker's traceback."""
 
 
 def _collate(items: list) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, str]]]:
@@ -137,6 +146,8 @@ class _Skips:
             for item in loader:
                 images, labels, *rest = self.decode(item) if self.decode else item
                 for index, why in (rest[0] if rest else ()):
+                    if isinstance(why, StopData):
+                        raise UserError(str(why))
                     skipped[self.dataset.source.name(index)] = why
                 if len(labels) == 0:
                     continue
