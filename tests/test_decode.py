@@ -329,3 +329,21 @@ def test_a_training_run_stopped_mid_epoch_resumes_to_the_same_end(tmp_path, back
     from resnext_bench.engine import rundir
 
     assert rundir.result_of(stopped)["data_loader"] == backend  # the decoder it ran with, in its provenance
+
+
+def test_a_resume_that_reads_with_another_decoder_says_so(tmp_path, monkeypatch):
+    """`auto` resolves by device: a run checkpointed on one kind of machine and resumed on another changes
+    decoders. The run goes on (same samples, same draws) and the log says it."""
+    from resnext_bench.engine.data import build
+    from resnext_bench.engine.train import Stopped, train_run
+    from test_train import StopAfter
+
+    write_tree(tmp_path / "tree", per_class=4)
+    run_dir = imagenet_run(tmp_path / "a", "switch", tmp_path / "tree", "auto")
+    with pytest.raises(Stopped):
+        train_run(run_dir, stop=StopAfter(1), log=lambda m: None)  # auto on this CPU: turbo
+    monkeypatch.setattr(build, "resolve_backend", lambda loader, device: "pil")  # as if resumed elsewhere
+    lines = []
+    assert train_run(run_dir, log=lines.append)["status"] == "completed"
+    warnings = [line for line in lines if "warning" in line]
+    assert len(warnings) == 1 and "reading data with turbo, this process reads with pil" in warnings[0], lines

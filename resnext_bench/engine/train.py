@@ -121,6 +121,7 @@ class Trainer:
         self.history: list[Epoch] = []  # the finished epochs, also kept in every checkpoint
         self.best = (math.inf, math.inf)
         self.fallback: Optional[str] = None  # why the latest checkpoint was not the one resumed
+        self.loader_switch: Optional[str] = None  # the data loader differs from the checkpoint's
         self.last_checkpoint = time.monotonic()
 
     # -- checkpoints
@@ -141,6 +142,7 @@ class Trainer:
             "sums": s.sums.as_dict(), "rank_sums": rank_sums, "wall_seconds": s.wall_seconds, "best": list(self.best),
             "history": [{k: getattr(e, k) for k in EPOCH_FIELDS} for e in self.history],
             "run_id": self.run.run_id,
+            "data_loader": self.train_data.loader,
         })
 
     def _rank_sums(self) -> list[dict]:
@@ -187,6 +189,11 @@ class Trainer:
                            ckpt["wall_seconds"])
         self.best = tuple(ckpt["best"])
         self.fallback = loaded.fallback
+        previous = ckpt.get("data_loader")
+        if previous is not None and previous != self.train_data.loader:  # `auto` resolved elsewhere differently
+            self.loader_switch = (f"the checkpoint was written reading data with {previous}, this process reads "
+                                  f"with {self.train_data.loader}: same samples and draws, pixels differ by decoder "
+                                  "rounding (set data.loader to keep one)")
         history = ckpt.get("history")
         history = [Epoch(**h) for h in history] if isinstance(history, list) else None
         # Epochs finished after this checkpoint (a kill between the metrics line and the next
@@ -381,8 +388,9 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
         if dist.main:
             if not resumed:
                 rundir.reset_progress(run_dir)  # a start from scratch keeps no earlier epoch lines
-            if trainer.fallback:
-                log(f"{run.run_id}: warning: {trainer.fallback}")
+            for warning in (trainer.fallback, trainer.loader_switch):
+                if warning:
+                    log(f"{run.run_id}: warning: {warning}")
             where = f"epoch {s.epoch + 1} step {s.step_in_epoch}" if resumed else "the start"
             log(f"{run.run_id}: training {run.configuration} seed {run.seed} on {device_name(trainer.device)}"
                 f" x{dist.world_size}, from {where}")
