@@ -10,26 +10,12 @@ import sys
 import threading
 from pathlib import Path
 
-from conftest import wait_until
+from conftest import wait_until, write_launch_grid
 
 from resnext_bench.cli import main
 from resnext_bench.cluster.control import job_logs
 from resnext_bench.cluster.status import sweep_status
 from resnext_bench.engine import rundir
-
-GRID = """
-name: cancelgrid
-template: cifar-29
-model: {base_planes: 8, stem_width: 8}
-reference: {cardinality: 1, bottleneck_width: 8}
-match: {target: block_params, tolerance_pct: 10}
-cardinalities: [1, 2]
-data: {name: digits, train_limit: 1024, val_limit: 64}
-recipe: {name: short, epochs: 30, batch_size: 32, lr: 0.05}
-seeds: [0]
-runtime: {threads: 1}
-"""
-
 
 def states(sweep):
     return {r["run_id"]: r["state"] for r in sweep_status(sweep)}
@@ -50,7 +36,7 @@ def fake_run(tmp_path, job_id="991", executor="slurm", folder=True):
 
 def test_local_jobs_run_cancel_whole_chains_and_logs_are_where_status_says(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "grid.yaml").write_text(GRID)
+    write_launch_grid(tmp_path, "cancelgrid", "[1, 2]", epochs=30, train_limit=1024)
     (tmp_path / "local.yaml").write_text("executor: local\narray_parallelism: 1\ntimeout_min: 10\n")
     sweep = Path("sweeps") / "cancelgrid"
     assert main(["launch", "grid.yaml", "--cluster", "local.yaml"]) == 0

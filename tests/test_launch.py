@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from conftest import wait_until, write_launch_grid
 import yaml
 
 from resnext_bench.cli import main
@@ -16,25 +16,9 @@ from resnext_bench.cluster.launch import _chunks, load_profile, max_array_size
 from resnext_bench.engine import rundir
 from resnext_bench.cluster.status import sweep_status
 
-GRID = """
-name: tinygrid
-template: cifar-29
-model: {base_planes: 8, stem_width: 8}
-reference: {cardinality: 1, bottleneck_width: 8}
-match: {target: block_params, tolerance_pct: 10}
-cardinalities: [1, 2, 4]
-data: {name: digits, train_limit: 128, val_limit: 64}
-recipe: {name: short, epochs: 1, batch_size: 32, lr: 0.05}
-seeds: [0]
-runtime: {threads: 1}
-"""
-
-
 @pytest.fixture
 def grid(tmp_path):
-    path = tmp_path / "grid.yaml"
-    path.write_text(GRID)
-    return path
+    return write_launch_grid(tmp_path, "tinygrid", "[1, 2, 4]")
 
 
 def profile(tmp_path, text, name="p.yaml"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import wait_until
+from conftest import DDP_PROBE, wait_until
 from test_train import assert_same_outcome, make_run, quiet
 
 from resnext_bench.cli import main
@@ -129,34 +129,10 @@ def test_the_local_executor_runs_a_two_task_run_as_two_ranks(tmp_path):
 
 # ---------------------------------------------------------------- the engine: one DDP path at every world size
 
-# train_run in a fresh process (a process group never leaks into this one), reporting how the process
-# group was made: backend, device_id, and which GPU was current at that moment; and whether DDP wrapped the model.
-PROBE = """
-import json, sys
-import torch
-import torch.distributed as td
-seen = {"backend": None, "device_id": None, "current_at_init": None, "ddp": False}
-real_init = td.init_process_group
-def init(backend=None, *a, **k):
-    seen["backend"], seen["device_id"] = backend, str(k["device_id"]) if "device_id" in k else None
-    seen["current_at_init"] = torch.cuda.current_device() if torch.cuda.is_available() else None
-    return real_init(backend, *a, **k)
-td.init_process_group = init
-class CountingDDP(torch.nn.parallel.DistributedDataParallel):
-    def __init__(self, *a, **k):
-        seen["ddp"] = True
-        super().__init__(*a, **k)
-torch.nn.parallel.DistributedDataParallel = CountingDDP
-from resnext_bench.engine.train import train_run
-train_run(sys.argv[1], log=lambda m: print(m, file=sys.stderr))
-print("RESULT " + json.dumps(seen))
-"""
-
-
 def _probe(run_dir: Path, **env) -> dict:
     clean = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
                                                              "MASTER_PORT", "RESNEXT_BENCH_DDP")}
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(run_dir)], env={**clean, **env}, capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", DDP_PROBE, str(run_dir)], env={**clean, **env}, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads([x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1][len("RESULT "):])

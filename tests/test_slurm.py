@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from conftest import wait_until, write_launch_grid
 import yaml
 
 from resnext_bench.cli import main
@@ -29,24 +29,9 @@ if not slurm_available():
 
 pytestmark = pytest.mark.slurm
 
-GRID = """
-name: slurmgrid
-template: cifar-29
-model: {{base_planes: 8, stem_width: 8}}
-reference: {{cardinality: 1, bottleneck_width: 8}}
-match: {{target: block_params, tolerance_pct: 10}}
-cardinalities: {cardinalities}
-data: {{name: digits, train_limit: {train_limit}, val_limit: 64}}
-recipe: {{name: short, epochs: {epochs}, batch_size: 32, lr: 0.05}}
-seeds: [0]
-runtime: {{threads: 1, checkpoint_minutes: 10}}
-"""
-
 
 def write_grid(tmp_path, cardinalities="[1, 2, 4]", epochs=1, train_limit=128):
-    path = tmp_path / "grid.yaml"
-    path.write_text(GRID.format(cardinalities=cardinalities, epochs=epochs, train_limit=train_limit))
-    return path
+    return write_launch_grid(tmp_path, "slurmgrid", cardinalities, epochs, train_limit)
 
 
 def settled(sweep):
