@@ -120,14 +120,13 @@ def _cpu_backends() -> dict[str, Callable]:
 
 def _tickets(samples, size: int, seed: int, epoch: int):
     """Each sample's bytes, label, box function and mirror flag for `epoch`, in the epoch's order."""
-    from ..engine.data.draws import _Schedule, _inception_box, _sample_draws
+    from ..engine.data.decode import ticket_view
+    from ..engine.data.draws import _Schedule
 
-    order = _Schedule(len(samples), 1, seed, 1, 0).order(epoch).tolist()
     out = []
-    for index in order:
-        path, label = samples[index]
-        draws = _sample_draws(seed, epoch, index)
-        out.append((path, label, (lambda w, h, d=draws: _inception_box(w, h, d)), draws[22] < 0.5))
+    for index in _Schedule(len(samples), 1, seed, 1, 0).order(epoch).tolist():
+        _, box_of, flip = ticket_view((index, epoch), seed, size)  # the draws the training loaders take
+        out.append((samples[index][0], samples[index][1], box_of, flip))
     return out
 
 
@@ -237,15 +236,12 @@ def measure_nvjpeg(samples, size: int, repeats: int, batch: int, seed: int = 0, 
 
 def _parity(dataset, samples, size: int, device) -> float:
     """Mean |nvjpeg - pil| of the evaluation crops (central box), in grey levels."""
-    from ..engine.data.decode import center_box, decode_pil
     from ..engine.data.gpudecode import decode_batch
+    from ..engine.data.workers import _FolderImages
 
+    reference = _FolderImages(dataset.source, size, dataset.seed, "pil")  # a plain index: the central box
     gpu, _, _ = decode_batch([dataset[i] for i in range(len(samples))], size, device)
-    diffs = []
-    for i, (path, _) in enumerate(samples):
-        with open(path, "rb") as f:
-            ref = decode_pil(f.read(), size, lambda w, h: center_box(w, h, size), False)
-        diffs.append((gpu[i].cpu().float() - ref.float()).abs().mean().item())
+    diffs = [(gpu[i].cpu().float() - reference[i][0].float()).abs().mean().item() for i in range(len(samples))]
     return sum(diffs) / len(diffs)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from ..engine.data.layout import imagenet_backend
 from ..units import plural
 from .launch import (DEFAULT_MAX_ARRAY_SIZE, LaunchPlan, Profile, estimate_gpu_hours, max_array_size, plan_arrays,
                      slurm_available)
@@ -22,7 +23,7 @@ def input_lines(runs, estimates: list[dict], profile: Profile, loader_rate: floa
     if not imagenet or not speeds or profile.gpus_per_node == 0:
         return []
     loader = next(iter(imagenet.values())).data.loader
-    backend = {"auto": "nvjpeg", "workers": "pil"}.get(loader, loader)  # auto on a CUDA GPU: nvjpeg
+    backend = imagenet_backend(loader, gpu_decoding=True)  # a GPU profile: auto decodes on the GPU
     rate = loader_rate or LOADER_RATES[backend]
     source = "stated" if loader_rate else LOADER_RATES_SOURCE
     speed = max(speeds)

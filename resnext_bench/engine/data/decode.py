@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Callable, Optional, Sequence
+from functools import lru_cache
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .layout import imagenet_backend
 
-CPU_BACKENDS = ("pil", "turbo")
-BACKENDS = CPU_BACKENDS + ("nvjpeg",)
+
 DCT_SCALES = (8, 4, 2)  # 1/8, 1/4, 1/2: the IDCT scalings that are cheaper than a full decode
 Box = tuple[float, float, float, float]  # left, top, right, bottom in source pixels
 
@@ -56,15 +57,23 @@ def ticket_view(ticket, seed: int, size: int) -> tuple[int, Callable[[int, int],
     return index, (lambda w, h: _inception_box(w, h, draws)), draws[22] < 0.5
 
 
-def image_size(data: bytes) -> tuple[int, int, str, str]:
-    """(width, height, format, mode) from the header alone; Unreadable when there is none."""
+def rgb_jpeg_size(data: bytes) -> Optional[tuple[int, int]]:
+    """(width, height) from PIL's parse of the header, when the bytes are a JPEG that libjpeg-turbo
+    and nvjpeg decode to RGB (YCbCr or grayscale); None for a PNG, a CMYK/YCCK JPEG or no image."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as im:
-            return im.width, im.height, im.format or "", im.mode
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise Unreadable(f"{type(e).__name__}: {e}") from None
+            return (im.width, im.height) if im.format == "JPEG" and im.mode in ("RGB", "L") else None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+
+
+def pixel_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    """A box rounded to whole pixels inside a width x height image, at least one pixel each way."""
+    left, top, right, bottom = (int(round(v)) for v in box)
+    left, top = min(max(left, 0), width - 1), min(max(top, 0), height - 1)
+    return left, top, min(max(right, left + 1), width), min(max(bottom, top + 1), height)
 
 
 # ---------------------------------------------------------------- pil (the reference)
@@ -86,6 +95,7 @@ def decode_pil(data: bytes, size: int, box_of: Callable[[int, int], Box], flip: 
 
 # ---------------------------------------------------------------- turbo
 
+@lru_cache(maxsize=None)  # called for every image: a missing package is looked for once
 def _simplejpeg():
     try:
         import simplejpeg
@@ -131,19 +141,12 @@ def _turbo_header(data: bytes, binding: str) -> Optional[tuple[int, int]]:
         except Exception:  # not a JPEG simplejpeg can parse: the reference path decides
             return None
         return (width, height) if colorspace in ("Gray", "YCbCr", "RGB") else None
-    try:
-        width, height, fmt, mode = image_size(data)
-    except Unreadable:
-        return None
-    return (width, height) if fmt == "JPEG" and mode in ("RGB", "L") else None
+    return rgb_jpeg_size(data)
 
 
 def resize_box(pixels_hwc: torch.Tensor, box: Box, size: int, flip: bool) -> torch.Tensor:
     """Bilinear (antialiased) resize of a box of an (H, W, 3) uint8 image to (3, size, size) uint8."""
-    left, top, right, bottom = (int(round(v)) for v in box)
-    h, w = pixels_hwc.shape[:2]
-    left, top = min(max(left, 0), w - 1), min(max(top, 0), h - 1)
-    right, bottom = min(max(right, left + 1), w), min(max(bottom, top + 1), h)
+    left, top, right, bottom = pixel_box(box, pixels_hwc.shape[1], pixels_hwc.shape[0])
     crop = pixels_hwc[top:bottom, left:right].permute(2, 0, 1).unsqueeze(0)  # channels_last strides
     out = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
     return (out.flip(-1) if flip else out).contiguous()
@@ -189,15 +192,7 @@ def nvjpeg_available(device: torch.device) -> bool:
 
 def resolve_backend(loader: str, device: torch.device) -> str:
     """The backend `data.loader` names for ImageNet folders or shards ("auto": the fastest here)."""
-    if loader in BACKENDS:
-        return loader
-    if loader == "workers":  # the name of the PIL path before the backends existed
-        return "pil"
-    return "nvjpeg" if nvjpeg_available(device) else "turbo"
-
-
-def describe(backends: Sequence[str] = BACKENDS) -> str:
-    return ", ".join(backends)
+    return imagenet_backend(loader, loader == "auto" and nvjpeg_available(device))
 
 
 def unreadable_note(skipped: dict[str, str], limit: int = 3) -> Optional[str]:

@@ -19,30 +19,25 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .decode import Unreadable, image_size, ticket_view
+from .decode import pixel_box, rgb_jpeg_size
 from ...errors import UserError
 from .workers import StopData, WorkerTrainData, WorkerValData, _FolderImages
 
 
 class _EncodedImages(_FolderImages):
-    """Tickets as for `_FolderImages`; items are ("jpeg", bytes, box, flip, label), ("pixels",
-    image, None, False, label) for what only PIL decodes, or ("skip", index, why, ...)."""
+    """Tickets as for `_FolderImages`; items are (kind, payload, extra, flip, label, index): ("jpeg",
+    bytes, box, ...) for nvjpeg, ("pixels", image, None, ...) for what only PIL decodes, or ("skip",
+    None, why, ...) for an unreadable sample (a `StopData` why: a damaged shard)."""
 
-    def __getitem__(self, ticket):
-        index, box_of, flip = ticket_view(ticket, self.seed, self.size)
-        label = self.source.label(index)
-        try:
-            data = self.source.read(index)
-            width, height, fmt, mode = image_size(data)
-            if fmt == "JPEG" and mode in ("RGB", "L"):
-                encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-                return "jpeg", encoded, box_of(width, height), flip, label, index
-            return "pixels", self.decode(data, self.size, box_of, flip), None, False, label, index
-        except (Unreadable, OSError) as e:
-            why = str(e) if isinstance(e, Unreadable) else f"{type(e).__name__}: {e}"
-            return "skip", None, why, False, label, index
-        except UserError as e:  # a damaged shard: it stops the run (decode_batch raises it here)
-            return "skip", None, StopData(str(e)), False, label, index
+    def _item(self, data: bytes, box_of, flip: bool, label: int, index: int):
+        size = rgb_jpeg_size(data)
+        if size is not None:
+            encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+            return "jpeg", encoded, box_of(*size), flip, label, index
+        return "pixels", self.decode(data, self.size, box_of, flip), None, False, label, index
+
+    def _failed(self, index: int, label: int, why: str):
+        return "skip", None, why, False, label, index
 
 
 def _as_list(items: list) -> list:
@@ -69,10 +64,7 @@ def _decode_all(encoded: list[torch.Tensor], device: torch.device) -> list[Optio
 
 def _crop_resize(image: torch.Tensor, box, size: int, flip: bool) -> torch.Tensor:
     """(3, H, W) uint8 on the device -> the box resized to (3, size, size) uint8, mirrored if asked."""
-    _, h, w = image.shape
-    left, top, right, bottom = (int(round(v)) for v in box)
-    left, top = min(max(left, 0), w - 1), min(max(top, 0), h - 1)
-    right, bottom = min(max(right, left + 1), w), min(max(bottom, top + 1), h)
+    left, top, right, bottom = pixel_box(box, image.shape[2], image.shape[1])
     crop = image[:, top:bottom, left:right].unsqueeze(0).float()
     out = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
     out = out.round_().clamp_(0, 255).to(torch.uint8)

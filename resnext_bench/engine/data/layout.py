@@ -108,6 +108,16 @@ class FolderSource:
             return f.read()
 
 
+def imagenet_backend(loader: str, gpu_decoding: bool) -> str:
+    """The decoder `data.loader` names for ImageNet (engine/data/decode.py): `workers` is pil's name from
+    before the backends; `auto` is nvjpeg where the GPU can decode, else turbo."""
+    if loader == "workers":
+        return "pil"
+    if loader == "auto":
+        return "nvjpeg" if gpu_decoding else "turbo"
+    return loader
+
+
 @dataclass(frozen=True)
 class ImageSets:
     """ImageNet's classes and its two splits as sources (decode.FolderSource or shards.ShardSource)."""

@@ -55,11 +55,17 @@ class _FolderImages(Dataset):
         index, box_of, flip = ticket_view(ticket, self.seed, self.size)
         label = self.source.label(index)
         try:
-            return self.decode(self.source.read(index), self.size, box_of, flip), label
+            return self._item(self.source.read(index), box_of, flip, label, index)
         except (Unreadable, OSError) as e:
-            return None, index, str(e) if isinstance(e, Unreadable) else f"{type(e).__name__}: {e}"
+            return self._failed(index, label, str(e) if isinstance(e, Unreadable) else f"{type(e).__name__}: {e}")
         except UserError as e:  # a damaged shard: it stops the run, with its one line (see _Skips)
-            return None, index, StopData(str(e))
+            return self._failed(index, label, StopData(str(e)))
+
+    def _item(self, data: bytes, box_of, flip: bool, label: int, index: int):
+        return self.decode(data, self.size, box_of, flip), label
+
+    def _failed(self, index: int, label: int, why: str):
+        return None, index, why
 
 
 class StopData(str):
@@ -137,7 +143,6 @@ class _Skips:
     def __init__(self, dataset: Dataset, what: str, log: Callable[[str], None] = _log):
         self.dataset, self.what, self.log = dataset, what, log
         self.last: dict[str, str] = {}  # the previous pass's skipped samples: name -> why
-        self.total = 0
         self.decode: Optional[Callable] = None  # loader item -> (images, labels, skipped); None: a tuple
 
     def batches(self, loader: DataLoader, device: torch.device, normalise):
@@ -154,7 +159,7 @@ class _Skips:
                 images = images.to(device, non_blocking=True)
                 yield normalise(images), labels.to(device, non_blocking=True)
         finally:
-            self.last, self.total = skipped, self.total + len(skipped)
+            self.last = skipped
             note = unreadable_note(skipped)
             if note:
                 self.log(f"{self.what}: {note}")
