@@ -542,6 +542,10 @@ class ShardSplit:
         """Index of sample i in layout's scan order of the folder tree (differs from i after a skipped input)."""
         return int(self._index["source"][i])
 
+    def shard_of(self, i: int) -> Path:
+        """The shard file that holds sample i."""
+        return self.shards[int(self._index["shard"][i])]
+
     def read(self, i: int) -> bytes:
         """The JPEG bytes of sample i: one positioned read, safe across threads and forked workers."""
         if not 0 <= i < len(self._index):
@@ -610,7 +614,7 @@ class ShardSource:
 
     def name(self, index: int) -> str:
         return f"{self.split.name} sample {index} (key {self.split.source_index(index):0{KEY_DIGITS}d} in " \
-               f"{self.split.shards[int(self.split._index['shard'][index])].name})"
+               f"{self.split.shard_of(index).name})"
 
     def read(self, index: int) -> bytes:
         return self.split.read(index)
