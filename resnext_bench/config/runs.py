@@ -21,6 +21,11 @@ from .spec import (AblationSpec, BaselineSpec, DataSpec, ModelSpec, RecipeSpec, 
 # not enter the run id (the same run on a cluster and a workstation keeps its id).
 WHERE_NOT_WHAT = ("root", "download", "loader", "num_workers")
 
+# 1: the id hashed the ablation's name and the configuration's label with the configuration;
+# 2: the id hashes the configuration alone (Run.identity), so every ablation shares its runs.
+ID_SCHEME = 2
+ID_HEX = 12  # hex digits of the hash kept in a run id (48 bits)
+
 
 @dataclass(frozen=True)
 class Run:
@@ -39,37 +44,59 @@ class Run:
     space: str | None = None  # the design space it was sampled from: metadata (the configuration name says it)
 
     def identity(self) -> dict:
-        """What defines the run's result (not how fast it runs): hashed into the run id.
+        """Everything that changes the run's numbers, and nothing else: hashed into the run id.
 
-        Precision changes the numbers, so it is part of the id; fp32 adds no key, so the ids of
-        sweeps made before precision entered the id stay valid for fp32 (see rundir.write_config).
+        Not the ablation's name, the configuration's label, the study or the space: the same
+        network trained on the same data with the same recipe, seed and precision is one run,
+        whichever ablation lists it. Where the data lives and how it is read are left out too.
         """
         data = {k: v for k, v in to_dict(self.data).items() if k not in WHERE_NOT_WHAT}
-        identity = {
-            "ablation": self.ablation, "configuration": self.configuration, "model": model_dict(self.model),
-            "data": data, "recipe": to_dict(self.recipe), "seed": self.seed,
-        }
-        if self.runtime.precision != "fp32":
-            identity["precision"] = self.runtime.precision
-        return identity
+        return {"id_scheme": ID_SCHEME, "model": model_dict(self.model), "data": data,
+                "recipe": to_dict(self.recipe), "seed": self.seed, "precision": self.runtime.precision}
 
     @property
     def run_id(self) -> str:
+        """`SLUG-sSEED-HASH`: the slug (the model's distinguishing fields) is for people; the hash is the identity."""
         blob = json.dumps(self.identity(), sort_keys=True).encode()
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.ablation}-{self.configuration}-s{self.seed}")
-        return f"{safe}-{hashlib.sha1(blob).hexdigest()[:8]}"
+        return f"{model_slug(self.model)}-s{self.seed}-{hashlib.sha256(blob).hexdigest()[:ID_HEX]}"
 
     def to_config(self) -> dict:
         return {
             "run_id": self.run_id,
-            **{k: v for k, v in self.identity().items() if k != "precision"},  # it lives in runtime
+            "id_scheme": ID_SCHEME,
+            "ablation": self.ablation, "configuration": self.configuration,  # the first sweep's labels
+            "model": model_dict(self.model),
             "data": to_dict(self.data),
+            "recipe": to_dict(self.recipe),
+            "seed": self.seed,
             "runtime": to_dict(self.runtime),
             "complexity": dict(self.complexity),
             "image_size": self.image_size,
             "study": self.study,
             "space": self.space,
         }
+
+
+def model_slug(model: ModelSpec | BaselineSpec) -> str:
+    """The model's distinguishing fields as a path-safe name: template, C x d, and every field
+    that differs from ModelSpec's default (`cifar-29-8x64d-bp16`); a baseline's library and name."""
+    if isinstance(model, BaselineSpec):
+        text = model.name.replace(":", "-")
+    else:
+        default = ModelSpec()
+        parts = [model.template, model.label]
+        for key, short in SLUG_FIELDS:
+            value = getattr(model, key)
+            if value != getattr(default, key) and key not in ("num_classes", "in_chans"):
+                parts.append(f"{short}{str(value).lower()}")
+        text = "-".join(parts)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:80]
+
+
+# ModelSpec fields named in a run id's slug when they differ from the default (classes and channels
+# follow from the data set and would only repeat it).
+SLUG_FIELDS = (("base_planes", "bp"), ("stem_width", "stem"), ("shortcut", "shortcut-"), ("block_form", "form"),
+               ("zero_init_residual", "zir-"), ("num_classes", ""), ("in_chans", ""))
 
 
 def model_dict(model: ModelSpec | BaselineSpec) -> dict:

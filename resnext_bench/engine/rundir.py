@@ -374,6 +374,24 @@ def read_config(run_dir: Path, skipped: list) -> Optional[dict]:
     return data
 
 
+def identity_id(config: Optional[dict], where: str = CONFIG) -> Optional[str]:
+    """The run id a config.yaml's configuration has today (Run.identity), or None when it cannot be
+    read. A folder made before run ids were the configuration alone recorded another id."""
+    if not isinstance(config, dict):
+        return None
+    try:
+        return run_from_config(config, where).run_id
+    except UserError:
+        return None
+
+
+def recorded_run_id(run_dir: Path) -> Optional[str]:
+    """The run id config.yaml records (the folder's id when it was made), or None."""
+    config = read_config(run_dir, [])
+    value = config.get("run_id") if config else None
+    return value if isinstance(value, str) else None
+
+
 def load_config(run_dir: Path) -> Run:
     """The Run that run_dir/config.yaml describes, strictly validated (a UserError otherwise)."""
     path = Path(run_dir) / CONFIG
@@ -636,7 +654,7 @@ def write_config(run_dir: Path, run: Run) -> bool:
         existing = read_config(run_dir, skipped)
         if existing is None:
             raise UserError(f"{path}: {skipped[-1][1] if skipped else 'unreadable'}; refusing to overwrite it")
-        if existing.get("run_id") != run.run_id:
+        if existing.get("run_id") != run.run_id and identity_id(existing, str(path)) != run.run_id:
             raise UserError(f"{path}: holds another run ({_short(existing.get('run_id'))}); refusing to overwrite it")
         runtime = existing.get("runtime")
         stored = runtime.get("precision", "fp32") if isinstance(runtime, dict) else "fp32"

@@ -179,7 +179,8 @@ class Trainer:
         if loaded is None:
             return False
         ckpt = loaded.state
-        if ckpt.get("run_id") != self.run.run_id:
+        # a folder made before run ids were the configuration alone keeps its checkpoints' old id
+        if ckpt.get("run_id") not in (self.run.run_id, rundir.recorded_run_id(self.run_dir)):
             raise UserError(f"{loaded.path} belongs to run {ckpt.get('run_id')}, not {self.run.run_id}")
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
