@@ -54,9 +54,13 @@ def cmd_train(args) -> int:
         if not matches:
             raise UserError(f"seed {seed} is not among the ablation's seeds {list(ablation.seeds)}")
         run = matches[0]
-        run_dir = Path(args.run_dir) if args.run_dir else Path(args.sweep_dir or f"sweeps/train/{ablation.name}") / "runs" / run.run_id
         check_data(run.data)  # before anything is written: a refused run leaves no folder behind
-        rundir.write_config(run_dir, run)
+        if args.run_dir:
+            run_dir = Path(args.run_dir)
+            rundir.write_config(run_dir, run)
+        else:
+            run_dir = _place_one(run, Path(args.sweep_dir or f"sweeps/train/{ablation.name}"), args.store,
+                                 ablation)
     elif args.run_dir:
         run_dir = Path(args.run_dir)
         run = with_runtime(rundir.load_config(run_dir), args.set)
@@ -78,10 +82,27 @@ def cmd_train(args) -> int:
     return 0 if result.get("status") == rundir.COMPLETED else 1
 
 
+def _place_one(run, sweep: Path, store_flag, ablation) -> Path:
+    """Put one run in the store and list it in `sweep` (under the sweep's launch lock); its folder."""
+    from .cluster.launch import place_runs
+    from .record import sweep as sweep_layout
+    from .record.store import Store, store_for
+
+    store = store_for(sweep, store_flag)
+    sweep.mkdir(parents=True, exist_ok=True)
+    with sweep_layout.launch_lock(sweep):
+        run_dirs, adopted = place_runs([run], sweep, Store(store), write=True)
+        sweep_layout.write_sweep(sweep, ablation.name, Path(ablation.source) if ablation.source else None, store, [run])
+    for old in adopted.values():
+        print(f"reusing {old}: made before run ids were the configuration alone", file=sys.stderr)
+    return run_dirs[run.run_id]
+
+
 def cmd_launch(args) -> int:
-    """Submit an ablation's runs (configurations x seeds); idempotent on the same sweep folder."""
-    from .cluster.launch import check_resources, load_profile, plan_launch, submit
+    """Submit an ablation's runs (configurations x seeds); runs already in the store are reused."""
+    from .cluster.launch import launch, load_profile, plan_launch
     from .config.spec import load_ablation
+    from .record.store import store_for
 
     overrides = list(args.set) + (["runtime.tensorboard=true"] if args.tensorboard else [])
     ablation = load_ablation(args.ablation, overrides)
@@ -91,6 +112,7 @@ def cmd_launch(args) -> int:
         if value is not None and not (value > 0 and value < float("inf")):
             raise UserError(f"{flag}: expected a number > 0, got {value:g}")
     sweep = Path(args.sweep_dir or f"sweeps/{ablation.name}")
+    store = store_for(sweep, args.store)
     from .engine.data import check_data
 
     try:
@@ -99,19 +121,27 @@ def cmd_launch(args) -> int:
         if not args.dry_run:
             raise
         print(f"warning: {e}")
-    if not args.dry_run:
-        check_resources(profile)  # before anything is written
-    plan = plan_launch(ablation, profile, sweep, write=not args.dry_run, retry=args.retry or (),
-                       retry_failed=args.retry_failed)
     if args.dry_run:
         from .cluster.dryrun import dry_run_report
 
+        plan = plan_launch(ablation, profile, sweep, write=False, retry=args.retry or (),
+                           retry_failed=args.retry_failed, store=store)
         print(dry_run_report(plan, profile, args.tflops, args.throughput, args.loader_rate))
         return 0
-    for rid, why in plan.skipped.items():
-        print(f"skip {rid}: {why}")
-    submitted = submit(plan, profile, sweep, ablation.name)
-    print(f"{plural(len(submitted), 'run')} submitted, {len(plan.skipped)} skipped; sweep: {sweep}")
+
+    def say_plan(plan) -> None:
+        for rid, old in plan.adopted.items():
+            print(f"reuse {rid}: its folder {old} was made before run ids were the configuration alone; "
+                  "reused under its id of today, not retrained")
+        for rid, why in plan.skipped.items():
+            print(f"skip {rid}: {why}")
+
+    launched = launch(ablation, profile, sweep, store, retry=args.retry or (), retry_failed=args.retry_failed,
+                      on_plan=say_plan)
+    plan = launched.plan
+    reused = len(plan.reused_from)
+    print(f"{plural(len(launched.submitted), 'run')} submitted, {len(plan.skipped)} skipped"
+          f"{f' ({reused} reused from other sweeps)' if reused else ''}; sweep: {sweep}; store: {store}")
     print(f"follow with: resnext-bench status {sweep}")
     return 0
 
@@ -242,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-dir", help="sweep folder; the run goes to SWEEP/runs/RUN_ID (default sweeps/train/ABLATION: "
                         "its own, never the folder `launch` or `demo` fill)")
     p.add_argument("--run-dir", help="exact run folder; alone, resumes the run already there")
+    p.add_argument("--store", help="run store (default $RESNEXT_BENCH_STORE, else store/ beside the sweep folder)")
     _add_set(p)
     p.set_defaults(func=cmd_train)
 
@@ -249,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ablation", help="ablation YAML file")
     p.add_argument("--cluster", required=True, help="cluster profile, e.g. slurm/local.yaml")
     p.add_argument("--sweep-dir", help="sweep folder (default sweeps/ABLATION)")
+    p.add_argument("--store", help="run store shared by sweeps (default $RESNEXT_BENCH_STORE, else store/ beside "
+                                   "the sweep folder)")
     p.add_argument("--dry-run", action="store_true", help="print what would be submitted and a GPU-hour estimate")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard events per run (RUN/events; `tensorboard --logdir SWEEP`)")

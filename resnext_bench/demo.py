@@ -91,7 +91,7 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
              timeout_s: float | None = None, log=print) -> Path:
     """Launch, wait, report; returns the path of report.md."""
     from .engine.data import check_data
-    from .cluster.launch import load_profile, plan_launch, submit
+    from .cluster.launch import launch, load_profile
     from .analysis.report import write_report
     from .config.spec import load_ablation
 
@@ -102,14 +102,15 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
     profile = load_profile(profile_path)
     log(f"demo: {ablation.description or ablation.name}")
     log(f"demo: {why}")
-    plan = plan_launch(ablation, profile, sweep)
-    reused = sum(s == rundir.COMPLETED for s in plan.states.values())
-    if reused:
-        log(f"demo: reusing {plural(reused, 'finished run')} from {sweep}")
-    if profile.executor == "slurm":
-        from .cluster.launch import check_resources
-        check_resources(profile)
-    submitted = submit(plan, profile, sweep, ablation.name, log=lambda m: log(f"demo: {m}"))
+    counted: dict = {}
+
+    def say_plan(plan) -> None:
+        counted["reused"] = sum(s == rundir.COMPLETED for s in plan.states.values())
+        if counted["reused"]:
+            log(f"demo: reusing {plural(counted['reused'], 'finished run')} from the store of {sweep}")
+
+    launched = launch(ablation, profile, sweep, log=lambda m: log(f"demo: {m}"), on_plan=say_plan)
+    plan, submitted, reused = launched.plan, launched.submitted, counted.get("reused", 0)
     rows = wait_for_runs(sweep, len(plan.runs), timeout_s=timeout_s)
     bad = [r for r in rows if r["state"] != rundir.COMPLETED]
     for r in bad:

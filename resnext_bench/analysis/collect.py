@@ -28,6 +28,8 @@ from .. import fsutil
 from ..engine import rundir
 from ..errors import UserError
 from ..progress import progress
+from ..record import sweep as sweep_layout
+from ..record.store import sweeps_listing
 
 RUN_COLUMNS = [
     "run_id", "sweep", "ablation", "study", "configuration", "template", "depth", "cardinality",
@@ -37,6 +39,7 @@ RUN_COLUMNS = [
     "epochs", "failed_epoch", "wall_seconds", "num_gpus", "world_size", "gpu_hours", "images_per_sec",
     "precision", "device", "channels_last", "compile", "threads", "torch_version", "torchvision_version",
     "timm_version", "python_version", "cuda_version", "git_commit", "checkpoint_fallback", "reason", "path",
+    "shared_with", "legacy_run_id",
 ]
 METRIC_COLUMNS = ["epoch", *[f for f in rundir.EPOCH_FIELDS if f != "epoch"]]
 LARGE_SWEEP = 200  # runs in a sweep from which collect reports its progress
@@ -75,7 +78,13 @@ def run_row(record: rundir.RunRecord, sweep: str) -> dict:
     for key, value in rundir.result_columns(record.result).items():
         # The result measured the built model and knows what ran; the config fills the rest.
         (row if key in row else extra)[key] = value
-    row.update(run_id=record.run_id, sweep=sweep, path=str(record.path))
+    # The run id is the configuration's (Run.identity): a folder made under an older id scheme is
+    # read under its id of today, so it joins the same run listed by other sweeps.
+    old_scheme = isinstance(record.config, dict) and record.config.get("id_scheme") is None
+    identity = rundir.identity_id(record.config, str(record.path / rundir.CONFIG)) if old_scheme else None
+    row.update(run_id=identity or record.run_id, sweep=sweep, path=str(record.path))
+    if identity and identity != record.run_id:
+        row["legacy_run_id"] = record.run_id
     row["status"], why = rundir.file_state(record)
     if why:
         row["reason"] = why
@@ -89,6 +98,16 @@ def collect_run(run_dir: Path, sweep: str, skipped: list) -> tuple[dict, list[di
     record = rundir.read_run(run_dir)
     skipped.extend(record.skipped)
     return run_row(record, sweep), [e.to_dict() for e in record.epochs]
+
+
+def sweep_rows(row: dict, run_dir: Path, sweep: Path, listed: dict[str, list[dict]]) -> list[dict]:
+    """The run's rows in this sweep: one a membership sweep.json lists (with this sweep's labels:
+    a model sampled in two spaces is in both), and the other sweeps that list the same run."""
+    here = str(sweep.resolve())
+    others = [Path(s).name for s in sweeps_listing(run_dir) if s != here]
+    row = {**row, "shared_with": ";".join(others) or None}
+    memberships = listed.get(row["run_id"]) or listed.get(row.get("legacy_run_id") or "") or []
+    return [{**row, **{k: m[k] for k in sweep_layout.LABELS if k in m and k != "seed"}} for m in memberships] or [row]
 
 
 # ---------------------------------------------------------------- sweeps and output
@@ -126,9 +145,10 @@ def collect(sweeps: list[Path], out: Path, verbose: bool = True) -> CollectResul
         name = sweep.resolve().name
         # Thousands of runs on a shared file system take minutes: say how far along (not for a few).
         talk = verbose and len(run_dirs) >= LARGE_SWEEP
+        listed = sweep_layout.entries(sweep)
         for run_dir in progress(run_dirs, len(run_dirs), f"collect {name}", lambda d: d.name) if talk else run_dirs:
             row, metrics = collect_run(run_dir, name, result.skipped)
-            result.runs.append(row)
+            result.runs.extend(sweep_rows(row, run_dir, sweep, listed))
             curves.extend(_curve_rows(name, row["run_id"], metrics, extra))
     more = sorted({k for row in result.runs for k in row} - set(RUN_COLUMNS))
     fsutil.write_text(result.runs_csv, _csv_text(result.runs, RUN_COLUMNS + more))

@@ -14,11 +14,14 @@ import dataclasses
 import datetime as dt
 import fnmatch
 import hashlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -28,6 +31,8 @@ from ..config.runs import Run, resolve_runs
 from ..config.spec import AblationSpec, build, load_yaml
 from ..engine import rundir
 from ..errors import UserError
+from ..record import sweep as sweep_layout
+from ..record.store import Store, link_into, store_for
 
 DEFAULT_MAX_ARRAY_SIZE = 1001
 
@@ -382,16 +387,16 @@ def _slurm_entry(state: str, reason: str) -> Optional[rundir.Queued]:
 LOST_REASON = "left the queue with no end recorded (SIGKILL, a lost node, or ended before the queue was last read)"
 
 
-def queue_states(jobs: list[rundir.Job]) -> Optional[dict[str, rundir.Queued]]:
+def queue_states(jobs: list[rundir.Job], slurm: bool = False) -> Optional[dict[str, rundir.Queued]]:
     """What the scheduler says of the jobs it still lists (live, or ended a short while ago),
     keyed by job id.
 
-    None when Slurm jobs are asked about and squeue does not answer: the caller must then treat
-    those runs as unknown, never as gone from the queue. A local job is running while its
-    process lives.
+    None when Slurm jobs are asked about (or `slurm`: a launch on a Slurm profile, even of a fresh
+    sweep) and squeue does not answer: the caller must then treat those runs as unknown, never as
+    gone from the queue. A local job is running while its process lives.
     """
     states: dict[str, rundir.Queued] = {}
-    if any(j.executor == "slurm" for j in jobs):
+    if slurm or any(j.executor == "slurm" for j in jobs):
         out = _run_cmd(["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r"]) if shutil.which("squeue") else None
         if out is None:
             return None
@@ -455,46 +460,117 @@ def _alive(pid: int) -> bool:
 
 @dataclass
 class LaunchPlan:
-    runs: list[Run]
+    runs: list[Run]  # one a run id (a model sampled in two spaces is one run)
     run_dirs: dict[str, Path]
     states: dict[str, str]
     to_submit: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # run id -> why not submitted
     to_release: dict[str, str] = field(default_factory=dict)  # run id -> its held job (scontrol release)
-    queue_unknown: bool = False  # runs have scheduler jobs but the scheduler did not answer
+    queue_unknown: bool = False  # the scheduler did not answer
+    reused_from: dict[str, str] = field(default_factory=dict)  # run id -> the sweep that made it (another one)
+    adopted: dict[str, str] = field(default_factory=dict)  # run id -> the old folder name it is read from
+    memberships: list[Run] = field(default_factory=list)  # every (run, labels) the ablation lists
+    debug_jobs: list[list[str]] = field(default_factory=list)  # run folders of each in-process job, to train
+
+
+def unique_runs(runs: list[Run]) -> list[Run]:
+    """The first Run of each run id, in order."""
+    seen: dict[str, Run] = {}
+    for r in runs:
+        seen.setdefault(r.run_id, r)
+    return list(seen.values())
+
+
+def legacy_folders(sweep: Path, wanted: set[str]) -> dict[str, Path]:
+    """Folders of a sweep made before run ids were the configuration alone, by their id of today.
+
+    Only real folders whose name is not a wanted id are read (a link is a store entry)."""
+    runs = sweep_layout.runs_dir(sweep)
+    if not runs.is_dir():
+        return {}
+    found: dict[str, Path] = {}
+    for entry in sorted(runs.iterdir()):
+        if entry.name in wanted or entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
+            continue
+        new_id = rundir.identity_id(rundir.read_config(entry, []), str(entry / rundir.CONFIG))
+        if new_id in wanted and new_id not in found:
+            found[new_id] = entry
+    return found
+
+
+def place_runs(runs: list[Run], sweep: Path, store: Store, write: bool) -> tuple[dict[str, Path], dict[str, str]]:
+    """Where each run's folder is ({run id: folder}) and which come from old folders ({run id: old name}).
+
+    With `write`, a new run gets its folder in the store (config.yaml written once) and a link in
+    the sweep; an old sweep's folder for the same configuration is listed in the store under its
+    id of today and reused where it is, not retrained.
+    """
+    legacy = legacy_folders(sweep, {r.run_id for r in runs})
+    run_dirs: dict[str, Path] = {}
+    adopted: dict[str, str] = {}
+    for r in runs:
+        rid = r.run_id
+        entry = sweep_layout.run_entry(sweep, rid)
+        if entry.exists():  # listed already: a link into the store (or a folder named by its id)
+            run_dirs[rid] = entry
+            if write:
+                rundir.write_config(entry, r)
+        elif rid in legacy:  # an old folder of this sweep holds the run: reused where it is
+            run_dirs[rid], adopted[rid] = legacy[rid], legacy[rid].name
+            if write:
+                rundir.write_config(legacy[rid], r)
+                store.adopt(rid, legacy[rid])
+        else:
+            run_dirs[rid] = entry if write else store.path(rid)
+            if write:
+                rundir.write_config(store.create(rid), r)
+                link_into(entry, store.path(rid))
+        if write and store.has(rid) and store.path(rid).resolve() == run_dirs[rid].resolve():
+            store.add_sweep(rid, sweep)
+    return run_dirs, adopted
 
 
 def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bool = True,
-                retry: Sequence[str] = (), retry_failed: bool = False) -> LaunchPlan:
-    """Resolve the runs, write their config.yaml (unless a dry run) and decide what to submit.
+                retry: Sequence[str] = (), retry_failed: bool = False, store: Optional[Path] = None) -> LaunchPlan:
+    """Resolve the runs, place them in the store and the sweep (unless a dry run), decide what to submit.
 
-    `retry` (run ids) and `retry_failed` (every failed or cancelled run) lift the retry limit.
+    A run already in the store (completed, or queued/running under any sweep) is not submitted
+    again. `retry` (run ids) and `retry_failed` (every failed or cancelled run) lift the retry limit.
     """
-    runs = resolve_runs(ablation)
-    run_dirs = {r.run_id: sweep / "runs" / r.run_id for r in runs}
-    strangers = [rid for rid in retry if rid not in run_dirs]
+    memberships = resolve_runs(ablation)
+    runs = unique_runs(memberships)
+    ids = {r.run_id for r in runs}
+    strangers = [rid for rid in retry if rid not in ids]
     if strangers:  # before anything is written
         raise UserError(f"--retry {strangers[0]}: not a run of ablation {ablation.name} "
                         f"({plural(len(runs), 'run')}; `launch --dry-run` lists them)")
+    the_store = Store(store or store_for(sweep))
+    sweep_sources = {rid: the_store.sweeps_of(rid) for rid in ids}  # before this sweep adds itself
+    run_dirs, adopted = place_runs(runs, sweep, the_store, write)
     if write:
-        for r in runs:
-            rundir.write_config(run_dirs[r.run_id], r)
+        sweep_layout.write_sweep(sweep, ablation.name, Path(ablation.source) if ablation.source else None,
+                                 the_store.root, memberships)
     records = {rid: rundir.read_run(d) for rid, d in run_dirs.items()}
-    queued = queue_states([rec.job for rec in records.values() if rec.job])
+    queued = queue_states([rec.job for rec in records.values() if rec.job], slurm=profile.executor == "slurm")
     if write:
         record_observed_ends(list(records.values()), queued)
-    plan = LaunchPlan(runs, run_dirs, {}, queue_unknown=queued is None)
+    plan = LaunchPlan(runs, run_dirs, {}, queue_unknown=queued is None, adopted=adopted, memberships=memberships)
+    here = str(Path(sweep).resolve())
+    for rid, sweeps in sweep_sources.items():
+        if sweeps and sweeps[0] != here:
+            plan.reused_from[rid] = sweeps[0]
     for r in runs:
         rid = r.run_id
         state = rundir.run_state(records[rid], queued)
         plan.states[rid] = state
         job = records[rid].job
         attempts = job.attempts if job else 0
+        reused = f"; reused from {plan.reused_from[rid]}" if rid in plan.reused_from else ""
         if state == rundir.HELD:
             plan.to_release[rid] = job.job_id
             plan.skipped[rid] = f"held ({queued[job.job_id].reason or 'no reason given'}): job {job.job_id} to be released"
         elif state == rundir.COMPLETED or state in rundir.LIVE:
-            plan.skipped[rid] = state
+            plan.skipped[rid] = state + reused
         elif state == rundir.UNKNOWN:
             plan.skipped[rid] = f"unknown ({records[rid].state_reason or 'the scheduler did not answer'}); not resubmitted"
         elif (state in (rundir.FAILED, rundir.CANCELLED) and attempts > profile.max_retries
@@ -507,6 +583,13 @@ def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bo
         if rid in plan.skipped and rid not in plan.to_release:
             plan.skipped[rid] += " (--retry resubmits only failed or cancelled runs)"
     return plan
+
+
+def unknown_queue_message(plan: LaunchPlan) -> str:
+    """One line for a launch refused because the queue could not be read, with the runs counted."""
+    done = sum(s == rundir.COMPLETED for s in plan.states.values())
+    return (f"the Slurm queue could not be read (squeue failed or timed out): {plural(len(plan.runs), 'run')}: "
+            f"{done} completed, {len(plan.runs) - done} unknown; nothing submitted. Relaunch when squeue answers")
 
 
 def release_held(plan: LaunchPlan, log=print) -> None:
@@ -530,31 +613,76 @@ def release_held(plan: LaunchPlan, log=print) -> None:
                 f"(scontrol update nodename={node} state=resume)")
 
 
+MANIFEST = "MANIFEST.json"  # a snapshot's file list with sha256 of each, checked before a snapshot is used
+
+
+def package_manifest(package: Path) -> dict[str, str]:
+    """{relative path: sha256} of the package's code and data files."""
+    files = sorted(p for p in package.rglob("*") if p.suffix in (".py", ".csv") and "__pycache__" not in p.parts)
+    return {str(p.relative_to(package)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def snapshot_matches(dest: Path, manifest: dict[str, str]) -> bool:
+    """The snapshot at `dest` holds exactly the manifest's files with their hashes (and says so)."""
+    try:
+        stored = json.loads((dest / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    if stored != manifest:
+        return False
+    root = dest / "resnext_bench"
+    try:
+        on_disk = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+        return on_disk == set(manifest) and all(
+            hashlib.sha256((root / rel).read_bytes()).hexdigest() == digest for rel, digest in manifest.items())
+    except OSError:
+        return False
+
+
 def snapshot_code(sweep: Path) -> Path:
-    """Copy the package into SWEEP/code/HASH so queued jobs run the code as it was at launch."""
+    """Copy the package into SWEEP/code/HASH so queued jobs run the code as it was at launch.
+
+    Staged in a private temporary folder, verified against its manifest and moved into place in
+    one rename; a snapshot already there is used only when it matches the manifest (one that does
+    not is set aside as HASH.bad-TIME and replaced).
+    """
     package = Path(__file__).resolve().parents[1]
-    files = sorted(p for p in package.rglob("*") if p.suffix in (".py", ".csv"))  # code and package data
-    digest = hashlib.sha1()
-    for p in files:
-        digest.update(str(p.relative_to(package)).encode())
-        digest.update(p.read_bytes())
-    dest = sweep / "code" / digest.hexdigest()[:12]
-    if not (dest / "resnext_bench" / "__init__.py").exists():
-        tmp = dest.with_name(dest.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        for p in files:
-            target = tmp / "resnext_bench" / p.relative_to(package)
+    manifest = package_manifest(package)
+    digest = hashlib.sha1(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
+    root = sweep_layout.code_root(sweep)
+    dest = root / digest
+    if dest.exists() and snapshot_matches(dest, manifest):
+        return dest
+    root.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=root))
+    try:
+        for rel in manifest:
+            target = stage / "resnext_bench" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(p, target)
-        shutil.rmtree(dest, ignore_errors=True)
-        os.replace(tmp, dest)
+            shutil.copy2(package / rel, target)
+        (stage / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        if not snapshot_matches(stage, manifest):
+            raise UserError(f"code snapshot {stage}: the copy does not match the package (a file changed while "
+                            "copying?); launch again")
+        if dest.exists() or dest.is_symlink():
+            if snapshot_matches(dest, manifest):  # another launcher finished the same snapshot first
+                return dest
+            os.replace(dest, dest.with_name(f"{digest}.bad-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"))
+        try:
+            os.rename(stage, dest)
+        except OSError:  # made meanwhile by another launcher: use it only if it is whole
+            if not snapshot_matches(dest, manifest):
+                raise UserError(f"code snapshot {dest}: exists and does not match its manifest; remove it and "
+                                "launch again") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return dest
 
 
 def _executor(profile: Profile, sweep: Path, name: str, code_dir: Optional[Path], commit: Optional[str]):
     import submitit
 
-    folder = sweep / "submitit" / "%j"
+    folder = sweep_layout.submitit_dir(sweep) / "%j"
     exports = []
     if code_dir is not None:
         exports.append(f"export PYTHONPATH={code_dir}${{PYTHONPATH:+:$PYTHONPATH}}")
@@ -612,16 +740,15 @@ def plan_arrays(runs: list[Run], ids: list[str], profile: Profile, limit: int) -
     return arrays
 
 
-def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print) -> list[str]:
+def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print, run_debug: bool = True) -> list[str]:
     """Submit the planned runs (Slurm: arrays within MaxArraySize; local: parallel chains).
 
-    Refuses (UserError) when the scheduler could not be asked about the sweep's jobs: a run whose
-    job may still be live must never get a second one, and no other run is submitted either.
+    Refuses (UserError) when the scheduler could not be read: a run whose job may still be live
+    must never get a second one, and no other run is submitted either. The debug executor's jobs
+    train in this process: now, or (`run_debug` False) later through `run_debug_jobs`.
     """
     if plan.queue_unknown:
-        unknown = sum(s == rundir.UNKNOWN for s in plan.states.values())
-        raise UserError(f"the Slurm queue could not be read (squeue failed or timed out): {plural(unknown, 'run')} "
-                        "with jobs in an unknown state; nothing submitted. Relaunch when squeue answers")
+        raise UserError(unknown_queue_message(plan))
     release_held(plan, log)
     if not plan.to_submit:
         return []
@@ -646,11 +773,9 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
                 rundir.record_job(run_dirs[rid], f"debug-{os.getpid()}-{i}", "debug", now)
             submitted += group
         log(f"submitted {plural(len(groups), 'job')} for {plural(len(submitted), 'run')} (debug, in this process)")
-        for group in groups:
-            try:
-                TrainJob([str(run_dirs[rid]) for rid in group])()
-            except Exception as e:  # the run's result already says why
-                log(f"debug job failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
+        plan.debug_jobs = [[str(run_dirs[rid]) for rid in group] for group in groups]
+        if run_debug:
+            run_debug_jobs(plan, log)
         return submitted
     env_backup = os.environ.get("PYTHONPATH")
     if code_dir is not None and profile.executor == "local":
@@ -684,6 +809,48 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
             else:
                 os.environ["PYTHONPATH"] = env_backup
     return submitted
+
+
+def run_debug_jobs(plan: LaunchPlan, log=print) -> None:
+    """Train the debug executor's jobs in this process, one after another."""
+    jobs, plan.debug_jobs = plan.debug_jobs, []
+    for group in jobs:
+        try:
+            TrainJob(group)()
+        except Exception as e:  # the run's result already says why
+            log(f"debug job failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
+
+
+@dataclass
+class Launched:
+    """What one launch did."""
+
+    plan: LaunchPlan
+    submitted: list[str]
+    store: Path
+
+
+def launch(ablation: AblationSpec, profile: Profile, sweep: Path, store: Optional[Path] = None,
+           retry: Sequence[str] = (), retry_failed: bool = False, log=print, on_plan=None) -> Launched:
+    """The launch sequence: own the sweep, check resources, place and plan the runs, submit.
+
+    One launch of a sweep at a time (SweepBusy otherwise), and one launch of a store at a time
+    while it decides and records submissions, so concurrent launches give one job a run. An
+    unreadable queue submits nothing (UserError). `on_plan(plan)` is called before submitting.
+    """
+    store = store or store_for(sweep)
+    check_resources(profile)  # before anything is written
+    Path(sweep).mkdir(parents=True, exist_ok=True)
+    with sweep_layout.launch_lock(sweep):
+        with Store(store).submit_lock():
+            plan = plan_launch(ablation, profile, sweep, retry=retry, retry_failed=retry_failed, store=store)
+            if plan.queue_unknown:
+                raise UserError(unknown_queue_message(plan))
+            if on_plan is not None:
+                on_plan(plan)
+            submitted = submit(plan, profile, sweep, ablation.name, log=log, run_debug=False)
+        run_debug_jobs(plan, log)
+    return Launched(plan, submitted, store)
 
 
 # ---------------------------------------------------------------- estimates

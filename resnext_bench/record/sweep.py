@@ -1,0 +1,96 @@
+"""A sweep: a list of run ids with its ablation and its own outputs; the one place its layout is spelled.
+
+    SWEEP/sweep.json      the ablation's name and source, the store, and one entry a run the sweep
+                          lists: {run_id, configuration, ablation, study, space, seed} (the labels are
+                          this sweep's: the same run may carry other labels in another sweep)
+    SWEEP/ablation.yaml   the ablation file as it was at the latest launch
+    SWEEP/runs/RUN_ID     a link to the run's folder in the store (or, in a sweep made before the
+                          store, the run folder itself)
+    SWEEP/code/HASH       the code snapshot its jobs import
+    SWEEP/submitit/       the scheduler's job folders and logs
+    SWEEP/.launch.lock    held by the one launch that owns the sweep while it plans and submits
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+from .. import fsutil
+from ..errors import UserError
+from .locks import HeldLock, holder_of
+
+SWEEP_FILE = "sweep.json"
+ABLATION_FILE = "ablation.yaml"
+RUNS = "runs"
+CODE = "code"
+SUBMITIT = "submitit"
+LAUNCH_LOCK = ".launch.lock"
+LABELS = ("configuration", "ablation", "study", "space", "seed")  # a sweep entry's fields besides run_id
+
+
+def runs_dir(sweep: Path) -> Path:
+    return Path(sweep) / RUNS
+
+
+def run_entry(sweep: Path, run_id: str) -> Path:
+    """Where the sweep lists run `run_id` (a link into the store, or a folder of an old sweep)."""
+    return runs_dir(sweep) / run_id
+
+
+def code_root(sweep: Path) -> Path:
+    return Path(sweep) / CODE
+
+
+def submitit_dir(sweep: Path) -> Path:
+    return Path(sweep) / SUBMITIT
+
+
+def read_sweep(sweep: Path) -> dict:
+    """sweep.json as a mapping ({} when absent or unreadable: a sweep made before it existed)."""
+    try:
+        data = json.loads((Path(sweep) / SWEEP_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def entries(sweep: Path) -> dict[str, list[dict]]:
+    """run id -> the sweep's entries for it (one a membership: a model sampled in two spaces has two)."""
+    out: dict[str, list[dict]] = {}
+    for entry in read_sweep(sweep).get("runs") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("run_id"), str):
+            out.setdefault(entry["run_id"], []).append(entry)
+    return out
+
+
+def write_sweep(sweep: Path, name: str, source: Optional[Path], store: Path, runs: list) -> None:
+    """Record the sweep's runs (this launch's, after those earlier launches listed) and its ablation file."""
+    sweep = Path(sweep)
+    listed = [e for es in entries(sweep).values() for e in es]
+    mine = [{"run_id": r.run_id, **{k: getattr(r, k) for k in LABELS}} for r in runs]
+    keys = {json.dumps(e, sort_keys=True) for e in mine}
+    kept = [e for e in listed if json.dumps(e, sort_keys=True) not in keys]
+    data = {"ablation": name, "source": str(source) if source else None, "store": str(Path(store).resolve()),
+            "runs": kept + mine}
+    fsutil.write_json(sweep / SWEEP_FILE, data)
+    if source is not None and Path(source).is_file():
+        fsutil.write_text(sweep / ABLATION_FILE, Path(source).read_text())
+
+
+class SweepBusy(UserError):
+    """Another launch owns the sweep."""
+
+
+def launch_lock(sweep: Path) -> HeldLock:
+    """The lock a launch holds on its sweep; entering it raises SweepBusy when another launch holds it."""
+    return _SweepLock(Path(sweep) / LAUNCH_LOCK)
+
+
+class _SweepLock(HeldLock):
+    def __enter__(self) -> "HeldLock":
+        try:
+            return super().__enter__()
+        except BlockingIOError:
+            raise SweepBusy(f"sweep {self.path.parent} is being launched by {holder_of(self.path)}; "
+                            "wait for that launch to end") from None
