@@ -53,7 +53,7 @@ def test_a_bf16_rerun_of_an_fp32_sweep_is_a_new_run_with_its_own_id(tmp_path):
     fp32 = resolve_runs(load_ablation(tiny_ablation(tmp_path, precision="fp32")))[0]
     bf16 = resolve_runs(load_ablation(tiny_ablation(tmp_path, precision="bf16")))[0]
     assert fp32.run_id != bf16.run_id
-    assert "precision" not in fp32.identity(), "fp32 ids stay what they were before precision entered the id"
+    assert (fp32.identity()["precision"], bf16.identity()["precision"]) == ("fp32", "bf16")
 
 
 def test_an_old_folder_of_another_precision_is_refused_not_reused(tmp_path):

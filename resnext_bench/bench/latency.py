@@ -43,13 +43,14 @@ def fabricate_sweep(sweep: Path, seeds: int = 3) -> Path:
     from ..config.spec import DataSpec, ModelSpec, RecipeSpec, RuntimeSpec
     from ..engine import rundir
     from ..engine.rundir import Epoch, Result
+    from ..record.sweep import run_entry
 
     for c, d in ((1, 16), (2, 10), (4, 6), (8, 4)):
         for seed in range(seeds):
             run = Run(ablation="latency", configuration=f"{c}x{d}d", model=ModelSpec("imagenet-50", c, d, num_classes=10),
                       data=DataSpec("digits"), recipe=RecipeSpec(epochs=3), runtime=RuntimeSpec(), seed=seed,
                       complexity={"params": 1000 * c * d, "flops": 20000 * c * d}, image_size=8, study="table3")
-            run_dir = sweep / "runs" / run.run_id
+            run_dir = run_entry(sweep, run.run_id)
             rundir.write_config(run_dir, run)
             err = 30.0 - c / 4 + seed / 2
             rundir.write_epochs(run_dir, [Epoch(epoch=e, lr=0.1, train_loss=1 / e, train_top1_err=err + 5 / e,

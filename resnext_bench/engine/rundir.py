@@ -41,6 +41,7 @@ from .. import fsutil
 from ..config.runs import Run, run_from_config
 from ..config.spec import TEMPLATES
 from ..errors import UserError
+from ..record.sweep import runs_dir
 
 SCHEMA_VERSION = 2  # 1: result.json without schema_version / provenance fields
 
@@ -611,7 +612,7 @@ def run_dirs(sweep: Path, skipped: Optional[list] = None) -> list[Path]:
     skipped = [] if skipped is None else skipped
     if not sweep.is_dir():
         raise UserError(f"sweep {sweep}: no such directory")
-    runs = sweep / "runs"
+    runs = runs_dir(sweep)
     if not runs.is_dir():
         raise UserError(f"sweep {sweep}: no runs/ folder (is it a sweep directory?)")
     found = []
