@@ -1,4 +1,5 @@
 """Shared test helpers: the one-thread fixture, the tiny ablation, and one polling helper."""
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -68,6 +69,19 @@ def tiny_ablation(folder: Path, name: str = "tiny", epochs: int = 2, train_limit
     path = Path(folder) / f"{name}.yaml"
     path.write_text(TINY_ABLATION.format(epochs=epochs, train_limit=train_limit, ckpt=ckpt, precision=precision))
     return path
+
+
+def require_slurm(module_level: bool = False) -> None:
+    """Skip unless a Slurm cluster answers; fail instead under RESNEXT_BENCH_REQUIRE_SLURM=1 (CI)."""
+    from resnext_bench.cluster.launch import slurm_available
+
+    if slurm_available():
+        return
+    if os.environ.get("RESNEXT_BENCH_REQUIRE_SLURM") == "1":
+        pytest.fail("RESNEXT_BENCH_REQUIRE_SLURM=1 but no Slurm answers here (slurm/local-cluster.sh start)",
+                    pytrace=False)
+    pytest.skip("no Slurm cluster answers here: run `bash slurm/local-cluster.sh start` as root",
+                allow_module_level=module_level)
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 120.0, interval: float = 0.05,

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_launch_grid
+from conftest import require_slurm, write_launch_grid
 
 from resnext_bench.cluster import launch as launching
 from resnext_bench.config.runs import resolve_runs
@@ -16,12 +16,7 @@ from resnext_bench.engine import rundir
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "slurm" / "local.yaml"
 
-if not launching.slurm_available():
-    if os.environ.get("RESNEXT_BENCH_REQUIRE_SLURM") == "1":
-        pytest.fail("RESNEXT_BENCH_REQUIRE_SLURM=1 but no Slurm answers here (slurm/local-cluster.sh start)",
-                    pytrace=False)
-    pytest.skip("no Slurm cluster answers here: run `bash slurm/local-cluster.sh start` as root",
-                allow_module_level=True)
+require_slurm(module_level=True)
 
 pytestmark = pytest.mark.slurm
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import DDP_PROBE, wait_until
+from conftest import DDP_PROBE, require_slurm, wait_until
 from test_train import assert_same_outcome, make_run, quiet
 
 from resnext_bench.cli import main
@@ -221,15 +221,6 @@ def _restarts(job_id: str) -> int:
     out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True).stdout
     fields = dict(f.split("=", 1) for f in out.split() if "=" in f)
     return int(fields.get("Restarts", -1))
-
-
-def require_slurm() -> None:
-    from resnext_bench.cluster.launch import slurm_available
-
-    if not slurm_available():
-        if os.environ.get("RESNEXT_BENCH_REQUIRE_SLURM") == "1":
-            pytest.fail("RESNEXT_BENCH_REQUIRE_SLURM=1 but no Slurm answers here")
-        pytest.skip("no Slurm cluster answers here: run `bash slurm/local-cluster.sh start` as root")
 
 
 @pytest.mark.slurm

@@ -3,16 +3,14 @@
 Skipped with the reason when no cluster answers; with RESNEXT_BENCH_REQUIRE_SLURM=1 (CI) a
 missing cluster is a failure instead.
 """
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import wait_until, write_launch_grid
+from conftest import require_slurm, wait_until, write_launch_grid
 import yaml
 
 from resnext_bench.cli import main
-from resnext_bench.cluster.launch import slurm_available
 from resnext_bench.cluster.status import sweep_status
 from resnext_bench.engine import rundir
 from resnext_bench.engine.train import train_run
@@ -20,12 +18,7 @@ from resnext_bench.engine.train import train_run
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "slurm" / "local.yaml"
 
-if not slurm_available():
-    if os.environ.get("RESNEXT_BENCH_REQUIRE_SLURM") == "1":
-        pytest.fail("RESNEXT_BENCH_REQUIRE_SLURM=1 but no Slurm answers here (slurm/local-cluster.sh start)",
-                    pytrace=False)
-    pytest.skip("no Slurm cluster answers here: run `bash slurm/local-cluster.sh start` as root",
-                allow_module_level=True)
+require_slurm(module_level=True)
 
 pytestmark = pytest.mark.slurm
 
