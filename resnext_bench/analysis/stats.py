@@ -1,7 +1,7 @@
 """The numbers behind a table cell and behind every sentence of the report's readings.
 
 Our number is the final top-1 (top-5) validation error of completed runs: mean +- sample std (n).
-A seed counts once per configuration and group, however many ablations trained it.
+A run (one run id) counts once, however many sweeps list it.
 
 Significance: with >= 2 seeds, a configuration is compared with a reference configuration (in
 Table 3 the C=1 configuration of the same group, see `baseline_config`) by Welch's t-test
@@ -57,20 +57,17 @@ class Stat:
         return float(np.std(self.values, ddof=1)) if self.n >= 2 else math.nan
 
 
-SAME_RUN = ["group", "baseline", "cardinality", "bottleneck_width", "shortcut", "seed"]
-
-
 def one_run_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Keep one run per (group, configuration, seed), a completed one first (then by sweep, run id).
+    """Keep one row per run id, a completed one first (then by sweep); rows without a run id are kept.
 
-    The same configuration and seed trained by two ablations (32x4d in Table 3 and in the
-    residual ablation) repeats one experiment: it must count once, not as two seeds.
+    The run id is the configuration's identity (model, data, recipe, seed, precision): the same run
+    listed by two sweeps (32x4d in Table 3 and in the residual ablation) counts once, not as two
+    seeds, and two models that differ in any field (base planes, stem width, ...) stay two runs.
     """
-    if frame.empty or "seed" not in frame or frame["seed"].isna().all():
+    if frame.empty or "run_id" not in frame:
         return frame
     order = frame.assign(_done=frame["status"] != rundir.COMPLETED).sort_values(["_done", "sweep", "run_id"], kind="stable")
-    key = pd.Series(["|".join(map(str, row)) for row in zip(*(order[c] for c in SAME_RUN))])
-    keep = ~key.duplicated().to_numpy() | order["seed"].isna().to_numpy()
+    keep = ~order["run_id"].duplicated().to_numpy() | order["run_id"].isna().to_numpy()
     return frame.loc[order.index[keep]].sort_index()
 
 
