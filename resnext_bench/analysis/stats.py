@@ -100,15 +100,19 @@ def welch(a: Stat, b: Stat) -> float | None:
     return d.p if d is not None else None
 
 
-def baseline_config(frame: pd.DataFrame) -> tuple[int, int] | None:
-    """The group's C=1 configuration (the one with most completed runs, then the smallest d)."""
+def baseline_config(frame: pd.DataFrame, variant: tuple | None = None) -> tuple[int, int, tuple] | None:
+    """The group's C=1 configuration (1, d, variant): of `variant` (the other model fields of the
+    configuration it is compared with) when given; the one with most completed runs, then the smallest d."""
     ones = frame[frame["cardinality"] == 1]
+    if variant is not None:
+        ones = ones[np.array([v == variant for v in ones["variant"]], dtype=bool)]
     if ones.empty:
         return None
-    done = ones["status"] == rundir.COMPLETED
-    counts = ones[done].groupby("bottleneck_width").size().reindex(ones["bottleneck_width"].unique(), fill_value=0)
-    best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-    return 1, int(best)
+    counts: dict = {}
+    for d, v, done in zip(ones["bottleneck_width"], ones["variant"], ones["status"] == rundir.COMPLETED):
+        counts[(int(d), v)] = counts.get((int(d), v), 0) + int(done)
+    (d, v), _ = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0], str(kv[0][1])))[0]
+    return 1, d, v
 
 
 # ---------------------------------------------------------------- inference for the report's words
