@@ -798,15 +798,45 @@ def provenance_lines(ended: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _sweeps_of(cell) -> list[str]:
+    """A `shared_with` cell as sweep names ('a;b' -> ['a', 'b']); [] when empty."""
+    return [s for s in cell.split(";") if s] if isinstance(cell, str) else []
+
+
+def shared_lines(runs: pd.DataFrame) -> list[str]:
+    """Which runs of the report other sweeps list too (runs.csv's `shared_with`); [] when none, or no column."""
+    if "shared_with" not in runs:
+        return []
+    here: dict = {}
+    others: dict = {}
+    for run_id, sweep, cell in zip(runs["run_id"], runs["sweep"], runs["shared_with"]):
+        if _sweeps_of(cell):
+            here.setdefault(run_id, set()).add(str(sweep))
+            others.setdefault(run_id, set()).update(_sweeps_of(cell))
+    if not others:
+        return []
+    lines = [f"- shared with other sweeps: {plural(len(others), 'run')} of this report "
+             f"{'is' if len(others) == 1 else 'are'} listed by other sweeps too (one run id, trained once: the "
+             "same numbers, counted once, not another seed):"]
+    for run_id in sorted(others)[:MAX_LISTED]:
+        elsewhere = sorted(others[run_id] - here[run_id])
+        lines.append(f"  - `{run_id}` in {listing(sorted(here[run_id]))}"
+                     + (f", also listed by {listing(elsewhere)}" if elsewhere else ""))
+    if len(others) > MAX_LISTED:
+        lines.append(f"  - … and {len(others) - MAX_LISTED} more (column shared_with of `runs.csv`)")
+    return lines
+
+
 def header(sweeps: list[Path], result: CollectResult, runs: pd.DataFrame, out: Path) -> list[str]:
-    """Sweeps, runs by status, skipped files, environment and provenance."""
+    """Sweeps, runs by status, runs shared with other sweeps, skipped files, environment and provenance."""
     lines = ["# resnext-bench report", "", "## Runs", ""]
     for sweep in sweeps:
         name = Path(sweep).resolve().name
-        lines.append(f"- sweep `{sweep}`: {plural(int((runs['sweep'] == name).sum()), 'run')}")
+        lines.append(f"- sweep `{sweep}`: {plural(runs.loc[runs['sweep'] == name, 'run_id'].nunique(), 'run')}")
     lines.append(f"- runs by status: {listing(f'{s} {n}' for s, n in result.status_counts().items())} "
                  f"(total {result.n_runs})")
-    failed = runs[runs["status"].isin([rundir.FAILED, rundir.UNKNOWN])]
+    lines += shared_lines(runs)
+    failed = runs[runs["status"].isin([rundir.FAILED, rundir.UNKNOWN])].drop_duplicates("run_id")
     if len(failed):
         lines.append(f"- failed or unknown ({len(failed)}):")
         lines += [f"  - `{r.run_id}`: {r.reason if isinstance(r.reason, str) else 'no reason given'}"
