@@ -126,7 +126,7 @@ def test_models_differing_only_in_base_planes_are_two_rows_in_every_figure_input
 def test_the_same_run_listed_by_two_sweeps_counts_once():
     rows = [row(f"t3-{c}x{d}d-s{seed}", study="table3", c=c, d=d, seed=seed, err=30.0 - c + seed, sweep="t3",
                 shared_with="residual") for c, d in ((1, 64), (2, 40)) for seed in (0, 1)]
-    rows += [{**r, "sweep": "residual", "shared_with": "t3"} for r in rows]  # the residual sweep lists them too
+    rows += [{**r, "sweep": "residual", "study": "residual", "shared_with": "t3"} for r in rows]  # listed there too
     rows += [row(f"ds-{i}", study="none", template="cifar-29", c=1, d=8 + i, space="resnet", err=7.0 + i, sweep=s,
                  shared_with=other) for i in range(5) for s, other in (("ds", "ds2"), ("ds2", "ds"))]
     runs = runs_frame(rows)
@@ -134,8 +134,9 @@ def test_the_same_run_listed_by_two_sweeps_counts_once():
     t3 = t3[t3["n"] > 0].set_index("setting")
     assert list(t3["n"]) == [2, 2] and list(t3["planned"]) == [2, 2], "two seeds a cell, not four"
     assert t3.loc["2x40d", "mean"] == pytest.approx(28.5)
-    ours = plot_cardinality(runs, load_reference()).data
-    assert len(ours[ours["source"] == "ours"]) == 4
+    plot = plot_cardinality(runs, load_reference())
+    assert plot.figure is not None, f"the run feeds Table 3 whichever sweep's row is kept: {plot.reason}"
+    assert len(plot.data[plot.data["source"] == "ours"]) == 4
     assert len(plot_error_vs_complexity(runs).data) == 9
     spaces = edf.space_runs(runs)
     assert sorted(spaces["run_id"]) == [f"ds-{i}" for i in range(5)], "one model of the space a run id"
