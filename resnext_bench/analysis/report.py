@@ -35,7 +35,7 @@ import pandas as pd
 
 from ..engine import rundir
 from .. import fsutil
-from .collect import CollectResult, collect
+from .collect import STATUSES, CollectResult, collect
 from .plots import Plot, make_plots, save_plots
 from .cells import ABSENT, fmt_count, fmt_stat
 from .paper import PAPER_DATA, REFERENCE_DIR, load_reference
@@ -833,8 +833,10 @@ def header(sweeps: list[Path], result: CollectResult, runs: pd.DataFrame, out: P
     for sweep in sweeps:
         name = Path(sweep).resolve().name
         lines.append(f"- sweep `{sweep}`: {plural(runs.loc[runs['sweep'] == name, 'run_id'].nunique(), 'run')}")
-    lines.append(f"- runs by status: {listing(f'{s} {n}' for s, n in result.status_counts().items())} "
-                 f"(total {result.n_runs})")
+    unique = runs.drop_duplicates("run_id")  # a model two spaces share has a row in each, and is one run
+    counts = unique["status"].value_counts()
+    lines.append(f"- runs by status: {listing(f'{s} {counts[s]}' for s in STATUSES if s in counts)} "
+                 f"(total {len(unique)})")
     lines += shared_lines(runs)
     failed = runs[runs["status"].isin([rundir.FAILED, rundir.UNKNOWN])].drop_duplicates("run_id")
     if len(failed):
