@@ -204,7 +204,7 @@ class Context:
 
 
 def _completed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Completed runs with a final error, one per seed."""
+    """Completed runs with a final error, one a run id."""
     done = frame[(frame["status"] == rundir.COMPLETED) & frame[ERR].notna()]
     return one_run_per_seed(done)
 

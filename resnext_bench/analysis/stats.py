@@ -72,7 +72,7 @@ def one_run_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def stat_of(frame: pd.DataFrame, column: str = "final_val_top1_err") -> Stat:
-    """The Stat of `column` over the completed runs of `frame`, one run per seed (each seed counts as planned)."""
+    """The Stat of `column` over the completed runs of `frame`, one row a run id (each counts as planned)."""
     frame = one_run_per_seed(frame)
     done = frame[(frame["status"] == rundir.COMPLETED) & frame[column].notna()]
     return Stat(tuple(float(v) for v in done[column]), len(frame), mixed_provenance(done))
