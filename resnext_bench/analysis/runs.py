@@ -199,13 +199,6 @@ def with_field(variant: tuple, field: str, value) -> tuple:
     return tuple((f, value if f == field else v) for f, v in variant)
 
 
-def label_of(frame: pd.DataFrame, cfg: tuple, among=None) -> str:
-    """A configuration's label: 'CxDd' and the model fields that differ among the configurations of `among`
-    (default `frame`'s)."""
-    among = configurations(frame) if among is None else among
-    return setting_label(cfg[0], cfg[1], cfg[2], varying_fields(k[2] for k in among))
-
-
 def complexity_of(frame: pd.DataFrame, column: str) -> float | None:
     """The first known value of `column` (params, flops) among the runs of one configuration."""
     values = frame[column].dropna()

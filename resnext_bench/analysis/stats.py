@@ -103,7 +103,7 @@ def welch(a: Stat, b: Stat) -> float | None:
 def baseline_config(frame: pd.DataFrame, variant: tuple | None = None) -> tuple[int, int, tuple] | None:
     """The group's C=1 configuration (1, d, variant): of `variant` (the other model fields of the
     configuration it is compared with) when given; the one with most completed runs, then the smallest d."""
-    ones = frame[frame["cardinality"] == 1]
+    ones = one_run_per_seed(frame[frame["cardinality"] == 1])
     if variant is not None:
         ones = ones[np.array([v == variant for v in ones["variant"]], dtype=bool)]
     if ones.empty:
