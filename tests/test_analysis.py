@@ -268,13 +268,14 @@ def test_table4_puts_deeper_and_wider_models_beside_the_papers_rows(tmp_path):
 
 
 def test_a_seed_trained_by_two_ablations_counts_once(tmp_path):
-    sweep = tmp_path / "sweep"
-    make_run(sweep, "t3-32x4d-s0", ablation="table3_resnet50", cardinality=32, bottleneck_width=4, err=22.0)
-    make_run(sweep, "res-32x4d-s0", ablation="residual", study="residual", cardinality=32, bottleneck_width=4,
-             err=22.0)
-    make_run(sweep, "res-32x4d-noshort-s0", ablation="residual", study="residual", cardinality=32,
+    # one run (one run id) that the Table 3 and the residual sweeps both list
+    make_run(tmp_path / "t3", "imagenet-50-32x4d-s0", ablation="table3_resnet50", cardinality=32,
+             bottleneck_width=4, err=22.0)
+    make_run(tmp_path / "res", "imagenet-50-32x4d-s0", ablation="residual", study="residual", cardinality=32,
+             bottleneck_width=4, err=22.0)
+    make_run(tmp_path / "res", "res-32x4d-noshort-s0", ablation="residual", study="residual", cardinality=32,
              bottleneck_width=4, shortcut=False, err=26.0)
-    collect([sweep], tmp_path / "results", verbose=False)
+    collect([tmp_path / "t3", tmp_path / "res"], tmp_path / "results", verbose=False)
     data = build_tables(load_runs(tmp_path / "results"), load_reference())["residual"].data
     assert data.loc[0, "with_n"] == 1 and data.loc[0, "n"] == 1
 

@@ -84,9 +84,22 @@ def test_every_sampled_model_is_in_the_band_and_distinct_within_its_space():
         assert len({key(c.model) for c in members}) == 32, f"{space}: a model was drawn twice"
         for i, c in enumerate(members):
             assert 1.8e6 <= c.complexity.flops <= 2.2e6, c
-            assert c.name == f"{space}-{i:03d}-{c.model.cardinality}x{c.model.bottleneck_width}d"
+            # both spaces sample the base planes: the name shows them
+            assert c.name == f"{space}-{i:03d}-{c.model.cardinality}x{c.model.bottleneck_width}d-bp{c.model.base_planes}"
     assert {c.model.cardinality for c in spaces["resnet"]} == {1}
     assert len({c.model.cardinality for c in spaces["resnext"]}) > 1
+
+
+def test_a_name_shows_the_base_planes_only_when_the_space_samples_them():
+    fixed = {k: v for k, v in RESNEXT.items() if k != "base_planes"}
+    one = {**RESNEXT, "name": "one", "base_planes": {"values": [12]}}
+    configs = sampled(raw_ablation(spaces=(RESNET, fixed, one), count=4, band=None))
+    names = {space: [c.name for c in members] for space, members in by_space(configs).items()}
+    assert all(re.fullmatch(r"resnet-00\d-1x\d+d-bp\d+", n) for n in names["resnet"]), names["resnet"]
+    assert all(re.fullmatch(r"resnext-00\d-\d+x\d+d", n) for n in names["resnext"]), names["resnext"]
+    assert all(re.fullmatch(r"one-00\d-\d+x\d+d", n) for n in names["one"]), "one value: the models share it"
+    # without its index, a name still tells the space's models apart (one C x d, other base planes)
+    assert len({n.split("-", 2)[2] for n in names["resnet"]}) == len(names["resnet"]) == 4
 
 
 @pytest.mark.parametrize("target, lo, hi", [("params", 2.0e5, 2.4e5), ("acts", 4.0e4, 6.0e4)])

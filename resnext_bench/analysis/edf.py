@@ -97,8 +97,8 @@ def space_names(runs: pd.DataFrame) -> list[str]:
 def space_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The completed runs with a space and a final error, numeric columns typed.
 
-    Not `stats.one_run_per_seed`: two sampled models may share C, d and seed (in one space or
-    in two) and still be two models; only a run listed twice (same space, sweep, run id) counts once.
+    One row per (space, run id): a run listed by two sweeps counts once in its space, and one model
+    sampled in two spaces (one run id, a row per membership) is a model of each.
     """
     if SPACE not in runs or runs.empty:
         return runs.iloc[0:0].assign(**{SPACE: pd.Series(dtype=object)})
@@ -108,8 +108,10 @@ def space_runs(runs: pd.DataFrame) -> pd.DataFrame:
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     done = frame[frame[SPACE].notna() & (frame["status"] == rundir.COMPLETED) & frame[ERR].notna()]
-    key = [c for c in (SPACE, "sweep", "run_id") if c in done]
-    return done.drop_duplicates(subset=key, keep="first")
+    if "run_id" not in done:
+        return done
+    done = done.sort_values("sweep", kind="stable") if "sweep" in done else done
+    return done[~done.duplicated(subset=[SPACE, "run_id"]) | done["run_id"].isna()].sort_index()
 
 
 def complexity_column(complexity: str) -> str:

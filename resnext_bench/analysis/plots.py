@@ -134,9 +134,11 @@ def _fit_limits(extents: list[tuple[str, float, float]], pad: float = 0.08, floo
 
 
 def _completed(runs: pd.DataFrame, table: str | None = None) -> pd.DataFrame:
-    """Completed runs with a final error (one per seed), optionally only those feeding `table`."""
-    done = one_run_per_seed(runs[(runs["status"] == rundir.COMPLETED) & runs[ERR].notna()])
-    return done[done["table"] == table] if table else done
+    """Completed runs with a final error (one a run id), optionally only those feeding `table`.
+
+    The table is chosen first: a run that two sweeps list for two studies feeds each of their tables."""
+    done = runs[(runs["status"] == rundir.COMPLETED) & runs[ERR].notna()]
+    return one_run_per_seed(done[done["table"] == table] if table else done)
 
 
 def _in_group_order(frame: pd.DataFrame) -> pd.DataFrame:

@@ -35,16 +35,17 @@ import pandas as pd
 
 from ..engine import rundir
 from .. import fsutil
-from .collect import CollectResult, collect
+from .collect import STATUSES, CollectResult, collect
 from .plots import Plot, make_plots, save_plots
 from .cells import ABSENT, fmt_count, fmt_stat
 from .paper import PAPER_DATA, REFERENCE_DIR, load_reference
 from .render import Table, to_markdown
-from .runs import configurations, group_label, in_group, load_runs, runs_of, sorted_groups
+from .runs import (config_order, configurations, group_label, in_group, load_runs, model_words, runs_of,
+                   setting_label, sorted_groups, varying_fields, with_variant)
 from .stats import (ALPHA, CHANCE_MARGIN, MAX_SEEDS, POWER, POWER_METHOD, TREND_METHOD, Difference, Trend,
                     at_chance, baseline_config, chance_error, contrast, difference, fmt_p, holm_adjust,
                     mixed_provenance, one_run_per_seed, seeds_needed, stat_of, summarize, trend)
-from .tables import build_tables, write_tables
+from .tables import build_tables, table4_configs, with_shortcut, write_tables
 from ..units import plural, si
 
 MAX_LISTED = 30  # skipped files / failed runs listed in the header; the CSVs hold them all
@@ -203,7 +204,7 @@ class Context:
 
 
 def _completed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Completed runs with a final error, one per seed."""
+    """Completed runs with a final error, one a run id."""
     done = frame[(frame["status"] == rundir.COMPLETED) & frame[ERR].notna()]
     return one_run_per_seed(done)
 
@@ -251,14 +252,15 @@ class _Sweep:
     dataset: str
     same_data: bool
     frame: pd.DataFrame
-    stats: dict  # (C, d) -> Stat, every configuration of the group
+    stats: dict  # (C, d, variant) -> Stat, every configuration of the group (of one variant)
     base: tuple | None
-    paper: dict  # (C, d) -> the paper's error at that C (same depth), None when it has no row
+    paper: dict  # (C, d, variant) -> the paper's error at that C (same depth), None when it has no row
     paper_base: float | None
     chance: list  # settings at chance level
+    shown: frozenset = frozenset()  # the model fields besides C and d that the labels show
 
     def setting(self, cfg) -> str:
-        return f"{cfg[0]}x{cfg[1]}d"
+        return setting_label(*cfg, self.shown)
 
     @property
     def done(self) -> list:
@@ -305,19 +307,24 @@ def _paper_of(data: pd.DataFrame, label: str, c: int, d: int | None = None) -> f
 
 
 def table3_sweeps(runs: pd.DataFrame, data: pd.DataFrame | None = None) -> list[_Sweep]:
-    """Every Table 3 group's statistics; `data` (Table.data) gives the paper's numbers."""
+    """Every Table 3 group's statistics, one sweep per other model fields (base planes, ...) when the
+    group's models differ in them; `data` (Table.data) gives the paper's numbers."""
     data = pd.DataFrame() if data is None else data
     sel = runs[runs["table"] == "table3"]
+    shown = frozenset(varying_fields(v for _, _, v in configurations(sel)))
     out = []
     for g in sorted_groups(sel):
-        frame = in_group(sel, g)
+        group = in_group(sel, g)
         label = group_label(g)
-        stats = {cfg: stat_of(runs_of(frame, *cfg)) for cfg in configurations(frame)}
-        same = g[1] in PAPER_DATA["table3"]
-        paper = {cfg: _paper_of(data, label, *cfg) for cfg in stats}
-        chance = [f"{c}x{d}d" for (c, d), s in stats.items() if s.n and at_chance(s.mean, g[1])]
-        out.append(_Sweep(g, label, g[1], same, frame, stats, baseline_config(frame), paper,
-                          _paper_of(data, label, 1), chance))
+        for variant in sorted(set(group["variant"]), key=lambda v: config_order((v,))):
+            frame = with_variant(group, variant)
+            stats = {cfg: stat_of(runs_of(frame, *cfg)) for cfg in configurations(frame)}
+            same = g[1] in PAPER_DATA["table3"]
+            paper = {cfg: _paper_of(data, label, *cfg[:2]) for cfg in stats}
+            chance = [setting_label(*cfg, shown) for cfg, s in stats.items() if s.n and at_chance(s.mean, g[1])]
+            model = model_words(variant, shown)
+            out.append(_Sweep(g, f"{label}, {model}" if model else label, g[1], same, frame, stats,
+                              baseline_config(frame), paper, _paper_of(data, label, 1), chance, shown))
     return out
 
 
@@ -348,7 +355,7 @@ def _read_sweep(sw: _Sweep, diffs: dict, m: int) -> str:
         fewest = "the C=1 configuration has" if sw.stats[sw.base].n < 2 else "every other configuration has"
         items.append(f"Fewer than 2 seeds ({fewest} fewer than 2 completed runs): {NO_TEST} against C=1, "
                      f"and {NO_CLAIM}.")
-    for cfg in sorted(sw.stats):
+    for cfg in sorted(sw.stats, key=config_order):
         s = sw.stats[cfg]
         name = f"C=1 baseline {sw.setting(cfg)}" if cfg == sw.base else sw.setting(cfg)
         if s.n == 0:
@@ -371,7 +378,7 @@ def _read_sweep(sw: _Sweep, diffs: dict, m: int) -> str:
     if t is not None or len(sw.seeded) >= 1:
         words = trend_words(t, same_data=sw.same_data)
         if t is not None and t.falls:
-            means = [sw.stats[c].mean for c in sorted(sw.seeded)]
+            means = [sw.stats[c].mean for c in sorted(sw.seeded, key=config_order)]
             words += (f"; error falls monotonically with C: {yes_no(falls_monotonically(means))} "
                       f"(means {' → '.join(f'{v:.2f}' for v in means)})")
         items.append(_sentence(words))
@@ -427,11 +434,8 @@ def read_table4(table: Table, ctx: Context) -> str:
     sections = []
     for key in sorted({g[1:] for g in sel["group"]}, key=lambda k: tuple(str(x) for x in k)):
         frame = sel[[g[1:] == key for g in sel["group"]]]
-        configs = sorted({(t, int(c), int(d)) for t, c, d in
-                          zip(frame["template"], frame["cardinality"], frame["bottleneck_width"])},
-                         key=lambda cfg: (depth_of(cfg[0]) or 0, cfg[1], cfg[2]))
-        stats = {cfg: stat_of(frame[(frame["template"] == cfg[0]) & (frame["cardinality"] == cfg[1])
-                                    & (frame["bottleneck_width"] == cfg[2])]) for cfg in configs}
+        configs = table4_configs(frame)
+        stats = {cfg: stat_of(runs_of(frame[frame["template"] == cfg[0]], *cfg[1:])) for cfg in configs}
         sections.append((key, frame, stats))
     family = {}
     for i, (key, frame, stats) in enumerate(sections):
@@ -442,7 +446,8 @@ def read_table4(table: Table, ctx: Context) -> str:
     parts = []
     for i, (key, frame, stats) in enumerate(sections):
         label = data_label(*key)
-        name = lambda cfg: f"{depth_of(cfg[0])}-layer {cfg[1]}x{cfg[2]}d"  # noqa: E731
+        shown = varying_fields(cfg[3] for cfg in stats)
+        name = lambda cfg: f"{depth_of(cfg[0])}-layer {setting_label(*cfg[1:], shown)}"  # noqa: E731
         ranked = sorted([cfg for cfg, s in stats.items() if s.n], key=lambda cfg: stats[cfg].mean)
         if not ranked:
             parts.append(f"- **{label}**: no completed run.")
@@ -453,8 +458,8 @@ def read_table4(table: Table, ctx: Context) -> str:
         for cfg in ranked:
             paper = None
             if same and not data.empty and "paper" in data:
-                rows = data[(data["group"] == label) & (data["template"] == cfg[0]) & (data["cardinality"] == cfg[1])
-                            & (data["bottleneck_width"] == cfg[2])]
+                rows = data[(data["group"] == label) & (data["template"] == cfg[0])
+                            & (data["setting"] == setting_label(*cfg[1:], shown))]
                 if len(rows) and pd.notna(rows["paper"].iloc[0]):
                     paper = (rows["paper_model"].iloc[0], float(rows["paper"].iloc[0]))
             items.append(_sentence(f"{name(cfg)}: {summary_words(stats[cfg])}"
@@ -487,17 +492,18 @@ def read_residual(table: Table, ctx: Context) -> str:
     ours = runs[runs["ours"]]
     without = runs[(runs["table"] == "residual") & (runs["shortcut"] == False)]  # noqa: E712
     data = table.data
-    rows = []
+    rows, shown = [], {}
     for g in sorted_groups(without):
         w_frame = in_group(without, g)
         k_frame = in_group(ours[ours["shortcut"] == True], g)  # noqa: E712
-        for c, d in configurations(w_frame):
-            rows.append((g, (c, d), stat_of(runs_of(k_frame, c, d)), stat_of(runs_of(w_frame, c, d))))
+        shown[g] = varying_fields(v for _, _, v in configurations(w_frame))
+        for cfg in configurations(w_frame):
+            rows.append((g, cfg, stat_of(runs_of(k_frame, *with_shortcut(cfg))), stat_of(runs_of(w_frame, *cfg))))
     family = holm_adjust({i: difference(s_without, s_with) for i, (g, cfg, s_with, s_without) in enumerate(rows)
                           if not any(s.n and at_chance(s.mean, g[1]) for s in (s_with, s_without))})
     parts = []
-    for i, (g, (c, d), s_with, s_without) in enumerate(rows):
-        label, setting, same = group_label(g), f"{c}x{d}d", g[1] in PAPER_DATA["residual"]
+    for i, (g, cfg, s_with, s_without) in enumerate(rows):
+        label, setting, same = group_label(g), setting_label(*cfg, shown[g]), g[1] in PAPER_DATA["residual"]
         prow = data[(data["group"] == label) & (data["setting"] == setting)] if not data.empty else data
         paper_gap = float(prow["paper_gap"].iloc[0]) if same and len(prow) and pd.notna(prow["paper_gap"].iloc[0]) \
             else None
@@ -523,19 +529,23 @@ def read_residual(table: Table, ctx: Context) -> str:
     # Does C>1 lose less than C=1? A contrast of the two gaps, Holm over the group's C>1 configurations.
     for g in sorted({r[0] for r in rows}, key=lambda k: sorted_groups(without).index(k)):
         mine = [r for r in rows if r[0] == g]
-        ones, many = [r for r in mine if r[1][0] == 1], [r for r in mine if r[1][0] > 1]
+        ones = {}
+        for r in mine:  # the C=1 of the same other model fields (the first, as configurations sort them)
+            if r[1][0] == 1:
+                ones.setdefault(r[1][2], r)
+        many = [r for r in mine if r[1][0] > 1 and r[1][2] in ones]
         if not ones or not many:
             continue
-        one = ones[0]
-        gaps = holm_adjust({r[1]: contrast([r[3], r[2], one[3], one[2]], [1, -1, -1, 1]) for r in many})
+        gaps = holm_adjust({r[1]: contrast([r[3], r[2], ones[r[1][2]][3], ones[r[1][2]][2]], [1, -1, -1, 1])
+                            for r in many})
         label, same = group_label(g), g[1] in PAPER_DATA["residual"]
         if any(v is None for v in gaps.values()):
             parts.append(f"- **{label}**: whether C>1 loses less without the shortcut than C=1: fewer than 2 seeds "
                          f"on a side, {NO_TEST}.")
             continue
         less = all(v.significant and v.diff < 0 for v in gaps.values())
-        each = "; ".join(f"{c}x{d}d: gap minus C=1's gap {_pts(v.diff)} (95% CI {_pts(v.ci_low)} to {_pts(v.ci_high)}, "
-                         f"{p_words(v)})" for (c, d), v in gaps.items())
+        each = "; ".join(f"{setting_label(*cfg, shown[g])}: gap minus C=1's gap {_pts(v.diff)} (95% CI "
+                         f"{_pts(v.ci_low)} to {_pts(v.ci_high)}, {p_words(v)})" for cfg, v in gaps.items())
         if less:
             tail = " as in the paper (3.9 vs 7.3 points)" if same else ""
             parts.append(f"- **{label}**: the ResNeXt configurations lose less without the shortcut than C=1{tail} "
@@ -557,9 +567,11 @@ def read_table7(table: Table, ctx: Context) -> str:
         frame = in_group(sel, g)
         label = group_label(g)
         stats = {cfg: stat_of(runs_of(frame, *cfg)) for cfg in configurations(frame)}
+        shown = varying_fields(v for _, _, v in stats)
+        name = lambda cfg: setting_label(*cfg, shown)  # noqa: E731
         params = {cfg: pd.to_numeric(runs_of(frame, *cfg)["params"], errors="coerce").dropna() for cfg in stats}
         done = sorted([cfg for cfg, s in stats.items() if s.n],
-                      key=lambda cfg: (params[cfg].iloc[0] if len(params[cfg]) else 0, cfg))
+                      key=lambda cfg: (params[cfg].iloc[0] if len(params[cfg]) else 0, config_order(cfg)))
         if not done:
             parts.append(f"- **{label}**: no completed run.")
             continue
@@ -567,12 +579,11 @@ def read_table7(table: Table, ctx: Context) -> str:
         items = [_data_words(g[1], same, paper_data="CIFAR-10 or CIFAR-100").rstrip()]
         for cfg in done:
             size = count_words(params[cfg].iloc[0]) if len(params[cfg]) else ABSENT
-            items.append(f"{cfg[0]}x{cfg[1]}d ({size} params): {summary_words(stats[cfg])}.")
-        chance = [f"{c}x{d}d" for c, d in done if at_chance(stats[(c, d)].mean, g[1])]
+            items.append(f"{name(cfg)} ({size} params): {summary_words(stats[cfg])}.")
+        chance = [name(cfg) for cfg in done if at_chance(stats[cfg].mean, g[1])]
         seeded = [cfg for cfg in done if stats[cfg].n >= 2 and len(params[cfg])]
         if chance:
-            items.append(_sentence(_chance_words(chance, [stats[c].mean for c in done
-                                                          if f"{c[0]}x{c[1]}d" in chance], g[1])))
+            items.append(_sentence(_chance_words(chance, [stats[c].mean for c in done if name(c) in chance], g[1])))
         elif len(seeded) < 2:
             items.append(f"Fewer than 2 configurations with 2 or more seeds: {NO_TEST} of error against size, "
                          f"{NO_CLAIM}.")
@@ -618,18 +629,19 @@ def read_curves(plot: Plot, ctx: Context) -> str:
     pairs = []
     for g in sorted_groups(merged):
         frame = in_group(merged, g)
-        base = baseline_config(frame)
-        cfgs = configurations(frame)
-        if base is None or len(cfgs) < 2:
+        cfgs = [cfg for cfg in configurations(frame) if baseline_config(frame, cfg[2]) is not None]
+        if len(cfgs) < 2:
             continue
         top = max(cfgs, key=lambda cfg: (cfg[0], len(runs_of(frame, *cfg)), -cfg[1]))
+        base = baseline_config(frame, top[2])  # the C=1 of the same other model fields
         if top == base:
             continue
-        pairs.append((g, base, top, runs_of(frame, *base), runs_of(frame, *top)))
+        shown = varying_fields(v for _, _, v in cfgs)
+        pairs.append((g, base, top, runs_of(frame, *base), runs_of(frame, *top), shown))
     if not pairs:
         return "No group has a C=1 configuration and a larger C with per-epoch metrics to compare."
     family = {}
-    for i, (g, base, top, lo, hi) in enumerate(pairs):
+    for i, (g, base, top, lo, hi, _) in enumerate(pairs):
         if any(at_chance(f["val_top1_err"].mean(), g[1]) for f in (lo, hi)):
             continue
         for split in ("train", "val"):
@@ -637,8 +649,8 @@ def read_curves(plot: Plot, ctx: Context) -> str:
     family = holm_adjust(family)
     m = sum(d is not None for d in family.values())
     parts = []
-    for i, (g, base, top, lo, hi) in enumerate(pairs):
-        s_lo, s_hi = f"{base[0]}x{base[1]}d", f"{top[0]}x{top[1]}d"
+    for i, (g, base, top, lo, hi, shown) in enumerate(pairs):
+        s_lo, s_hi = setting_label(*base, shown), setting_label(*top, shown)
         head = (f"**{group_label(g)}**: at the last epoch, {s_hi} has training error {summary_words(hi['train_top1_err'])} "
                 f"and validation error {summary_words(hi['val_top1_err'])}; {s_lo} has "
                 f"{summary_words(lo['train_top1_err'])} and {summary_words(lo['val_top1_err'])}")
@@ -786,15 +798,47 @@ def provenance_lines(ended: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _sweeps_of(cell) -> list[str]:
+    """A `shared_with` cell as sweep names ('a;b' -> ['a', 'b']); [] when empty."""
+    return [s for s in cell.split(";") if s] if isinstance(cell, str) else []
+
+
+def shared_lines(runs: pd.DataFrame) -> list[str]:
+    """Which runs of the report other sweeps list too (runs.csv's `shared_with`); [] when none, or no column."""
+    if "shared_with" not in runs:
+        return []
+    here: dict = {}
+    others: dict = {}
+    for run_id, sweep, cell in zip(runs["run_id"], runs["sweep"], runs["shared_with"]):
+        if _sweeps_of(cell):
+            here.setdefault(run_id, set()).add(str(sweep))
+            others.setdefault(run_id, set()).update(_sweeps_of(cell))
+    if not others:
+        return []
+    lines = [f"- shared with other sweeps: {plural(len(others), 'run')} of this report "
+             f"{'is' if len(others) == 1 else 'are'} listed by other sweeps too (one run id, trained once: the "
+             "same numbers, counted once, not another seed):"]
+    for run_id in sorted(others)[:MAX_LISTED]:
+        elsewhere = sorted(others[run_id] - here[run_id])
+        lines.append(f"  - `{run_id}` in {listing(sorted(here[run_id]))}"
+                     + (f", also listed by {listing(elsewhere)}" if elsewhere else ""))
+    if len(others) > MAX_LISTED:
+        lines.append(f"  - … and {len(others) - MAX_LISTED} more (column shared_with of `runs.csv`)")
+    return lines
+
+
 def header(sweeps: list[Path], result: CollectResult, runs: pd.DataFrame, out: Path) -> list[str]:
-    """Sweeps, runs by status, skipped files, environment and provenance."""
+    """Sweeps, runs by status, runs shared with other sweeps, skipped files, environment and provenance."""
     lines = ["# resnext-bench report", "", "## Runs", ""]
     for sweep in sweeps:
         name = Path(sweep).resolve().name
-        lines.append(f"- sweep `{sweep}`: {plural(int((runs['sweep'] == name).sum()), 'run')}")
-    lines.append(f"- runs by status: {listing(f'{s} {n}' for s, n in result.status_counts().items())} "
-                 f"(total {result.n_runs})")
-    failed = runs[runs["status"].isin([rundir.FAILED, rundir.UNKNOWN])]
+        lines.append(f"- sweep `{sweep}`: {plural(runs.loc[runs['sweep'] == name, 'run_id'].nunique(), 'run')}")
+    unique = runs.drop_duplicates("run_id")  # a model two spaces share has a row in each, and is one run
+    counts = unique["status"].value_counts()
+    lines.append(f"- runs by status: {listing(f'{s} {counts[s]}' for s in STATUSES if s in counts)} "
+                 f"(total {len(unique)})")
+    lines += shared_lines(runs)
+    failed = runs[runs["status"].isin([rundir.FAILED, rundir.UNKNOWN])].drop_duplicates("run_id")
     if len(failed):
         lines.append(f"- failed or unknown ({len(failed)}):")
         lines += [f"  - `{r.run_id}`: {r.reason if isinstance(r.reason, str) else 'no reason given'}"

@@ -3,7 +3,11 @@
 Runs are grouped by (template, dataset, recipe, planned epochs): numbers of different data or
 recipes are never pooled. `prepare_runs` adds `ours` (a run of our ResNeXt family, not a
 timm:/torchvision: baseline), `table` (which paper table it feeds: `paper.table_of`, on the
-run's declared study), `group` (the key above) and `setting` ("32x4d").
+run's declared study), `group` (the key above), `variant` (the model's other fields, MODEL_FIELDS)
+and `setting` ("32x4d"; "1x11d-bp18" when the runs of its group and table differ in base planes).
+
+A configuration (a table cell) is (C, d, variant): runs of one C x d that differ in base planes,
+stem width, shortcut or block form are different models and never share a cell.
 """
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config.spec import TEMPLATES
+from ..config.runs import SLUG_FIELDS
+from ..config.spec import TEMPLATES, ModelSpec
 from ..errors import UserError
 from ..engine.rundir import first_line
 from .collect import RUN_COLUMNS
@@ -33,6 +38,61 @@ def _as_text(value):
         return None
     text = str(value)
     return text or None
+
+
+# ModelSpec fields besides C and d that make two configurations different models, with their short
+# names (the run id's slug: config.runs.SLUG_FIELDS; classes and channels follow from the data set).
+MODEL_FIELDS = tuple((f, short) for f, short in SLUG_FIELDS if f not in ("num_classes", "in_chans"))
+_DEFAULT_MODEL = ModelSpec()
+
+
+def _field_value(field: str, value):
+    """A model field's cell as a comparable value; empty (a runs.csv from before the field) is its default."""
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return getattr(_DEFAULT_MODEL, field)
+    if isinstance(value, (bool, np.bool_)) or _as_bool(value) is not None:
+        return _as_bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and float(value).is_integer():
+        return int(value)
+    return value if isinstance(value, (int, float)) else str(value)
+
+
+def variant_of(row: dict) -> tuple:
+    """((field, value), ...) of MODEL_FIELDS for one run: what besides C and d makes it a model."""
+    return tuple((field, _field_value(field, row.get(field))) for field, _ in MODEL_FIELDS)
+
+
+def model_words(variant: tuple, shown=()) -> str:
+    """'bp18-stem32': the fields of `variant` named in `shown`, by MODEL_FIELDS' short names (as in a run id)."""
+    short = dict(MODEL_FIELDS)
+    return "-".join(f"{short[f]}{str(v).lower()}" for f, v in variant if f in shown)
+
+
+def setting_label(c, d, variant: tuple, shown=()) -> str:
+    """'32x4d', or '1x11d-bp18' when `shown` names fields of `variant` (`model_words`)."""
+    words = model_words(variant, shown)
+    return f"{int(c)}x{int(d)}d" + (f"-{words}" if words else "")
+
+
+def varying_fields(variants) -> set:
+    """The MODEL_FIELDS that take more than one value among `variants`."""
+    values: dict = {}
+    for variant in variants:
+        for field, value in variant:
+            values.setdefault(field, set()).add(value)
+    return {f for f, v in values.items() if len(v) > 1}
+
+
+def _settings(runs: pd.DataFrame) -> list:
+    """Each run's setting label, showing the model fields that differ among the runs of its group and table."""
+    shown: dict = {}
+    for key, variant, ours in zip(zip(runs["group"], runs["table"]), runs["variant"], runs["ours"]):
+        if ours:
+            shown.setdefault(key, []).append(variant)
+    shown = {key: varying_fields(v) for key, v in shown.items()}
+    return [setting_label(c, w, v, shown[(g, t)]) if ours else None
+            for c, w, v, g, t, ours in zip(runs["cardinality"], runs["bottleneck_width"], runs["variant"],
+                                           runs["group"], runs["table"], runs["ours"])]
 
 
 def prepare_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -57,10 +117,11 @@ def prepare_runs(runs: pd.DataFrame) -> pd.DataFrame:
         (t, d, r, int(e) if e == e else None)
         for t, d, r, e in zip(runs["template"], runs["dataset"], runs["recipe"], runs["epochs_planned"])
     ]
-    runs["setting"] = [
-        f"{int(c)}x{int(w)}d" if ours else None
-        for c, w, ours in zip(runs["cardinality"], runs["bottleneck_width"], runs["ours"])
-    ]
+    fields = [f for f, _ in MODEL_FIELDS]
+    runs["variant"] = pd.Series([variant_of(dict(zip(fields, row))) for row in
+                                 zip(*(runs[f] if f in runs else [None] * len(runs) for f in fields))],
+                                index=runs.index, dtype=object)
+    runs["setting"] = pd.Series(_settings(runs), index=runs.index, dtype=object)
     return runs
 
 
@@ -111,15 +172,31 @@ def sorted_groups(frame: pd.DataFrame) -> list[tuple]:
     return sorted(keys, key=lambda g: (depth_of(g[0]) or 0, *(str(x) for x in g)))
 
 
-def configurations(frame: pd.DataFrame) -> list[tuple[int, int]]:
-    """The (C, d) configurations of `frame`, sorted."""
-    pairs = {(int(c), int(d)) for c, d in zip(frame["cardinality"], frame["bottleneck_width"])}
-    return sorted(pairs)
+def configurations(frame: pd.DataFrame) -> list[tuple[int, int, tuple]]:
+    """The (C, d, variant) configurations of `frame`, sorted: one a model, never two models in one."""
+    keys = {(int(c), int(d), v) for c, d, v in zip(frame["cardinality"], frame["bottleneck_width"], frame["variant"])}
+    return sorted(keys, key=config_order)
 
 
-def runs_of(frame: pd.DataFrame, c: int, d: int) -> pd.DataFrame:
-    """The runs of configuration CxDd."""
-    return frame[(frame["cardinality"] == c) & (frame["bottleneck_width"] == d)]
+def config_order(cfg: tuple) -> tuple:
+    """A sort key of (C, d, variant) (or (template, C, d, variant)) that never compares text with numbers."""
+    return tuple(tuple((f, isinstance(v, str), str(v) if isinstance(v, str) else v) for f, v in x)
+                 if isinstance(x, tuple) else x for x in cfg)
+
+
+def runs_of(frame: pd.DataFrame, c: int, d: int, variant: tuple) -> pd.DataFrame:
+    """The runs of configuration (C, d, variant)."""
+    return with_variant(frame[(frame["cardinality"] == c) & (frame["bottleneck_width"] == d)], variant)
+
+
+def with_variant(frame: pd.DataFrame, variant: tuple) -> pd.DataFrame:
+    """The rows of `frame` whose `variant` is `variant` (tuples compared whole; an empty frame stays whole)."""
+    return frame[np.array([v == variant for v in frame["variant"]], dtype=bool)]
+
+
+def with_field(variant: tuple, field: str, value) -> tuple:
+    """`variant` with one model field set (the same model with or without its shortcut)."""
+    return tuple((f, value if f == field else v) for f, v in variant)
 
 
 def complexity_of(frame: pd.DataFrame, column: str) -> float | None:

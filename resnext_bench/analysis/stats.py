@@ -1,7 +1,7 @@
 """The numbers behind a table cell and behind every sentence of the report's readings.
 
 Our number is the final top-1 (top-5) validation error of completed runs: mean +- sample std (n).
-A seed counts once per configuration and group, however many ablations trained it.
+A run (one run id) counts once, however many sweeps list it.
 
 Significance: with >= 2 seeds, a configuration is compared with a reference configuration (in
 Table 3 the C=1 configuration of the same group, see `baseline_config`) by Welch's t-test
@@ -57,25 +57,22 @@ class Stat:
         return float(np.std(self.values, ddof=1)) if self.n >= 2 else math.nan
 
 
-SAME_RUN = ["group", "baseline", "cardinality", "bottleneck_width", "shortcut", "seed"]
-
-
 def one_run_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Keep one run per (group, configuration, seed), a completed one first (then by sweep, run id).
+    """Keep one row per run id, a completed one first (then by sweep); rows without a run id are kept.
 
-    The same configuration and seed trained by two ablations (32x4d in Table 3 and in the
-    residual ablation) repeats one experiment: it must count once, not as two seeds.
+    The run id is the configuration's identity (model, data, recipe, seed, precision): the same run
+    listed by two sweeps (32x4d in Table 3 and in the residual ablation) counts once, not as two
+    seeds, and two models that differ in any field (base planes, stem width, ...) stay two runs.
     """
-    if frame.empty or "seed" not in frame or frame["seed"].isna().all():
+    if frame.empty or "run_id" not in frame:
         return frame
     order = frame.assign(_done=frame["status"] != rundir.COMPLETED).sort_values(["_done", "sweep", "run_id"], kind="stable")
-    key = pd.Series(["|".join(map(str, row)) for row in zip(*(order[c] for c in SAME_RUN))])
-    keep = ~key.duplicated().to_numpy() | order["seed"].isna().to_numpy()
+    keep = ~order["run_id"].duplicated().to_numpy() | order["run_id"].isna().to_numpy()
     return frame.loc[order.index[keep]].sort_index()
 
 
 def stat_of(frame: pd.DataFrame, column: str = "final_val_top1_err") -> Stat:
-    """The Stat of `column` over the completed runs of `frame`, one run per seed (each seed counts as planned)."""
+    """The Stat of `column` over the completed runs of `frame`, one row a run id (each counts as planned)."""
     frame = one_run_per_seed(frame)
     done = frame[(frame["status"] == rundir.COMPLETED) & frame[column].notna()]
     return Stat(tuple(float(v) for v in done[column]), len(frame), mixed_provenance(done))
@@ -103,15 +100,19 @@ def welch(a: Stat, b: Stat) -> float | None:
     return d.p if d is not None else None
 
 
-def baseline_config(frame: pd.DataFrame) -> tuple[int, int] | None:
-    """The group's C=1 configuration (the one with most completed runs, then the smallest d)."""
-    ones = frame[frame["cardinality"] == 1]
+def baseline_config(frame: pd.DataFrame, variant: tuple | None = None) -> tuple[int, int, tuple] | None:
+    """The group's C=1 configuration (1, d, variant): of `variant` (the other model fields of the
+    configuration it is compared with) when given; the one with most completed runs, then the smallest d."""
+    ones = one_run_per_seed(frame[frame["cardinality"] == 1])
+    if variant is not None:
+        ones = ones[np.array([v == variant for v in ones["variant"]], dtype=bool)]
     if ones.empty:
         return None
-    done = ones["status"] == rundir.COMPLETED
-    counts = ones[done].groupby("bottleneck_width").size().reindex(ones["bottleneck_width"].unique(), fill_value=0)
-    best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-    return 1, int(best)
+    counts: dict = {}
+    for d, v, done in zip(ones["bottleneck_width"], ones["variant"], ones["status"] == rundir.COMPLETED):
+        counts[(int(d), v)] = counts.get((int(d), v), 0) + int(done)
+    (d, v), _ = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0], str(kv[0][1])))[0]
+    return 1, d, v
 
 
 # ---------------------------------------------------------------- inference for the report's words

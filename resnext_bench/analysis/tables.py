@@ -35,8 +35,8 @@ from .cells import ABSENT, MIXED, MIXED_NOTE, NOT_SAME_DATA, fmt_count, fmt_diff
 from .paper import (PAPER_DATA, REFERENCE_DIR, load_reference, match_by_depth, match_rows, nearest_depth,
                     paper_name, paper_value)
 from .render import FORMATS, RENDERERS, Table, with_counts
-from .runs import (complexity_of, configurations, data_label, depth_of, group_label, in_group, load_runs,
-                   runs_of, sorted_groups)
+from .runs import (complexity_of, config_order, configurations, data_label, depth_of, group_label, in_group,
+                   load_runs, model_words, runs_of, setting_label, sorted_groups, varying_fields, with_field)
 from .stats import ALPHA, Stat, baseline_config, difference, holm_adjust, stat_of
 
 WELCH_NOTE = (
@@ -99,6 +99,18 @@ def _nan(value) -> float:
     return math.nan if value is None else value
 
 
+def with_shortcut(cfg: tuple) -> tuple:
+    """The configuration (C, d, variant) with its shortcut kept: what a run without it is compared with."""
+    return (*cfg[:2], with_field(cfg[2], "shortcut", True))
+
+
+def table4_configs(frame: pd.DataFrame) -> list[tuple]:
+    """The (template, C, d, variant) configurations of a Table 4 section, by depth, then C and d."""
+    return sorted({(t, int(c), int(d), v) for t, c, d, v in
+                   zip(frame["template"], frame["cardinality"], frame["bottleneck_width"], frame["variant"])},
+                  key=lambda cfg: (depth_of(cfg[0]) or 0, *config_order(cfg[1:])))
+
+
 # ---------------------------------------------------------------- table 2
 
 def build_table2(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Table | None:
@@ -113,25 +125,31 @@ def build_table2(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
     rows, records = [], []
     for template in sorted(set(sel["template"]), key=lambda t: (depth_of(t) or 0, t)):
         frame = sel[sel["template"] == template]
-        base = runs_of(frame, 1, baseline_config(frame)[1]) if baseline_config(frame) else None
-        base_params = complexity_of(base, "params") if base is not None else None
-        for c, d in configurations(frame):
-            cfg = runs_of(frame, c, d)
+        configs = configurations(frame)
+        shown = varying_fields(v for _, _, v in configs)
+        for c, d, v in configs:
+            base = baseline_config(frame, v)
+            base_params = complexity_of(runs_of(frame, *base), "params") if base else None
+            cfg = runs_of(frame, c, d, v)
             params, flops = complexity_of(cfg, "params"), complexity_of(cfg, "flops")
+            model = model_words(v, shown)
             dev = (params / base_params - 1) * 100 if params and base_params else None
             prow = paper[paper["cardinality"] == c]
             pd_, pw = (int(prow["bottleneck_width"].iloc[0]), int(prow["group_width"].iloc[0])) if len(prow) \
                 else (None, None)
-            rows.append([template, str(c), str(d), str(c * d), fmt_count(params), fmt_count(flops),
+            rows.append([f"{template} {model}" if model else template, str(c), str(d), str(c * d),
+                         fmt_count(params), fmt_count(flops),
                          f"{dev:+.1f}%" if dev is not None else ABSENT,
                          str(pd_) if pd_ else ABSENT, str(pw) if pw else ABSENT])
             records.append({"table": "table2", "template": template, "cardinality": c, "bottleneck_width": d,
-                            "group_width": c * d, "params": params, "flops": flops, "params_vs_c1_pct": dev,
+                            "setting": setting_label(c, d, v, shown), "group_width": c * d, "params": params,
+                            "flops": flops, "params_vs_c1_pct": dev,
                             "paper_bottleneck_width": pd_, "paper_group_width": pw})
     t1 = reference.get("table1")
     notes = ["paper: ResNeXt paper Table 2, d and group width of the ImageNet conv2 template, matched by C.",
              "params, FLOPs: our model's counts (k = 10^3, M = 10^6, G = 10^9; exact in table2.csv); "
-             "params vs C=1: relative to the C=1 configuration of the same template."]
+             "params vs C=1: relative to the C=1 configuration of the same template (and the same other model "
+             "fields, shown beside the template where they differ)."]
     if t1 is not None and len(t1):
         notes.append("paper Table 1 (50-layer): " + "; ".join(
             f"{r.model} {r.setting} {fmt_count(float(r.params))} params, {fmt_count(float(r.flops))} FLOPs"
@@ -153,50 +171,51 @@ def build_table3(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
         return None
     paper = reference["table3"]
     groups = sorted_groups(sel)
-    # rows: every (C, ours d) of any group, plus the paper's cardinalities that no group has.
-    ours_pairs = sorted({p for g in groups for p in configurations(in_group(sel, g))})
-    paper_only = sorted(set(int(c) for c in paper["cardinality"]) - {c for c, _ in ours_pairs})
-    row_keys = sorted([(c, d) for c, d in ours_pairs] + [(c, None) for c in paper_only],
-                      key=lambda k: (k[0], k[1] or 0))
+    # rows: every (C, ours d, other model fields) of any group, plus the paper's cardinalities that no group has.
+    ours_keys = sorted({k for g in groups for k in configurations(in_group(sel, g))}, key=config_order)
+    shown = varying_fields(v for _, _, v in ours_keys)
+    paper_only = sorted(set(int(c) for c in paper["cardinality"]) - {c for c, _, _ in ours_keys})
+    row_keys = sorted(ours_keys + [(c, None, ()) for c in paper_only],
+                      key=lambda k: config_order((k[0], k[1] or 0, k[2])))
     columns, spans, records, welch_cols = ["C", "ours", "paper"], [("", 1), ("setting", 2)], [], {}
     same_data = {g: g[1] in PAPER_DATA["table3"] for g in groups}
     for g in groups:
         frame = in_group(sel, g)
-        welch_cols[g] = any(stat_of(runs_of(frame, c, d)).n >= 2 for c, d in configurations(frame))
+        welch_cols[g] = any(stat_of(runs_of(frame, *cfg)).n >= 2 for cfg in configurations(frame))
         leaf = ["ours", "paper"] + (["diff"] if same_data[g] else []) + (["vs C=1"] if welch_cols[g] else [])
         columns += leaf
         spans.append((group_label(g), len(leaf)))
-    # Every comparison with C=1 in the table is one family for Holm's correction.
+    # Every comparison with C=1 (of the same other model fields) in the table is one family for Holm's correction.
     family = {}
     for g in groups:
         frame = in_group(sel, g)
-        base = baseline_config(frame)
-        for c, d in configurations(frame):
-            if base and (c, d) != base:
-                family[(g, c, d)] = difference(stat_of(runs_of(frame, c, d)), stat_of(runs_of(frame, *base)))
+        for cfg in configurations(frame):
+            base = baseline_config(frame, cfg[2])
+            if base and cfg != base:
+                family[(g, cfg)] = difference(stat_of(runs_of(frame, *cfg)), stat_of(runs_of(frame, *base)))
     family = holm_adjust(family)
     table_rows = []
-    for c, d in row_keys:
+    for c, d, v in row_keys:
         paper_setting = paper[paper["cardinality"] == c]["setting"]
-        row = [str(c), f"{c}x{d}d" if d is not None else ABSENT,
-               paper_setting.iloc[0] if len(paper_setting) else ABSENT]
+        label = setting_label(c, d, v, shown) if d is not None else None
+        row = [str(c), label or ABSENT, paper_setting.iloc[0] if len(paper_setting) else ABSENT]
         for g in groups:
             frame = in_group(sel, g)
             pdepth = nearest_depth(depth_of(g[0]), paper["depth"])
             prow = paper[(paper["depth"] == pdepth) & (paper["cardinality"] == c)]
             pval = float(prow["top1_err"].iloc[0]) if len(prow) else None
             same = same_data[g]
-            s = stat_of(runs_of(frame, c, d)) if d is not None else None
-            base = baseline_config(frame)
-            tested = family.get((g, c, d)) if d is not None else None
+            s = stat_of(runs_of(frame, c, d, v)) if d is not None else None
+            base = baseline_config(frame, v) if d is not None else None
+            tested = family.get((g, (c, d, v))) if d is not None else None
             p, p_holm = (tested.p, tested.p_holm) if tested is not None else (None, None)
             row += [fmt_stat(s), fmt_num(pval)]
             if same:
                 row.append(fmt_diff(s, pval, same))
             if welch_cols[g]:
-                row.append(fmt_welch(p, (c, d) == base, p_holm) if s is not None and s.planned else ABSENT)
+                row.append(fmt_welch(p, (c, d, v) == base, p_holm) if s is not None and s.planned else ABSENT)
             records.append(_record("table3", g, c, d, s, pval, _diff_value(s, pval, same), p, p_holm=p_holm,
-                                   paper_depth=pdepth, baseline=(c, d) == base))
+                                   paper_depth=pdepth, baseline=(c, d, v) == base, setting=label))
         table_rows.append(row)
     depths = sorted({(depth_of(g[0]), nearest_depth(depth_of(g[0]), paper["depth"])) for g in groups},
                     key=lambda x: (x[0] or 0, x[1]))
@@ -226,19 +245,22 @@ def build_table4(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
     # one section per data and recipe: Table 4 mixes depths (ResNet-200 beside 101-layer models)
     for key in sorted({g[1:] for g in sel["group"]}, key=lambda k: tuple(str(x) for x in k)):
         frame = sel[[g[1:] == key for g in sel["group"]]]
-        configs = sorted({(t, int(c), int(d)) for t, c, d in
-                          zip(frame["template"], frame["cardinality"], frame["bottleneck_width"])},
-                         key=lambda cfg: (depth_of(cfg[0]) or 0, cfg[1], cfg[2]))
-        matches = match_by_depth([(t, depth_of(t), c, d) for t, c, d in configs], paper)
-        by_paper = {i: cfg for cfg, i in matches.items()}
+        configs = table4_configs(frame)
+        shown = varying_fields(cfg[3] for cfg in configs)
+        # one paper row a (template, C, d): a second model of it (other base planes, ...) gets a row of its own
+        matches = match_by_depth(list(dict.fromkeys((t, depth_of(t), c, d) for t, c, d, _ in configs)), paper)
+        by_paper = {}
+        for cfg in configs:
+            if matches.get(cfg[:3]) is not None and matches[cfg[:3]] not in by_paper:
+                by_paper[matches[cfg[:3]]] = cfg
+        placed = set(by_paper.values())
         same = key[0] in PAPER_DATA["table4"]
         sections.append((key[0], same))
         # the paper's rows in its order, then our configurations it has no row for
         order = [(by_paper.get(i), i) for i in paper.index]
-        order += [(cfg, None) for cfg in configs if cfg not in matches]
+        order += [(cfg, None) for cfg in configs if cfg not in placed]
         for cfg, i in order:
-            mine = frame[(frame["template"] == cfg[0]) & (frame["cardinality"] == cfg[1])
-                         & (frame["bottleneck_width"] == cfg[2])] if cfg else None
+            mine = runs_of(frame[frame["template"] == cfg[0]], *cfg[1:]) if cfg else None
             s1 = stat_of(mine) if cfg else None
             s5 = stat_of(mine, "final_val_top5_err") if cfg else None
             p1, p5 = paper_value(paper, i, "top1_err"), paper_value(paper, i, "top5_err")
@@ -246,7 +268,7 @@ def build_table4(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
             flops = complexity_of(mine, "flops") if cfg else None
             rows.append([
                 data_label(*key),
-                f"{depth_of(cfg[0])}-layer {cfg[1]}x{cfg[2]}d" if cfg else ABSENT,
+                f"{depth_of(cfg[0])}-layer {setting_label(*cfg[1:], shown)}" if cfg else ABSENT,
                 fmt_count(params), fmt_count(flops),
                 f"{paper_name(paper, i)} ({paper.at[i, 'depth']}-layer)" if i is not None else ABSENT,
                 str(paper.at[i, "complexity"]) if i is not None else ABSENT,
@@ -254,11 +276,11 @@ def build_table4(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
                 fmt_stat(s5), fmt_num(p5), fmt_diff(s5, p5, same) if cfg else ABSENT,
             ])
             records.append(_record(
-                "table4", (cfg[0] if cfg else None, *key), *(cfg[1:] if cfg else (None, None)), s1, p1,
+                "table4", (cfg[0] if cfg else None, *key), *(cfg[1:3] if cfg else (None, None)), s1, p1,
                 _diff_value(s1, p1, same), None, label=data_label(*key),
                 top5_mean=s5.mean if s5 and s5.n else math.nan, top5_std=s5.std if s5 else math.nan,
                 paper_top5=_nan(p5), diff_top5=_diff_value(s5, p5, same), paper_model=paper_name(paper, i),
-                params=params, flops=flops))
+                params=params, flops=flops, setting=setting_label(*cfg[1:], shown) if cfg else None))
     notes = [STAT_NOTE.replace("top-1 validation error", "top-1 / top-5 validation error"),
              "paper: ResNeXt paper Table 4 (ImageNet-1K, 224 crop), its model and complexity (1x: ResNet-101's); "
              "our rows meet the paper's by depth and cardinality (then width order)."]
@@ -281,25 +303,27 @@ def build_residual(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Ta
     groups = [("", 2), ("ours", 4), ("paper", 4), ("diff (ours - paper)", 2)]
     rows, records, sections = [], [], []
     kept = ours[ours["shortcut"] == True]  # noqa: E712 - None must not match
-    family = holm_adjust({(g, c, d): difference(stat_of(runs_of(in_group(without, g), c, d)),
-                                                stat_of(runs_of(in_group(kept, g), c, d)))
-                          for g in sorted_groups(without) for c, d in configurations(in_group(without, g))})
+    family = holm_adjust({(g, cfg): difference(stat_of(runs_of(in_group(without, g), *cfg)),
+                                               stat_of(runs_of(in_group(kept, g), *with_shortcut(cfg))))
+                          for g in sorted_groups(without) for cfg in configurations(in_group(without, g))})
     for g in sorted_groups(without):
         w_frame = in_group(without, g)
         k_frame = in_group(kept, g)
         pdepth = nearest_depth(depth_of(g[0]), paper["depth"])
-        matches = match_rows(configurations(w_frame), paper[paper["depth"] == pdepth])
+        configs = configurations(w_frame)
+        shown = varying_fields(v for _, _, v in configs)
+        matches = match_rows(sorted({(c, d) for c, d, _ in configs}), paper[paper["depth"] == pdepth])
         same = g[1] in PAPER_DATA["residual"]
         sections.append((g[1], same))
-        for c, d in configurations(w_frame):
-            s_with, s_without = stat_of(runs_of(k_frame, c, d)), stat_of(runs_of(w_frame, c, d))
+        for c, d, v in configs:
+            s_with, s_without = stat_of(runs_of(k_frame, *with_shortcut((c, d, v)))), stat_of(runs_of(w_frame, c, d, v))
             i = matches.get((c, d))
             p_with, p_without = paper_value(paper, i, "top1_err_with"), paper_value(paper, i, "top1_err_without")
             gap = s_without.mean - s_with.mean if s_with.n and s_without.n else math.nan
-            tested = family[(g, c, d)]
+            tested = family[(g, (c, d, v))]
             p, p_holm = (tested.p, tested.p_holm) if tested is not None else (None, None)
             rows.append([
-                group_label(g), f"{c}x{d}d", fmt_stat(s_with), fmt_stat(s_without),
+                group_label(g), setting_label(c, d, v, shown), fmt_stat(s_with), fmt_stat(s_without),
                 ABSENT if math.isnan(gap) else f"{gap:+.2f}",
                 fmt_welch(p, False, p_holm) if s_with.planned else ABSENT,
                 paper_name(paper, i) or ABSENT, fmt_num(p_with), fmt_num(p_without),
@@ -310,7 +334,7 @@ def build_residual(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Ta
                 "residual", g, c, d, s_without, p_without, _diff_value(s_without, p_without, same), p, p_holm=p_holm,
                 with_mean=s_with.mean if s_with.n else math.nan, with_std=s_with.std, with_n=s_with.n,
                 paper_with=_nan(p_with), gap=gap, paper_gap=(p_without - p_with) if i is not None else math.nan,
-                paper_model=paper_name(paper, i)))
+                paper_model=paper_name(paper, i), setting=setting_label(c, d, v, shown)))
     notes = [STAT_NOTE, "with: every run of the same configuration, data and recipe that keeps the shortcut; "
              "without: the runs without it; gap = without - with. gap beyond noise: "
              + WELCH_NOTE.split(": ", 1)[1].replace(
@@ -335,8 +359,12 @@ def build_table7(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
     rows, records, sections = [], [], []
     for g in sorted_groups(sel):
         frame = in_group(sel, g)
-        ranked = sorted(configurations(frame), key=lambda cfg: (complexity_of(runs_of(frame, *cfg), "params") or 0, cfg))
-        matches = match_rows(ranked, paper[paper["cardinality"].notna()].astype({"cardinality": int}))
+        ranked = sorted(configurations(frame),
+                        key=lambda cfg: (complexity_of(runs_of(frame, *cfg), "params") or 0, config_order(cfg)))
+        shown = varying_fields(v for _, _, v in ranked)
+        pairs = match_rows(list(dict.fromkeys(cfg[:2] for cfg in ranked)),
+                           paper[paper["cardinality"].notna()].astype({"cardinality": int}))
+        matches = {cfg: pairs[cfg[:2]] for cfg in ranked if cfg[:2] in pairs}
         err_col = {"cifar10": "cifar10_err", "cifar100": "cifar100_err"}.get(g[1])
         same = err_col is not None
         sections.append((g[1], same))
@@ -349,12 +377,14 @@ def build_table7(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
             pval = paper_value(paper, i, err_col) if same else None
             diff = fmt_diff(s, pval, same) if cfg and i is not None else (ABSENT if same else NOT_SAME_DATA)
             rows.append([
-                group_label(g), f"{cfg[0]}x{cfg[1]}d" if cfg else ABSENT, fmt_count(params), fmt_stat(s),
+                group_label(g), setting_label(*cfg, shown) if cfg else ABSENT, fmt_count(params), fmt_stat(s),
                 paper_name(paper, i) or ABSENT, fmt_count(float(paper.at[i, "params"])) if i is not None else ABSENT,
                 fmt_num(paper_value(paper, i, "cifar10_err"), 2), fmt_num(paper_value(paper, i, "cifar100_err"), 2),
                 diff,
             ])
-            records.append(_record("table7", g, *(cfg or (None, None)), s, pval, _diff_value(s, pval, same), None,
+            records.append(_record("table7", g, *(cfg[:2] if cfg else (None, None)), s, pval,
+                                   _diff_value(s, pval, same), None,
+                                   setting=setting_label(*cfg, shown) if cfg else None,
                                    params=params, paper_model=paper_name(paper, i),
                                    paper_params=float(paper.at[i, "params"]) if i is not None else None))
     notes = [STAT_NOTE.replace("top-1 validation error", "top-1 test error"),

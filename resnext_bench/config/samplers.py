@@ -107,15 +107,16 @@ class FreeParam:
     check: Callable[[str, Any], None]  # validates one value, naming the key
     ranged: bool  # may take an integer distribution over [lo, hi] (else `values` only)
     apply: Callable[[dict, Any, ModelSpec], bool]  # sets ModelSpec fields; False rejects the draw
+    tag: Optional[Callable[[ModelSpec], str]] = None  # its part of a sample's name (None: the C x d label says it)
 
 
 # Registry order is draw order (group_width reads the cardinality drawn before it).
 FREE_PARAMS: dict[str, FreeParam] = {
-    "template": FreeParam(_check_template, False, _set("template")),
+    "template": FreeParam(_check_template, False, _set("template"), lambda m: m.template),
     "cardinality": FreeParam(_check_positive_int, True, _set("cardinality")),
     "bottleneck_width": FreeParam(_check_positive_int, True, _set("bottleneck_width")),
     "group_width": FreeParam(_check_positive_int, True, _set_group_width),
-    "base_planes": FreeParam(_check_positive_int, True, _set("base_planes")),
+    "base_planes": FreeParam(_check_positive_int, True, _set("base_planes"), lambda m: f"bp{m.base_planes}"),
 }
 
 BAND_TARGETS = ("flops", "params", "acts")  # Complexity fields a band can bound
@@ -248,10 +249,12 @@ class Sample:
     index: int
     model: ModelSpec
     complexity: Complexity
+    tags: tuple[str, ...] = ()  # the other fields the space samples, as name parts ("bp18")
 
     @property
     def name(self) -> str:
-        return f"{self.space}-{self.index:03d}-{self.model.label}"
+        """`resnet-000-1x11d`, and `-bp18` when the space samples base planes (its models differ in them)."""
+        return "-".join([self.space, f"{self.index:03d}", self.model.label, *self.tags])
 
 
 def space_rng(seed: int, space: str) -> random.Random:
@@ -265,6 +268,8 @@ def sample_space(space: SpaceSpec, count: int, band: Optional[BandSpec], seed: i
     """`count` distinct models of `space` in `band`, by rejection (a duplicate or out-of-band draw is drawn again)."""
     rng = space_rng(seed, space.name)
     steps = [(DISTRIBUTIONS[d.dist].draw, d, FREE_PARAMS[p].apply) for p, d in space.params]
+    tags = [FREE_PARAMS[p].tag for p, d in space.params  # a field the space draws from more than one value
+            if FREE_PARAMS[p].tag is not None and DISTRIBUTIONS[d.dist].support(d) > 1]
     seen: set = set()  # every model tried, kept or not: a repeat costs no complexity count
     out: list[Sample] = []
     low = high = None  # the target's range over the models tried
@@ -286,7 +291,7 @@ def sample_space(space: SpaceSpec, count: int, band: Optional[BandSpec], seed: i
             high = value if high is None else max(high, value)
             if not band.lo <= value <= band.hi:
                 continue
-        out.append(Sample(space.name, len(out), model, c))
+        out.append(Sample(space.name, len(out), model, c, tuple(tag(model) for tag in tags)))
         if len(out) == count:
             return out
     if band is None:
