@@ -127,6 +127,7 @@ def test_a_folder_made_under_an_old_run_id_is_reused_not_retrained(tmp_path, cap
 
     row = pd.read_csv(tmp_path / "out" / "runs.csv").iloc[0]
     assert (row["run_id"], row["legacy_run_id"]) == (rid, old.name)
+    assert row["study"] == "none"  # an ablation that declares no study feeds no paper table
 
 
 def test_a_second_launch_of_a_sweep_being_launched_exits_2_naming_the_holder(tmp_path, capsys):

@@ -107,7 +107,13 @@ def sweep_rows(row: dict, run_dir: Path, sweep: Path, listed: dict[str, list[dic
     others = [Path(s).name for s in sweeps_listing(run_dir) if s != here]
     row = {**row, "shared_with": ";".join(others) or None}
     memberships = listed.get(row["run_id"]) or listed.get(row.get("legacy_run_id") or "") or []
-    return [{**row, **{k: m[k] for k in sweep_layout.LABELS if k in m and k != "seed"}} for m in memberships] or [row]
+    return [{**row, **{k: label_cell(k, m[k]) for k in sweep_layout.LABELS if k in m and k != "seed"}}
+            for m in memberships] or [row]
+
+
+def label_cell(key: str, value):
+    """A sweep.json label as its runs.csv cell: a study declared as none reads as config_columns writes it."""
+    return rundir.NO_STUDY if key == "study" and value is None else value
 
 
 # ---------------------------------------------------------------- sweeps and output
