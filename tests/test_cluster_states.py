@@ -1,9 +1,10 @@
 """Held, requeued and killed jobs on the real local Slurm; retries past the limit; the attempt log.
 
 The Slurm tests make each fault with Slurm's own controls (scontrol hold, USR2 through scancel,
-SIGKILL through scancel), check that the fault happened, then check what status, launch and
-cancel make of it. They skip without a cluster (fail under RESNEXT_BENCH_REQUIRE_SLURM=1).
+SIGKILL through scancel) or kill -9, check that the fault happened, then check what status, launch
+and cancel make of it. They skip without a cluster (fail under RESNEXT_BENCH_REQUIRE_SLURM=1).
 """
+import getpass
 import json
 import os
 import signal
@@ -89,6 +90,7 @@ def test_a_held_job_shows_held_with_slurms_reason_a_relaunch_releases_it_and_can
         assert row(sweep)["state"] == "cancelled"
         (attempt,) = rundir.read_job(run_dir).attempt_log
         assert (attempt.job_id, attempt.end, attempt.started_at) == (job_id, "cancelled", None)
+        assert attempt.by == getpass.getuser()
     finally:
         subprocess.run(["scancel", job_id], capture_output=True)
 
@@ -127,6 +129,51 @@ def test_a_preempted_job_shows_requeued_and_its_attempts_are_in_job_json(tmp_pat
         assert "preempted (USR2" in out and ": completed" in out
     finally:
         subprocess.run(["scancel", job_id], capture_output=True)
+
+
+def start_training(tmp_path, epochs=4):
+    """Launch one run on Slurm and wait for its trainer: (sweep, run folder, job id, launch argv, trainer pid)."""
+    grid, sweep = write_grid(tmp_path, epochs=epochs, train_limit=1024), tmp_path / "sweep"
+    argv = ["launch", str(grid), "--cluster", str(slurm_profile(tmp_path)), "--sweep-dir", str(sweep)]
+    assert main(argv) == 0
+    run_dir = the_run(sweep)
+    job_id = rundir.read_job(run_dir).job_id
+    wait_until(lambda: "pid" in (rundir.lock_holder(run_dir) or "") and rundir.read_job(run_dir).last_attempt,
+               "the trainer", timeout=240, interval=0.5)
+    return sweep, run_dir, job_id, argv, json.loads((run_dir / ".lock").read_text())["pid"]
+
+
+def cancel_all(job_id, run_dir):
+    subprocess.run(["scancel", job_id], capture_output=True)
+    job = rundir.read_job(run_dir)
+    if job is not None and job.job_id != job_id:
+        subprocess.run(["scancel", job.job_id], capture_output=True)
+
+
+def test_cancelling_a_requeued_run_records_who_cancelled_it(tmp_path, capsys):
+    needs_slurm()
+    sweep, run_dir, job_id, _, _ = start_training(tmp_path)
+    try:
+        wait_until(lambda: len(rundir.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.5)
+        subprocess.run(["scancel", "--signal=USR2", job_id], check=True)  # what preemption sends
+        wait_until(lambda: (squeue(job_id) or ("",))[0] in ("PENDING", "REQUEUED") and row(sweep)["state"] == "requeued",
+                   "the requeue", timeout=120, interval=0.5)
+        assert rundir.read_job(run_dir).last_attempt.end == "preempted"  # the fault landed: queued again
+        capsys.readouterr()
+        assert main(["cancel", str(sweep)]) == 0
+        assert f"cancelled {run_dir.name} (job {job_id}, was requeued)" in capsys.readouterr().out
+        wait_until(lambda: (squeue(job_id) or ("CANCELLED",))[0] == "CANCELLED", "scancel to land", timeout=60,
+                   interval=0.5)
+        ran, cancelled = rundir.read_job(run_dir).attempt_log
+        assert (ran.end, bool(ran.started_at)) == ("preempted", True)
+        who = getpass.getuser()
+        assert (cancelled.job_id, cancelled.end, cancelled.started_at, cancelled.by) == (job_id, "cancelled", None, who)
+        r = row(sweep)
+        assert (r["state"], r["ended"]) == (
+            "cancelled", f"cancelled by {who} (with `resnext-bench cancel`); before that preempted and requeued 1 time")
+        assert len(rundir.read_job(run_dir).attempt_log) == 2  # status recorded nothing more
+    finally:
+        cancel_all(job_id, run_dir)
 
 
 def test_a_job_killed_outright_gets_the_end_slurm_saw_and_is_resubmitted(tmp_path, capsys):
@@ -228,6 +275,28 @@ def test_a_node_failure_seen_in_the_queue_is_recorded_as_the_attempts_end(tmp_pa
     (attempt,) = rundir.read_job(run_dir).attempt_log
     assert (attempt.end, attempt.reason, attempt.observed) == ("node_fail", "Slurm: NODE_FAIL", True)
     assert row(sweep)["last_attempt_end"] == "node_fail: Slurm: NODE_FAIL"  # recorded once, not again
+
+
+def preempted_once(run_dir, job_id="424242"):
+    rundir.start_attempt(run_dir, job_id)
+    rundir.end_attempt(run_dir, job_id, "preempted", "USR2: preempted; checkpointed and requeued")
+
+
+def test_cancelling_a_requeued_run_records_the_cancellation_and_who(tmp_path, monkeypatch, capsys):
+    _, sweep, run_dir = recorded_sweep(tmp_path)
+    preempted_once(run_dir)  # queued again after its checkpoint: Slurm says PENDING, waiting for its BeginTime
+    shims(tmp_path, monkeypatch, squeue="echo '424242|PENDING|BeginTime'\n",
+          scancel=f"echo \"$@\" > {tmp_path}/scancelled\n")
+    monkeypatch.setenv("LOGNAME", "carol")
+    assert row(sweep)["state"] == "requeued"
+    capsys.readouterr()
+    assert main(["cancel", str(sweep)]) == 0
+    assert f"cancelled {run_dir.name} (job 424242, was requeued)" in capsys.readouterr().out
+    assert (tmp_path / "scancelled").read_text().split() == ["424242"]  # the cancel was sent
+    ran, cancelled = rundir.read_job(run_dir).attempt_log
+    assert ran.end == "preempted"
+    assert (cancelled.end, cancelled.started_at, cancelled.by, cancelled.reason) == (
+        "cancelled", None, "carol", "with `resnext-bench cancel`")
 
 
 def test_retry_lifts_the_limit_for_the_named_run_only_and_retry_failed_for_all(tmp_path, capsys):
