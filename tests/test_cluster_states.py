@@ -150,6 +150,36 @@ def cancel_all(job_id, run_dir):
         subprocess.run(["scancel", job.job_id], capture_output=True)
 
 
+def gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_trainer_killed_by_kill_9_shows_its_signal_in_status_and_is_resubmitted(tmp_path, capsys):
+    needs_slurm()
+    sweep, run_dir, job_id, argv, trainer = start_training(tmp_path)
+    try:
+        os.kill(trainer, signal.SIGKILL)  # on this one-node cluster, a local process: as kill -9 or the OOM killer
+        # the kill landed: the trainer is gone, no thread of it holds the run's lock, and the job ended
+        wait_until(lambda: gone(trainer) and rundir.lock_holder(run_dir) is None
+                   and (squeue(job_id) or ("RUNNING",))[0] not in ("RUNNING", "COMPLETING"),
+                   "the kill", timeout=120, interval=0.5)
+        attempt = rundir.read_job(run_dir).last_attempt
+        assert (attempt.end, attempt.reason, attempt.observed) == ("killed", "killed by signal 9 (SIGKILL)", None)
+        r = row(sweep)
+        assert (r["state"], r["ended"]) == ("cancelled", "killed by signal 9 (SIGKILL)")
+        capsys.readouterr()
+        assert main(["status", str(sweep)]) == 0
+        assert "    ended: killed by signal 9 (SIGKILL)\n" in capsys.readouterr().out
+        assert main(argv) == 0
+        assert "1 run submitted" in capsys.readouterr().out
+    finally:
+        cancel_all(job_id, run_dir)
+
+
 def test_cancelling_a_requeued_run_records_who_cancelled_it(tmp_path, capsys):
     needs_slurm()
     sweep, run_dir, job_id, _, _ = start_training(tmp_path)
@@ -174,41 +204,6 @@ def test_cancelling_a_requeued_run_records_who_cancelled_it(tmp_path, capsys):
         assert len(rundir.read_job(run_dir).attempt_log) == 2  # status recorded nothing more
     finally:
         cancel_all(job_id, run_dir)
-
-
-def test_a_job_killed_outright_gets_the_end_slurm_saw_and_is_resubmitted(tmp_path, capsys):
-    needs_slurm()
-    grid, sweep = write_grid(tmp_path, epochs=4, train_limit=1024), tmp_path / "sweep"
-    argv = ["launch", str(grid), "--cluster", str(slurm_profile(tmp_path)), "--sweep-dir", str(sweep)]
-    assert main(argv) == 0
-    run_dir = the_run(sweep)
-    job_id = rundir.read_job(run_dir).job_id
-    try:
-        wait_until(lambda: "pid" in (rundir.lock_holder(run_dir) or "") and rundir.read_job(run_dir).last_attempt,
-                   "the trainer", timeout=240, interval=0.5)
-        trainer = json.loads((run_dir / ".lock").read_text())["pid"]  # on this one-node cluster, a local process
-        os.kill(trainer, signal.SIGKILL)  # as the OOM killer or a lost node would: no handler runs
-        wait_until(lambda: (squeue(job_id) or ("RUNNING",))[0] not in ("RUNNING", "COMPLETING"), "the kill",
-                   timeout=120, interval=0.5)
-        seen = squeue(job_id)
-        attempt = rundir.read_job(run_dir).last_attempt
-        assert attempt.end is None  # the job could not record how it ended
-        assert row(sweep)["state"] == "cancelled"
-        attempt = rundir.read_job(run_dir).last_attempt
-        assert attempt.observed is True
-        if seen is None:  # gone from the queue already: nobody saw the end
-            assert attempt.end == "lost"
-        else:
-            assert attempt.reason.startswith(f"Slurm: {seen[0]}")
-            assert attempt.end == {"FAILED": "failed", "CANCELLED": "cancelled", "OUT_OF_MEMORY": "failed"}[seen[0]]
-        capsys.readouterr()
-        assert main(argv) == 0
-        assert "1 run submitted" in capsys.readouterr().out
-    finally:
-        subprocess.run(["scancel", job_id], capture_output=True)
-        job = rundir.read_job(run_dir)
-        if job is not None and job.job_id != job_id:
-            subprocess.run(["scancel", job.job_id], capture_output=True)
 
 
 # ---------------------------------------------------------------- without a cluster

@@ -5,6 +5,7 @@ status is the evidence, so a kill -9 or the OOM killer is recorded in job.json a
 `status`, for local jobs as for Slurm ones (tests/test_cluster_states.py kills Slurm jobs). Each
 fault test checks that the kill landed before it checks what was recorded.
 """
+import json
 import os
 import signal
 import sys
@@ -13,8 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from conftest import wait_until, write_launch_grid
 
+from resnext_bench.cli import main
 from resnext_bench.cluster import supervisor
 from resnext_bench.cluster.status import format_status, sweep_status
 from resnext_bench.engine import rundir
@@ -109,6 +111,69 @@ def test_an_oom_kill_is_named_when_the_cgroups_oom_counter_rose(tmp_path, monkey
     for counter in counters:  # a SIGKILL with no rise is not called an OOM kill
         counter.write_text("oom_kill 5\n")
     assert supervisor.run_in_child(lambda: os.kill(os.getpid(), signal.SIGKILL)).oom is None
+
+
+# ---------------------------------------------------------------- local jobs, killed
+
+def launch_local(tmp_path, name):
+    write_launch_grid(tmp_path, name, "[2]", epochs=30, train_limit=1024)
+    (tmp_path / "local.yaml").write_text("executor: local\narray_parallelism: 1\ntimeout_min: 10\n")
+    sweep = tmp_path / "sweeps" / name
+    assert main(["launch", str(tmp_path / "grid.yaml"), "--cluster", str(tmp_path / "local.yaml"),
+                 "--sweep-dir", str(sweep)]) == 0
+    run_dir = next((sweep / "runs").iterdir())
+    job = rundir.read_job(run_dir)
+    wait_until(lambda: "pid" in (rundir.lock_holder(run_dir) or "") and rundir.read_job(run_dir).last_attempt,
+               "the trainer", timeout=180, interval=0.2)
+    return sweep, run_dir, job, json.loads((run_dir / ".lock").read_text())["pid"]
+
+
+def ending(sweep):
+    (row,) = sweep_status(sweep)
+    return row
+
+
+def test_a_local_run_killed_by_kill_9_shows_its_signal_in_status(tmp_path, capsys):
+    sweep, run_dir, job, trainer = launch_local(tmp_path, "killgrid")
+    try:
+        os.kill(trainer, signal.SIGKILL)  # as kill -9 or the OOM killer would: no handler runs
+        # the kill landed: the trainer is gone and no thread of it holds the run's lock any more
+        wait_until(lambda: gone(trainer) and rundir.lock_holder(run_dir) is None, "the trainer to die", timeout=30,
+                   interval=0.1)
+        wait_until(lambda: ending(sweep)["state"] == "cancelled", "the job to end", timeout=60, interval=0.2)
+        (attempt,) = rundir.read_job(run_dir).attempt_log
+        assert (attempt.end, attempt.reason, attempt.observed) == ("killed", "killed by signal 9 (SIGKILL)", None)
+        assert ending(sweep)["ended"] == "killed by signal 9 (SIGKILL)"
+        capsys.readouterr()
+        assert main(["status", str(sweep)]) == 0
+        assert "    ended: killed by signal 9 (SIGKILL)\n" in capsys.readouterr().out
+    finally:
+        for pid in (trainer, int(job.job_id)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_a_job_whose_own_process_is_killed_takes_its_trainer_along_and_shows_lost(tmp_path):
+    """Killing the watcher leaves no training running unwatched; no one saw how it ended: lost, and why."""
+    sweep, run_dir, job, trainer = launch_local(tmp_path, "watchergrid")
+    watcher = parent_of(trainer)
+    try:
+        assert watcher != int(job.job_id)  # the job's task process, below submitit's local controller
+        os.kill(watcher, signal.SIGKILL)
+        wait_until(lambda: gone(watcher) and gone(trainer), "the watcher and the trainer to die", timeout=30,
+                   interval=0.1)
+        wait_until(lambda: ending(sweep)["state"] == "cancelled", "the job to end", timeout=60, interval=0.2)
+        (attempt,) = rundir.read_job(run_dir).attempt_log
+        assert (attempt.end, attempt.observed) == ("lost", True)
+        assert ending(sweep)["ended"].startswith("lost: left the queue with no end recorded")
+    finally:
+        for pid in (trainer, watcher, int(job.job_id)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 # ---------------------------------------------------------------- how status words each ending

@@ -262,7 +262,9 @@ def _check_fit(profile: Profile, nodes: list[list[str]]) -> None:
 class TrainJob:
     """What a Slurm job runs: train its runs in turn; on SIGTERM checkpoint at a step boundary and
     end, on USR2 checkpoint at a step boundary and requeue. Each run's attempt (start, end, how it
-    ended) goes to its job.json."""
+    ended) goes to its job.json. Inside a job, training runs in a child that the job's process
+    watches (supervisor.py): an end the child cannot record (SIGKILL, the OOM killer) is recorded
+    by its parent."""
 
     def __init__(self, run_dirs: list[str]):
         self.run_dirs = [str(d) for d in run_dirs]
@@ -276,6 +278,42 @@ class TrainJob:
             self.current = None
 
     def __call__(self) -> list[dict]:
+        import submitit
+
+        try:
+            env = submitit.JobEnvironment()
+        except RuntimeError:  # called in-process (the debug executor), not inside a job
+            return self._run(restore=True)
+        return self._supervise(env.job_id, env.global_rank)
+
+    def _supervise(self, job_id: str, rank: int) -> list[dict]:
+        """Train in a child process; record the end of each attempt it opened and left open."""
+        from .supervisor import run_in_child
+
+        def opened(run_dir: str) -> int:
+            job = rundir.read_job(Path(run_dir))
+            return sum(a.job_id == job_id for a in job.attempt_log) if job else 0
+
+        before = {d: opened(d) for d in self.run_dirs} if rank == 0 else {}
+        outcome = run_in_child(lambda: self._run(restore=False), restore=False)
+        how = outcome.describe()
+        for run_dir, count in before.items():
+            job = rundir.read_job(Path(run_dir))
+            mine = [a for a in job.attempt_log if a.job_id == job_id] if job else []
+            if len(mine) > count and mine[-1].end is None:
+                rundir.end_attempt(Path(run_dir), job_id, rundir.KILLED if outcome.signal else rundir.FAILED,
+                                   rundir.first_line(how))
+        if outcome.signal is not None or not outcome.said:
+            print(f"job {job_id}: training {how}", file=sys.stderr, flush=True)
+            raise RuntimeError(f"training {how}")
+        if outcome.error is not None:
+            raise RuntimeError(outcome.error)
+        if outcome.exit_code is not None:
+            raise SystemExit(outcome.exit_code)
+        return outcome.value
+
+    def _run(self, restore: bool) -> list[dict]:
+        """Train the runs in this process, with the stop handlers installed (restored after: `restore`)."""
         from ..engine.stopping import StopFlag
 
         # Handlers first, before the slow imports of training: a signal that arrives while torch
@@ -303,10 +341,11 @@ class TrainJob:
 
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGUSR2, on_usr2)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, saved)  # a supervised child starts with them blocked
         try:
             return self._train_all(stop)
         finally:  # in-process (the debug executor): give the caller its own handlers back
-            for sig, handler in saved.items():
+            for sig, handler in saved.items() if restore else ():
                 signal.signal(sig, handler)
 
     def _train_all(self, stop) -> list[dict]:
@@ -324,6 +363,12 @@ class TrainJob:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         results = []
         for run_dir in self.run_dirs:
+            if stop.requested:  # stopped before this run began: no attempt (cancel records it never started)
+                if rank:
+                    raise SystemExit(0)
+                if stop.after is not None:
+                    stop.after()  # USR2: requeue the job
+                raise Stopped(stop.reason)
             # In-process, the job is the one the launcher just recorded for the run.
             attempt_of = job_id or getattr(rundir.read_job(Path(run_dir)), "job_id", None)
             if rank == 0 and attempt_of is not None and rundir.start_attempt(Path(run_dir), attempt_of):
