@@ -180,6 +180,33 @@ def test_a_trainer_killed_by_kill_9_shows_its_signal_in_status_and_is_resubmitte
         cancel_all(job_id, run_dir)
 
 
+def exit_code(job_id):
+    out = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+    return next((t.split("=", 1)[1] for t in out.split() if t.startswith("ExitCode=")), None)
+
+
+def test_a_job_killed_whole_gets_the_signal_slurm_recorded(tmp_path):
+    """SIGKILL to the job's own process, which watches the trainer: the trainer dies with it, only Slurm
+    saw how (srun's exit code), and status records what Slurm says while it lists the job."""
+    needs_slurm()
+    sweep, run_dir, job_id, _, trainer = start_training(tmp_path)
+    with open(f"/proc/{trainer}/stat") as f:
+        watcher = int(f.read().split(")")[-1].split()[1])
+    try:
+        os.kill(watcher, signal.SIGKILL)
+        wait_until(lambda: gone(watcher) and gone(trainer)
+                   and (squeue(job_id) or ("RUNNING",))[0] not in ("RUNNING", "COMPLETING"),
+                   "the kill", timeout=120, interval=0.5)
+        assert squeue(job_id)[0] == "FAILED" and exit_code(job_id) == "137:0"  # srun: its task died of signal 9
+        assert rundir.read_job(run_dir).last_attempt.end is None  # nothing in the job could record it
+        r = row(sweep)
+        attempt = rundir.read_job(run_dir).last_attempt
+        assert (attempt.end, attempt.observed) == ("killed", True)
+        assert r["ended"] == "killed: Slurm: FAILED (NonZeroExitCode); exit code 137:0: killed by signal 9 (SIGKILL)"
+    finally:
+        cancel_all(job_id, run_dir)
+
+
 def test_cancelling_a_requeued_run_records_who_cancelled_it(tmp_path, capsys):
     needs_slurm()
     sweep, run_dir, job_id, _, _ = start_training(tmp_path)
@@ -292,6 +319,36 @@ def test_cancelling_a_requeued_run_records_the_cancellation_and_who(tmp_path, mo
     assert ran.end == "preempted"
     assert (cancelled.end, cancelled.started_at, cancelled.by, cancelled.reason) == (
         "cancelled", None, "carol", "with `resnext-bench cancel`")
+
+
+def test_a_requeued_job_cancelled_with_scancel_is_recorded_from_the_queue(tmp_path, monkeypatch):
+    _, sweep, run_dir = recorded_sweep(tmp_path)
+    preempted_once(run_dir)
+    shims(tmp_path, monkeypatch, squeue="echo '424242|CANCELLED|None'\n")
+    r = row(sweep)
+    assert (r["state"], r["ended"]) == ("cancelled", "cancelled (Slurm: CANCELLED); before that preempted and "
+                                                     "requeued 1 time")
+    ran, cancelled = rundir.read_job(run_dir).attempt_log
+    assert (cancelled.end, cancelled.observed, cancelled.started_at) == ("cancelled", True, None)
+    row(sweep)
+    assert len(rundir.read_job(run_dir).attempt_log) == 2  # recorded once
+
+
+@pytest.mark.parametrize("line, exit_code, ended", [
+    ("424242|OUT_OF_MEMORY|OutOfMemory", "0:125", "killed: Slurm: OUT_OF_MEMORY (OutOfMemory)"),
+    ("424242|FAILED|NonZeroExitCode", "137:0",
+     "killed: Slurm: FAILED (NonZeroExitCode); exit code 137:0: killed by signal 9 (SIGKILL)"),
+    ("424242|FAILED|NonZeroExitCode", "0:9",
+     "killed: Slurm: FAILED (NonZeroExitCode); exit code 0:9: killed by signal 9 (SIGKILL)"),
+    ("424242|FAILED|NonZeroExitCode", "1:0", "failed: Slurm: FAILED (NonZeroExitCode)"),
+])
+def test_a_job_slurm_saw_killed_is_recorded_killed_and_one_that_failed_failed(tmp_path, monkeypatch, line, exit_code,
+                                                                                ended):
+    _, sweep, run_dir = recorded_sweep(tmp_path)
+    rundir.start_attempt(run_dir, "424242")
+    shims(tmp_path, monkeypatch, squeue=f"echo '{line}'\n",
+          scontrol=f"echo 'JobId=424242 JobName=rb-stategrid'\necho '   Requeue=1 Restarts=0 ExitCode={exit_code}'\n")
+    assert row(sweep)["ended"] == ended
 
 
 def test_retry_lifts_the_limit_for_the_named_run_only_and_retry_failed_for_all(tmp_path, capsys):

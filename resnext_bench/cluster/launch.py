@@ -409,7 +409,7 @@ SLURM_STATES = {
     "REQUEUE_HOLD": rundir.HELD, "RESV_DEL_HOLD": rundir.HELD,
     "RUNNING": rundir.RUNNING, "COMPLETING": rundir.RUNNING, "STAGE_OUT": rundir.RUNNING,
     "SIGNALING": rundir.RUNNING, "RESIZING": rundir.RUNNING,
-    "COMPLETED": rundir.COMPLETED, "FAILED": rundir.FAILED, "OUT_OF_MEMORY": rundir.FAILED,
+    "COMPLETED": rundir.COMPLETED, "FAILED": rundir.FAILED, "OUT_OF_MEMORY": rundir.KILLED,
     "BOOT_FAIL": rundir.FAILED, "DEADLINE": rundir.TIMEOUT, "TIMEOUT": rundir.TIMEOUT,
     "CANCELLED": rundir.CANCELLED, "PREEMPTED": rundir.PREEMPTED, "NODE_FAIL": rundir.NODE_FAIL,
 }
@@ -424,7 +424,7 @@ def _slurm_entry(state: str, reason: str) -> Optional[rundir.Queued]:
     reason = "" if reason in ("None", "(null)") else reason
     if ours == rundir.PENDING and (reason.startswith("JobHeld") or "held" in reason.lower()):
         ours = rundir.HELD
-    if ours in rundir.ATTEMPT_ENDS:  # Slurm's own word, which ours may generalise (OUT_OF_MEMORY: failed)
+    if ours in rundir.ATTEMPT_ENDS:  # Slurm's own word, which ours may generalise (OUT_OF_MEMORY: killed)
         reason = f"Slurm: {state}" + (f" ({reason})" if reason else "")
     return rundir.Queued(ours, reason)
 
@@ -458,7 +458,9 @@ def queue_states(jobs: list[rundir.Job], slurm: bool = False) -> Optional[dict[s
 
 def record_observed_ends(records: list[rundir.RunRecord], queued: Optional[dict[str, rundir.Queued]]) -> set[Path]:
     """Close, in job.json, the attempts whose end only the scheduler saw (a node failure, a time
-    limit, SIGKILL, a job that failed before training started): the job could not record it.
+    limit, SIGKILL of the whole job, a job that failed before training started, a requeued job
+    cancelled by scancel): the job could not record it. A failed Slurm job whose exit code says a
+    signal ended it is recorded killed by that signal.
 
     Best effort: a sweep this process cannot write keeps its attempts open (status still reads it).
     Nothing is recorded while the scheduler does not answer. Returns the run folders written.
@@ -474,10 +476,18 @@ def record_observed_ends(records: list[rundir.RunRecord], queued: Optional[dict[
         last = job.last_attempt
         try:
             if entry is not None and entry.state in rundir.ATTEMPT_ENDS:
-                # a Slurm job that ended before it could start an attempt gets one holding its end
-                if (last is None or last.end is None) and rundir.end_attempt(
-                        rec.path, job.job_id, entry.state, entry.reason, observed=True, append=job.executor == "slurm"):
-                    written.add(rec.path)
+                # after a requeue the job's end of its last execution is not the job's end
+                requeued = (last is not None and last.end in (rundir.PREEMPTED, rundir.TIMEOUT) and not last.observed
+                            and entry.state != last.end)
+                if last is None or last.end is None or requeued:
+                    end, reason = entry.state, entry.reason
+                    killed = slurm_exit_signal(job.job_id) if end == rundir.FAILED and job.executor == "slurm" else None
+                    if killed:
+                        end, reason = rundir.KILLED, f"{reason}; {killed}"
+                    # a Slurm job that ended before it could start an attempt (or start again) gets one holding its end
+                    if rundir.end_attempt(rec.path, job.job_id, end, reason, observed=True,
+                                          append=job.executor == "slurm"):
+                        written.add(rec.path)
             elif (entry is None and last is not None and last.end is None
                   and rundir.run_state(rec, queued) == rundir.CANCELLED
                   and rundir.end_attempt(rec.path, job.job_id, rundir.LOST, LOST_REASON, observed=True)):
@@ -485,6 +495,25 @@ def record_observed_ends(records: list[rundir.RunRecord], queued: Optional[dict[
         except OSError:
             continue
     return written
+
+
+def slurm_exit_signal(job_id: str) -> Optional[str]:
+    """"exit code X:Y: killed by signal N (NAME)" when Slurm's record of an ended job says a signal
+    ended it (Y = N, or X = 128 + N: srun's status for a task killed by signal N), else None (also
+    when Slurm no longer lists the job: MinJobAge)."""
+    out = _run_cmd(["scontrol", "show", "job", job_id], 10) or ""
+    codes = [t.split("=", 1)[1].partition(":") for t in out.split() if t.startswith("ExitCode=")]
+    if not codes or not (codes[0][0].isdigit() and codes[0][2].isdigit()):
+        return None
+    status, sig = int(codes[0][0]), int(codes[0][2])
+    number = sig or (status - 128 if 128 < status <= 128 + 64 else 0)
+    if not number:
+        return None
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = "unnamed"
+    return f"exit code {status}:{sig}: killed by signal {number} ({name})"
 
 
 def _alive(pid: int) -> bool:
