@@ -193,6 +193,7 @@ def test_a_job_killed_whole_gets_the_signal_slurm_recorded(tmp_path):
     with open(f"/proc/{trainer}/stat") as f:
         watcher = int(f.read().split(")")[-1].split()[1])
     try:
+        assert b"submitit.core._submit" in Path(f"/proc/{watcher}/cmdline").read_bytes()  # the job's task, not slurmstepd
         os.kill(watcher, signal.SIGKILL)
         wait_until(lambda: gone(watcher) and gone(trainer)
                    and (squeue(job_id) or ("RUNNING",))[0] not in ("RUNNING", "COMPLETING"),

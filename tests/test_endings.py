@@ -161,6 +161,7 @@ def test_a_job_whose_own_process_is_killed_takes_its_trainer_along_and_shows_los
     watcher = parent_of(trainer)
     try:
         assert watcher != int(job.job_id)  # the job's task process, below submitit's local controller
+        assert b"submitit.core._submit" in Path(f"/proc/{watcher}/cmdline").read_bytes()
         os.kill(watcher, signal.SIGKILL)
         wait_until(lambda: gone(watcher) and gone(trainer), "the watcher and the trainer to die", timeout=30,
                    interval=0.1)
