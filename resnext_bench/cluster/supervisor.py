@@ -126,10 +126,15 @@ def run_in_child(fn: Callable[[], Any], restore: bool = True) -> Outcome:
     before = oom_kills()
     sys.stdout.flush()
     sys.stderr.flush()
-    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, PASSED_ON)
     report = tempfile.TemporaryFile()
     parent = os.getpid()
-    pid = os.fork()
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, PASSED_ON)
+    try:
+        pid = os.fork()
+    except OSError:  # no child (out of processes or memory): signals as they were
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        report.close()
+        raise
     if pid == 0:
         _child(fn, report, parent)
 
