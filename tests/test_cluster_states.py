@@ -1,9 +1,10 @@
 """Held, requeued and killed jobs on the real local Slurm; retries past the limit; the attempt log.
 
 The Slurm tests make each fault with Slurm's own controls (scontrol hold, USR2 through scancel,
-SIGKILL through scancel), check that the fault happened, then check what status, launch and
-cancel make of it. They skip without a cluster (fail under RESNEXT_BENCH_REQUIRE_SLURM=1).
+SIGKILL through scancel) or kill -9, check that the fault happened, then check what status, launch
+and cancel make of it. They skip without a cluster (fail under RESNEXT_BENCH_REQUIRE_SLURM=1).
 """
+import getpass
 import json
 import os
 import signal
@@ -89,6 +90,7 @@ def test_a_held_job_shows_held_with_slurms_reason_a_relaunch_releases_it_and_can
         assert row(sweep)["state"] == "cancelled"
         (attempt,) = rundir.read_job(run_dir).attempt_log
         assert (attempt.job_id, attempt.end, attempt.started_at) == (job_id, "cancelled", None)
+        assert attempt.by == getpass.getuser()
     finally:
         subprocess.run(["scancel", job_id], capture_output=True)
 
@@ -129,39 +131,107 @@ def test_a_preempted_job_shows_requeued_and_its_attempts_are_in_job_json(tmp_pat
         subprocess.run(["scancel", job_id], capture_output=True)
 
 
-def test_a_job_killed_outright_gets_the_end_slurm_saw_and_is_resubmitted(tmp_path, capsys):
-    needs_slurm()
-    grid, sweep = write_grid(tmp_path, epochs=4, train_limit=1024), tmp_path / "sweep"
+def start_training(tmp_path, epochs=4):
+    """Launch one run on Slurm and wait for its trainer: (sweep, run folder, job id, launch argv, trainer pid)."""
+    grid, sweep = write_grid(tmp_path, epochs=epochs, train_limit=1024), tmp_path / "sweep"
     argv = ["launch", str(grid), "--cluster", str(slurm_profile(tmp_path)), "--sweep-dir", str(sweep)]
     assert main(argv) == 0
     run_dir = the_run(sweep)
     job_id = rundir.read_job(run_dir).job_id
+    wait_until(lambda: "pid" in (rundir.lock_holder(run_dir) or "") and rundir.read_job(run_dir).last_attempt,
+               "the trainer", timeout=240, interval=0.5)
+    return sweep, run_dir, job_id, argv, json.loads((run_dir / ".lock").read_text())["pid"]
+
+
+def cancel_all(job_id, run_dir):
+    subprocess.run(["scancel", job_id], capture_output=True)
+    job = rundir.read_job(run_dir)
+    if job is not None and job.job_id != job_id:
+        subprocess.run(["scancel", job.job_id], capture_output=True)
+
+
+def gone(pid):
     try:
-        wait_until(lambda: "pid" in (rundir.lock_holder(run_dir) or "") and rundir.read_job(run_dir).last_attempt,
-                   "the trainer", timeout=240, interval=0.5)
-        trainer = json.loads((run_dir / ".lock").read_text())["pid"]  # on this one-node cluster, a local process
-        os.kill(trainer, signal.SIGKILL)  # as the OOM killer or a lost node would: no handler runs
-        wait_until(lambda: (squeue(job_id) or ("RUNNING",))[0] not in ("RUNNING", "COMPLETING"), "the kill",
-                   timeout=120, interval=0.5)
-        seen = squeue(job_id)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_trainer_killed_by_kill_9_shows_its_signal_in_status_and_is_resubmitted(tmp_path, capsys):
+    needs_slurm()
+    sweep, run_dir, job_id, argv, trainer = start_training(tmp_path)
+    try:
+        os.kill(trainer, signal.SIGKILL)  # on this one-node cluster, a local process: as kill -9 or the OOM killer
+        # the kill landed: the trainer is gone, no thread of it holds the run's lock, and the job ended
+        wait_until(lambda: gone(trainer) and rundir.lock_holder(run_dir) is None
+                   and (squeue(job_id) or ("RUNNING",))[0] not in ("RUNNING", "COMPLETING"),
+                   "the kill", timeout=120, interval=0.5)
         attempt = rundir.read_job(run_dir).last_attempt
-        assert attempt.end is None  # the job could not record how it ended
-        assert row(sweep)["state"] == "cancelled"
-        attempt = rundir.read_job(run_dir).last_attempt
-        assert attempt.observed is True
-        if seen is None:  # gone from the queue already: nobody saw the end
-            assert attempt.end == "lost"
-        else:
-            assert attempt.reason.startswith(f"Slurm: {seen[0]}")
-            assert attempt.end == {"FAILED": "failed", "CANCELLED": "cancelled", "OUT_OF_MEMORY": "failed"}[seen[0]]
+        assert (attempt.end, attempt.reason, attempt.observed) == ("killed", "killed by signal 9 (SIGKILL)", None)
+        r = row(sweep)
+        assert (r["state"], r["ended"]) == ("cancelled", "killed by signal 9 (SIGKILL)")
         capsys.readouterr()
+        assert main(["status", str(sweep)]) == 0
+        assert "    ended: killed by signal 9 (SIGKILL)\n" in capsys.readouterr().out
         assert main(argv) == 0
         assert "1 run submitted" in capsys.readouterr().out
     finally:
-        subprocess.run(["scancel", job_id], capture_output=True)
-        job = rundir.read_job(run_dir)
-        if job is not None and job.job_id != job_id:
-            subprocess.run(["scancel", job.job_id], capture_output=True)
+        cancel_all(job_id, run_dir)
+
+
+def exit_code(job_id):
+    out = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+    return next((t.split("=", 1)[1] for t in out.split() if t.startswith("ExitCode=")), None)
+
+
+def test_a_job_killed_whole_gets_the_signal_slurm_recorded(tmp_path):
+    """SIGKILL to the job's own process, which watches the trainer: the trainer dies with it, only Slurm
+    saw how (srun's exit code), and status records what Slurm says while it lists the job."""
+    needs_slurm()
+    sweep, run_dir, job_id, _, trainer = start_training(tmp_path)
+    with open(f"/proc/{trainer}/stat") as f:
+        watcher = int(f.read().split(")")[-1].split()[1])
+    try:
+        assert b"submitit.core._submit" in Path(f"/proc/{watcher}/cmdline").read_bytes()  # the job's task, not slurmstepd
+        os.kill(watcher, signal.SIGKILL)
+        wait_until(lambda: gone(watcher) and gone(trainer)
+                   and (squeue(job_id) or ("RUNNING",))[0] not in ("RUNNING", "COMPLETING"),
+                   "the kill", timeout=120, interval=0.5)
+        assert squeue(job_id)[0] == "FAILED" and exit_code(job_id) == "137:0"  # srun: its task died of signal 9
+        assert rundir.read_job(run_dir).last_attempt.end is None  # nothing in the job could record it
+        r = row(sweep)
+        attempt = rundir.read_job(run_dir).last_attempt
+        assert (attempt.end, attempt.observed) == ("killed", True)
+        assert r["ended"] == "killed: Slurm: FAILED (NonZeroExitCode); exit code 137:0: killed by signal 9 (SIGKILL)"
+    finally:
+        cancel_all(job_id, run_dir)
+
+
+def test_cancelling_a_requeued_run_records_who_cancelled_it(tmp_path, capsys):
+    needs_slurm()
+    sweep, run_dir, job_id, _, _ = start_training(tmp_path)
+    try:
+        wait_until(lambda: len(rundir.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.5)
+        subprocess.run(["scancel", "--signal=USR2", job_id], check=True)  # what preemption sends
+        wait_until(lambda: (squeue(job_id) or ("",))[0] in ("PENDING", "REQUEUED") and row(sweep)["state"] == "requeued",
+                   "the requeue", timeout=120, interval=0.5)
+        assert rundir.read_job(run_dir).last_attempt.end == "preempted"  # the fault landed: queued again
+        capsys.readouterr()
+        assert main(["cancel", str(sweep)]) == 0
+        assert f"cancelled {run_dir.name} (job {job_id}, was requeued)" in capsys.readouterr().out
+        wait_until(lambda: (squeue(job_id) or ("CANCELLED",))[0] == "CANCELLED", "scancel to land", timeout=60,
+                   interval=0.5)
+        ran, cancelled = rundir.read_job(run_dir).attempt_log
+        assert (ran.end, bool(ran.started_at)) == ("preempted", True)
+        who = getpass.getuser()
+        assert (cancelled.job_id, cancelled.end, cancelled.started_at, cancelled.by) == (job_id, "cancelled", None, who)
+        r = row(sweep)
+        assert (r["state"], r["ended"]) == (
+            "cancelled", f"cancelled by {who} (with `resnext-bench cancel`); before that preempted and requeued 1 time")
+        assert len(rundir.read_job(run_dir).attempt_log) == 2  # status recorded nothing more
+    finally:
+        cancel_all(job_id, run_dir)
 
 
 # ---------------------------------------------------------------- without a cluster
@@ -228,6 +298,58 @@ def test_a_node_failure_seen_in_the_queue_is_recorded_as_the_attempts_end(tmp_pa
     (attempt,) = rundir.read_job(run_dir).attempt_log
     assert (attempt.end, attempt.reason, attempt.observed) == ("node_fail", "Slurm: NODE_FAIL", True)
     assert row(sweep)["last_attempt_end"] == "node_fail: Slurm: NODE_FAIL"  # recorded once, not again
+
+
+def preempted_once(run_dir, job_id="424242"):
+    rundir.start_attempt(run_dir, job_id)
+    rundir.end_attempt(run_dir, job_id, "preempted", "USR2: preempted; checkpointed and requeued")
+
+
+def test_cancelling_a_requeued_run_records_the_cancellation_and_who(tmp_path, monkeypatch, capsys):
+    _, sweep, run_dir = recorded_sweep(tmp_path)
+    preempted_once(run_dir)  # queued again after its checkpoint: Slurm says PENDING, waiting for its BeginTime
+    shims(tmp_path, monkeypatch, squeue="echo '424242|PENDING|BeginTime'\n",
+          scancel=f"echo \"$@\" > {tmp_path}/scancelled\n")
+    monkeypatch.setenv("LOGNAME", "carol")
+    assert row(sweep)["state"] == "requeued"
+    capsys.readouterr()
+    assert main(["cancel", str(sweep)]) == 0
+    assert f"cancelled {run_dir.name} (job 424242, was requeued)" in capsys.readouterr().out
+    assert (tmp_path / "scancelled").read_text().split() == ["424242"]  # the cancel was sent
+    ran, cancelled = rundir.read_job(run_dir).attempt_log
+    assert ran.end == "preempted"
+    assert (cancelled.end, cancelled.started_at, cancelled.by, cancelled.reason) == (
+        "cancelled", None, "carol", "with `resnext-bench cancel`")
+
+
+def test_a_requeued_job_cancelled_with_scancel_is_recorded_from_the_queue(tmp_path, monkeypatch):
+    _, sweep, run_dir = recorded_sweep(tmp_path)
+    preempted_once(run_dir)
+    shims(tmp_path, monkeypatch, squeue="echo '424242|CANCELLED|None'\n")
+    r = row(sweep)
+    assert (r["state"], r["ended"]) == ("cancelled", "cancelled (Slurm: CANCELLED); before that preempted and "
+                                                     "requeued 1 time")
+    ran, cancelled = rundir.read_job(run_dir).attempt_log
+    assert (cancelled.end, cancelled.observed, cancelled.started_at) == ("cancelled", True, None)
+    row(sweep)
+    assert len(rundir.read_job(run_dir).attempt_log) == 2  # recorded once
+
+
+@pytest.mark.parametrize("line, exit_code, ended", [
+    ("424242|OUT_OF_MEMORY|OutOfMemory", "0:125", "killed: Slurm: OUT_OF_MEMORY (OutOfMemory)"),
+    ("424242|FAILED|NonZeroExitCode", "137:0",
+     "killed: Slurm: FAILED (NonZeroExitCode); exit code 137:0: killed by signal 9 (SIGKILL)"),
+    ("424242|FAILED|NonZeroExitCode", "0:9",
+     "killed: Slurm: FAILED (NonZeroExitCode); exit code 0:9: killed by signal 9 (SIGKILL)"),
+    ("424242|FAILED|NonZeroExitCode", "1:0", "failed: Slurm: FAILED (NonZeroExitCode)"),
+])
+def test_a_job_slurm_saw_killed_is_recorded_killed_and_one_that_failed_failed(tmp_path, monkeypatch, line, exit_code,
+                                                                                ended):
+    _, sweep, run_dir = recorded_sweep(tmp_path)
+    rundir.start_attempt(run_dir, "424242")
+    shims(tmp_path, monkeypatch, squeue=f"echo '{line}'\n",
+          scontrol=f"echo 'JobId=424242 JobName=rb-stategrid'\necho '   Requeue=1 Restarts=0 ExitCode={exit_code}'\n")
+    assert row(sweep)["ended"] == ended
 
 
 def test_retry_lifts_the_limit_for_the_named_run_only_and_retry_failed_for_all(tmp_path, capsys):

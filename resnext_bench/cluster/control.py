@@ -9,6 +9,7 @@ job appends to the same files. The debug executor trains inside `launch`: its ou
 """
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 import subprocess
@@ -66,7 +67,7 @@ def log_path(run_dir: Path, job: Optional[rundir.Job]) -> Optional[Path]:
 
 def cancel(sweep: Path, run_ids: Sequence[str] = (), log=print) -> list[str]:
     """Cancel the live jobs (pending, held, requeued, running) of the sweep, or of the named runs,
-    and record their attempts cancelled; returns the run ids cancelled. Nothing else is touched:
+    and record their attempts cancelled, by whom; returns the run ids cancelled. Nothing else is touched:
     no file but job.json, no job of another sweep, no run that shares a local chain and was not named.
     """
     sweep = Path(sweep)
@@ -84,6 +85,7 @@ def cancel(sweep: Path, run_ids: Sequence[str] = (), log=print) -> list[str]:
                 and queued[rec.job.job_id].state in rundir.LIVE)
 
     targets = [rec for rec in chosen if live(rec)]
+    was = {rec.run_id: rundir.run_state(rec, queued) for rec in targets}  # requeued, not just pending
     names = {rec.run_id for rec in targets}
     for rec in chosen:
         if run_ids and rec.run_id not in names:
@@ -109,11 +111,25 @@ def cancel(sweep: Path, run_ids: Sequence[str] = (), log=print) -> list[str]:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+    who = user_name()
     for rec in targets:
-        rundir.end_attempt(rec.path, rec.job.job_id, rundir.CANCELLED, "cancelled by `resnext-bench cancel`", append=True)
-        log(f"cancelled {rec.run_id} (job {rec.job.job_id}, was {queued[rec.job.job_id].state})")
+        # An attempt open when the queue was read is the one cancelled (the job may record its SIGTERM
+        # first: `by` is added to it); otherwise the job's execution never started one (queued,
+        # or queued again after a preemption): one is added that holds only the cancellation.
+        last = rec.job.last_attempt
+        rundir.end_attempt(rec.path, rec.job.job_id, rundir.CANCELLED, "with `resnext-bench cancel`",
+                           append=last is None or last.end is not None, by=who)
+        log(f"cancelled {rec.run_id} (job {rec.job.job_id}, was {was[rec.run_id]})")
     log(f"{plural(len(targets), 'run')} cancelled" + ("" if targets else ": no live job among them"))
     return [rec.run_id for rec in targets]
+
+
+def user_name() -> str:
+    """Who is cancelling: the login name (getpass: $LOGNAME, $USER, ..., the password database)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name anywhere: the uid says who
+        return f"uid {os.getuid()}"
 
 
 # ---------------------------------------------------------------- logs
@@ -142,7 +158,7 @@ def _attempt_lines(job: rundir.Job, job_id: str) -> list[str]:
         if a.job_id != job_id:
             continue
         span = f"{a.started_at or 'never started'} -> {a.ended_at or 'now'}"
-        how = a.end or "running (no end recorded)"
+        how = (a.end + (f" by {a.by}" if a.by else "")) if a.end else "running (no end recorded)"
         lines.append(f"#   ran on {a.host or '?'} {span}: {how}" + (f" ({a.reason})" if a.reason else "")
                      + (" [seen by the launcher]" if a.observed else ""))
     return lines

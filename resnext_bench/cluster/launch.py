@@ -262,7 +262,9 @@ def _check_fit(profile: Profile, nodes: list[list[str]]) -> None:
 class TrainJob:
     """What a Slurm job runs: train its runs in turn; on SIGTERM checkpoint at a step boundary and
     end, on USR2 checkpoint at a step boundary and requeue. Each run's attempt (start, end, how it
-    ended) goes to its job.json."""
+    ended) goes to its job.json. Inside a job, training runs in a child that the job's process
+    watches (supervisor.py): an end the child cannot record (SIGKILL, the OOM killer) is recorded
+    by its parent."""
 
     def __init__(self, run_dirs: list[str]):
         self.run_dirs = [str(d) for d in run_dirs]
@@ -276,6 +278,42 @@ class TrainJob:
             self.current = None
 
     def __call__(self) -> list[dict]:
+        import submitit
+
+        try:
+            env = submitit.JobEnvironment()
+        except RuntimeError:  # called in-process (the debug executor), not inside a job
+            return self._run(restore=True)
+        return self._supervise(env.job_id, env.global_rank)
+
+    def _supervise(self, job_id: str, rank: int) -> list[dict]:
+        """Train in a child process; record the end of each attempt it opened and left open."""
+        from .supervisor import run_in_child
+
+        def opened(run_dir: str) -> int:
+            job = rundir.read_job(Path(run_dir))
+            return sum(a.job_id == job_id for a in job.attempt_log) if job else 0
+
+        before = {d: opened(d) for d in self.run_dirs} if rank == 0 else {}
+        outcome = run_in_child(lambda: self._run(restore=False), restore=False)
+        how = outcome.describe()
+        for run_dir, count in before.items():
+            job = rundir.read_job(Path(run_dir))
+            mine = [a for a in job.attempt_log if a.job_id == job_id] if job else []
+            if len(mine) > count and mine[-1].end is None:
+                rundir.end_attempt(Path(run_dir), job_id, rundir.KILLED if outcome.signal else rundir.FAILED,
+                                   rundir.first_line(how))
+        if outcome.signal is not None or not outcome.said:
+            print(f"job {job_id}: training {how}", file=sys.stderr, flush=True)
+            raise RuntimeError(f"training {how}")
+        if outcome.error is not None:
+            raise RuntimeError(outcome.error)
+        if outcome.exit_code is not None:
+            raise SystemExit(outcome.exit_code)
+        return outcome.value
+
+    def _run(self, restore: bool) -> list[dict]:
+        """Train the runs in this process, with the stop handlers installed (restored after: `restore`)."""
         from ..engine.stopping import StopFlag
 
         # Handlers first, before the slow imports of training: a signal that arrives while torch
@@ -303,10 +341,11 @@ class TrainJob:
 
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGUSR2, on_usr2)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, saved)  # a supervised child starts with them blocked
         try:
             return self._train_all(stop)
         finally:  # in-process (the debug executor): give the caller its own handlers back
-            for sig, handler in saved.items():
+            for sig, handler in saved.items() if restore else ():
                 signal.signal(sig, handler)
 
     def _train_all(self, stop) -> list[dict]:
@@ -324,6 +363,12 @@ class TrainJob:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         results = []
         for run_dir in self.run_dirs:
+            if stop.requested:  # stopped before this run began: no attempt (cancel records it never started)
+                if rank:
+                    raise SystemExit(0)
+                if stop.after is not None:
+                    stop.after()  # USR2: requeue the job
+                raise Stopped(stop.reason)
             # In-process, the job is the one the launcher just recorded for the run.
             attempt_of = job_id or getattr(rundir.read_job(Path(run_dir)), "job_id", None)
             if rank == 0 and attempt_of is not None and rundir.start_attempt(Path(run_dir), attempt_of):
@@ -364,7 +409,7 @@ SLURM_STATES = {
     "REQUEUE_HOLD": rundir.HELD, "RESV_DEL_HOLD": rundir.HELD,
     "RUNNING": rundir.RUNNING, "COMPLETING": rundir.RUNNING, "STAGE_OUT": rundir.RUNNING,
     "SIGNALING": rundir.RUNNING, "RESIZING": rundir.RUNNING,
-    "COMPLETED": rundir.COMPLETED, "FAILED": rundir.FAILED, "OUT_OF_MEMORY": rundir.FAILED,
+    "COMPLETED": rundir.COMPLETED, "FAILED": rundir.FAILED, "OUT_OF_MEMORY": rundir.KILLED,
     "BOOT_FAIL": rundir.FAILED, "DEADLINE": rundir.TIMEOUT, "TIMEOUT": rundir.TIMEOUT,
     "CANCELLED": rundir.CANCELLED, "PREEMPTED": rundir.PREEMPTED, "NODE_FAIL": rundir.NODE_FAIL,
 }
@@ -379,7 +424,7 @@ def _slurm_entry(state: str, reason: str) -> Optional[rundir.Queued]:
     reason = "" if reason in ("None", "(null)") else reason
     if ours == rundir.PENDING and (reason.startswith("JobHeld") or "held" in reason.lower()):
         ours = rundir.HELD
-    if ours in rundir.ATTEMPT_ENDS:  # Slurm's own word, which ours may generalise (OUT_OF_MEMORY: failed)
+    if ours in rundir.ATTEMPT_ENDS:  # Slurm's own word, which ours may generalise (OUT_OF_MEMORY: killed)
         reason = f"Slurm: {state}" + (f" ({reason})" if reason else "")
     return rundir.Queued(ours, reason)
 
@@ -413,7 +458,9 @@ def queue_states(jobs: list[rundir.Job], slurm: bool = False) -> Optional[dict[s
 
 def record_observed_ends(records: list[rundir.RunRecord], queued: Optional[dict[str, rundir.Queued]]) -> set[Path]:
     """Close, in job.json, the attempts whose end only the scheduler saw (a node failure, a time
-    limit, SIGKILL, a job that failed before training started): the job could not record it.
+    limit, SIGKILL of the whole job, a job that failed before training started, a requeued job
+    cancelled by scancel): the job could not record it. A failed Slurm job whose exit code says a
+    signal ended it is recorded killed by that signal.
 
     Best effort: a sweep this process cannot write keeps its attempts open (status still reads it).
     Nothing is recorded while the scheduler does not answer. Returns the run folders written.
@@ -429,10 +476,18 @@ def record_observed_ends(records: list[rundir.RunRecord], queued: Optional[dict[
         last = job.last_attempt
         try:
             if entry is not None and entry.state in rundir.ATTEMPT_ENDS:
-                # a Slurm job that ended before it could start an attempt gets one holding its end
-                if (last is None or last.end is None) and rundir.end_attempt(
-                        rec.path, job.job_id, entry.state, entry.reason, observed=True, append=job.executor == "slurm"):
-                    written.add(rec.path)
+                # after a requeue the job's end of its last execution is not the job's end
+                requeued = (last is not None and last.end in (rundir.PREEMPTED, rundir.TIMEOUT) and not last.observed
+                            and entry.state != last.end)
+                if last is None or last.end is None or requeued:
+                    end, reason = entry.state, entry.reason
+                    killed = slurm_exit_signal(job.job_id) if end == rundir.FAILED and job.executor == "slurm" else None
+                    if killed:
+                        end, reason = rundir.KILLED, f"{reason}; {killed}"
+                    # a Slurm job that ended before it could start an attempt (or start again) gets one holding its end
+                    if rundir.end_attempt(rec.path, job.job_id, end, reason, observed=True,
+                                          append=job.executor == "slurm"):
+                        written.add(rec.path)
             elif (entry is None and last is not None and last.end is None
                   and rundir.run_state(rec, queued) == rundir.CANCELLED
                   and rundir.end_attempt(rec.path, job.job_id, rundir.LOST, LOST_REASON, observed=True)):
@@ -440,6 +495,25 @@ def record_observed_ends(records: list[rundir.RunRecord], queued: Optional[dict[
         except OSError:
             continue
     return written
+
+
+def slurm_exit_signal(job_id: str) -> Optional[str]:
+    """"exit code X:Y: killed by signal N (NAME)" when Slurm's record of an ended job says a signal
+    ended it (Y = N, or X = 128 + N: srun's status for a task killed by signal N), else None (also
+    when Slurm no longer lists the job: MinJobAge)."""
+    out = _run_cmd(["scontrol", "show", "job", job_id], 10) or ""
+    codes = [t.split("=", 1)[1].partition(":") for t in out.split() if t.startswith("ExitCode=")]
+    if not codes or not (codes[0][0].isdigit() and codes[0][2].isdigit()):
+        return None
+    status, sig = int(codes[0][0]), int(codes[0][2])
+    number = sig or (status - 128 if 128 < status <= 128 + 64 else 0)
+    if not number:
+        return None
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = "unnamed"
+    return f"exit code {status}:{sig}: killed by signal {number} ({name})"
 
 
 def _alive(pid: int) -> bool:

@@ -15,7 +15,12 @@ from .control import log_path
 from .launch import queue_states, record_observed_ends
 
 COLUMNS = ["run_id", "configuration", "seed", "state", "job_id", "attempts", "epoch", "epochs_planned",
-           "best_val_top1_err", "last_error", "queue_reason", "last_attempt_end", "log"]
+           "best_val_top1_err", "last_error", "queue_reason", "last_attempt_end", "ended", "log"]
+
+# An attempt's end in words, before its reason.
+END_WORDS = {rundir.COMPLETED: "completed", rundir.FAILED: "failed", rundir.PREEMPTED: "preempted",
+             rundir.TIMEOUT: "timed out", rundir.CANCELLED: "cancelled", rundir.NODE_FAIL: "node failure",
+             rundir.LOST: "lost", rundir.KILLED: "killed"}
 
 
 def sweep_status(sweep: Path) -> list[dict]:
@@ -47,9 +52,51 @@ def sweep_status(sweep: Path) -> list[dict]:
             "queue_reason": entry.reason if entry is not None and state in rundir.LIVE else "",
             "last_attempt_end": (last.end or "") + (f": {last.reason}" if last and last.end and last.reason else "")
             if last else "",
+            "ended": how_it_ended(rec, state),
             "log": str(log) if log is not None else "",
         })
     return rows
+
+
+def requeues(job: rundir.Job | None) -> int:
+    """How many times the run's jobs checkpointed and requeued themselves (preempted, or near the time limit)."""
+    return sum(a.end in (rundir.PREEMPTED, rundir.TIMEOUT) and not a.observed for a in job.attempt_log) if job else 0
+
+
+def attempt_end(attempt: rundir.Attempt) -> str:
+    """One attempt's end in words: "cancelled by alice (...)", "killed by signal 9 (SIGKILL)", "timed out (...)"."""
+    reason = attempt.reason or ""
+    if attempt.end == rundir.KILLED and reason.startswith("killed"):
+        return reason
+    words = END_WORDS.get(attempt.end, attempt.end or "no end recorded")
+    by = f" by {attempt.by}" if attempt.by else ""
+    if attempt.end in (rundir.FAILED, rundir.KILLED, rundir.LOST) and reason:
+        return f"{words}{by}: {reason}"
+    return f"{words}{by}" + (f" ({reason})" if reason else "")
+
+
+def how_it_ended(rec: rundir.RunRecord, state: str) -> str:
+    """How the run ended, from its result and attempt log: completed, failed (the error's first line),
+    cancelled by whom, killed by which signal, timed out, lost and why; and how often it was
+    preempted and requeued. Empty while it is still live (a requeued run: its requeues so far)."""
+    n = requeues(rec.job)
+    through = f"preempted and requeued {plural(n, 'time')}" if n else ""
+    if state == rundir.COMPLETED:
+        return "completed" + (f" ({through})" if through else "")
+    if state == rundir.FAILED:
+        return "failed: " + rundir.first_line(rec.result.reason if rec.result and rec.result.reason else "no reason recorded")
+    if state != rundir.CANCELLED:
+        return through if state == rundir.REQUEUED else ""
+    last = rec.job.last_attempt if rec.job else None
+    if rec.job is None:
+        how = "stopped with no job recorded and no result"
+    elif last is None:
+        how = f"job {rec.job.job_id} left the queue with no attempt recorded"
+    elif last.end is None:
+        how = f"job {rec.job.job_id} left the queue and its attempt has no end recorded"
+    else:
+        how = attempt_end(last)
+    return how + (f"; before that {through}" if through else "")
 
 
 def format_status(rows: list[dict], fmt: str = "table", sweep: Path | None = None) -> str:
@@ -67,10 +114,14 @@ def format_status(rows: list[dict], fmt: str = "table", sweep: Path | None = Non
         epoch = f"{r['epoch']}/{r['epochs_planned'] or '?'}"
         lines.append(f"{r['run_id'][:40]:<40} {str(r['configuration'])[:14]:<14} {r['seed'] if r['seed'] is not None else '':>4} "
                      f"{r['state']:<10} {str(r['job_id'] or '-')[:12]:<12} {epoch:>7} {best:>9}  {_short_path(r['log'], sweep)}")
-        if r["last_error"]:
+        if r["state"] in (rundir.FAILED, rundir.CANCELLED) or r["state"] == rundir.COMPLETED and r["ended"] != "completed":
+            lines.append(f"    ended: {r['ended'][:300]}")
+        elif r["last_error"]:
             lines.append(f"    error: {r['last_error'][:300]}")
         if r["state"] == rundir.HELD:
             lines.append(f"    held: {r['queue_reason'] or 'no reason given'} (a relaunch releases it)")
+        if r["state"] == rundir.REQUEUED and r["ended"]:
+            lines.append(f"    requeued: {r['ended']} so far")
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1

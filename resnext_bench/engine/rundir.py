@@ -77,7 +77,8 @@ PREEMPTED = "preempted"  # USR2 before the time limit: checkpointed and requeued
 TIMEOUT = "timeout"  # USR2 near the time limit (requeued), or Slurm's TIMEOUT
 NODE_FAIL = "node_fail"
 LOST = "lost"  # left the queue with no end recorded (SIGKILL, a node lost, or ended too long ago to see)
-ATTEMPT_ENDS = (COMPLETED, FAILED, PREEMPTED, TIMEOUT, CANCELLED, NODE_FAIL, LOST)
+KILLED = "killed"  # by a signal it could not handle (kill -9, the OOM killer): seen by the job's supervisor or Slurm
+ATTEMPT_ENDS = (COMPLETED, FAILED, PREEMPTED, TIMEOUT, CANCELLED, NODE_FAIL, LOST, KILLED)
 
 # Largest magnitude a stored number may have before it is taken as damage, not a measurement.
 ABSURD = 1e18
@@ -161,6 +162,7 @@ class Attempt:
     end: Optional[str] = None  # one of ATTEMPT_ENDS
     reason: Optional[str] = None
     observed: Optional[bool] = None  # True: recorded by the launcher from the queue, not by the job
+    by: Optional[str] = None  # who ended it, where known (the user who ran `cancel`)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
@@ -768,12 +770,14 @@ def start_attempt(run_dir: Path, job_id: str) -> Optional[Attempt]:
 
 
 def end_attempt(run_dir: Path, job_id: str, end: str, reason: Optional[str] = None, observed: bool = False,
-                append: bool = False) -> bool:
+                append: bool = False, by: Optional[str] = None) -> bool:
     """Record how the open attempt of job `job_id` ended; True when something was recorded.
 
     The first end recorded stands (the job's own, or `cancel`'s): an attempt already ended is left
-    alone. With `append`, a job that never started an attempt (cancelled while queued) gets one
-    that holds only its end.
+    alone, except that a cancellation's `by` is added to an attempt the job itself ended cancelled
+    (the SIGTERM that cancel sent). With `append`, a job with no open attempt gets one that holds
+    only its end: its execution never started one (cancelled while queued, or queued again after
+    a preemption).
     """
     if end not in ATTEMPT_ENDS:
         raise ValueError(f"attempt end {end!r} is not one of {ATTEMPT_ENDS}")
@@ -783,10 +787,13 @@ def end_attempt(run_dir: Path, job_id: str, end: str, reason: Optional[str] = No
             return False
         log = list(job.attempt_log)
         mine = [i for i, a in enumerate(log) if a.job_id == job_id]
-        ended = dict(ended_at=now_iso(), end=end, reason=reason, observed=True if observed else None)
-        if mine and log[mine[-1]].end is None:
-            log[mine[-1]] = dataclasses.replace(log[mine[-1]], **ended)
-        elif append and not mine:
+        last = log[mine[-1]] if mine else None
+        ended = dict(ended_at=now_iso(), end=end, reason=reason, observed=True if observed else None, by=by)
+        if last is not None and last.end is None:
+            log[mine[-1]] = dataclasses.replace(last, **ended)
+        elif by and last is not None and end == last.end == CANCELLED and last.by is None and not last.observed:
+            log[mine[-1]] = dataclasses.replace(last, by=by)
+        elif append:
             log.append(Attempt(job_id=job_id, **ended))
         else:
             return False
