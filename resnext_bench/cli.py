@@ -38,7 +38,7 @@ def cmd_train(args) -> int:
     """Train one run in-process (resuming from its checkpoint; a completed run is not retrained)."""
     from .config.runs import with_runtime
     from .config.spec import load_ablation
-    from .engine import rundir
+    from .record import runfolder, runwrite, schema
     from .engine.data import check_data
 
     if args.ablation:
@@ -57,13 +57,13 @@ def cmd_train(args) -> int:
         check_data(run.data)  # before anything is written: a refused run leaves no folder behind
         if args.run_dir:
             run_dir = Path(args.run_dir)
-            rundir.write_config(run_dir, run)
+            runwrite.write_config(run_dir, run)
         else:
             run_dir = _place_one(run, Path(args.sweep_dir or f"sweeps/train/{ablation.name}"), args.store,
                                  ablation)
     elif args.run_dir:
         run_dir = Path(args.run_dir)
-        run = with_runtime(rundir.load_config(run_dir), args.set)
+        run = with_runtime(runfolder.load_config(run_dir), args.set)
         check_data(run.data)
     else:
         raise UserError("train: give ABLATION CONFIG, or --run-dir of an existing run")
@@ -79,7 +79,7 @@ def cmd_train(args) -> int:
         return 130 if stop.reason == "SIGINT" else 143  # the shell's codes for death by that signal
     print(json.dumps({k: result.get(k) for k in ("status", "reason", "final_val_top1_err", "best_val_top1_err",
                                                   "epochs", "images_per_sec", "wall_seconds")}))
-    return 0 if result.get("status") == rundir.COMPLETED else 1
+    return 0 if result.get("status") == schema.COMPLETED else 1
 
 
 def _place_one(run, sweep: Path, store_flag, ablation) -> Path:

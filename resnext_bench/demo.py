@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 from .units import plural
-from .engine import rundir
+from .record import schema
 from .errors import UserError
 from .fsutil import write_text
 
 REPO = Path(__file__).resolve().parents[1]
-ACTIVE = rundir.LIVE  # held and requeued runs are not done either
+ACTIVE = schema.LIVE  # held and requeued runs are not done either
 
 
 def default_ablation() -> Path:
@@ -54,8 +54,8 @@ def wait_for_runs(sweep: Path, total: int, poll_s: float = 2.0, timeout_s: float
         while True:
             rows = sweep_status(sweep)
             done = sum(r["state"] not in ACTIVE for r in rows)
-            running = sum(r["state"] == rundir.RUNNING for r in rows)
-            failed = sum(r["state"] in (rundir.FAILED, rundir.CANCELLED) for r in rows)
+            running = sum(r["state"] == schema.RUNNING for r in rows)
+            failed = sum(r["state"] in (schema.FAILED, schema.CANCELLED) for r in rows)
             bar.n = done
             bar.set_postfix(running=running, failed=failed)
             bar.refresh()
@@ -105,14 +105,14 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
     counted: dict = {}
 
     def say_plan(plan) -> None:
-        counted["reused"] = sum(s == rundir.COMPLETED for s in plan.states.values())
+        counted["reused"] = sum(s == schema.COMPLETED for s in plan.states.values())
         if counted["reused"]:
             log(f"demo: reusing {plural(counted['reused'], 'finished run')} from the store of {sweep}")
 
     launched = launch(ablation, profile, sweep, log=lambda m: log(f"demo: {m}"), on_plan=say_plan)
     plan, submitted, reused = launched.plan, launched.submitted, counted.get("reused", 0)
     rows = wait_for_runs(sweep, len(plan.runs), timeout_s=timeout_s)
-    bad = [r for r in rows if r["state"] != rundir.COMPLETED]
+    bad = [r for r in rows if r["state"] != schema.COMPLETED]
     for r in bad:
         log(f"demo: run {r['run_id']} ended {r['state']}: {r['last_error'] or 'no result'}")
     report = write_report([sweep], out)

@@ -13,8 +13,8 @@ import yaml
 from resnext_bench.analysis.collect import collect
 from resnext_bench.config.runs import Run
 from resnext_bench.config.spec import BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec
-from resnext_bench.engine import rundir
-from resnext_bench.engine.rundir import Epoch, Result
+from resnext_bench.record import runwrite
+from resnext_bench.record.schema import Epoch, Result
 from resnext_bench.errors import UserError
 from resnext_bench.analysis.plots import plot_cardinality, plot_cifar_size, plot_curves, write_plots
 from resnext_bench.analysis.report import write_report
@@ -33,7 +33,7 @@ from resnext_bench.reference import REFERENCE_DIR as REFERENCE
 def make_run(sweep: Path, run_id: str, *, ablation="table3", study="table3", template="imagenet-50", cardinality=1,
              bottleneck_width=64, shortcut=True, dataset="digits", seed=0, err=None, status="completed",
              epochs=3, params=None, flops=None, baseline=None, device="cpu", num_gpus=0) -> Path:
-    """A run folder written through engine/rundir.py, as training writes it: config, epochs, result when ended."""
+    """A run folder written through record/runwrite.py, as training writes it: config, epochs, result when ended."""
     run_dir = sweep / "runs" / run_id
     params = params or 1000 * cardinality * bottleneck_width
     flops = flops or 20 * params
@@ -44,15 +44,15 @@ def make_run(sweep: Path, run_id: str, *, ablation="table3", study="table3", tem
               runtime=RuntimeSpec(device="cpu"), seed=seed,
               complexity={"params": params, "flops": flops, "params_conv_fc": params, "acts": 1, "block_params": 1},
               image_size=32, study=study)
-    rundir.write_config(run_dir, run)
+    runwrite.write_config(run_dir, run)
     final = 50.0 if err is None else err
     done = epochs if status == "completed" else max(epochs - 1, 0)
     lines = [Epoch(epoch=e, lr=0.1, train_loss=1.0 / e, train_top1_err=final + 10.0 / e - 1.0, val_loss=1.0 / e,
                    val_top1_err=final if e == done else final + 10.0 / e, val_top5_err=final / 4,
                    epoch_seconds=1.0, images_per_sec=500.0) for e in range(1, done + 1)]
-    rundir.write_epochs(run_dir, lines)
+    runwrite.write_epochs(run_dir, lines)
     if status in ("completed", "failed"):
-        rundir.write_result(run_dir, Result(
+        runwrite.write_result(run_dir, Result(
             status=status, reason=None if status == "completed" else "CUDA out of memory",
             failed_epoch=None if status == "completed" else done + 1,
             final_val_top1_err=final if status == "completed" else None,

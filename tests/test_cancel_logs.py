@@ -15,7 +15,7 @@ from conftest import wait_until, write_launch_grid
 from resnext_bench.cli import main
 from resnext_bench.cluster.control import job_logs
 from resnext_bench.cluster.status import sweep_status
-from resnext_bench.engine import rundir
+from resnext_bench.record import runfolder, runstate, runwrite, schema
 
 def states(sweep):
     return {r["run_id"]: r["state"] for r in sweep_status(sweep)}
@@ -27,7 +27,7 @@ def fake_run(tmp_path, job_id="991", executor="slurm", folder=True):
     run_dir = sweep / "runs" / "g-1x8d-s0-00000000"
     run_dir.mkdir(parents=True)
     logs = sweep / "submitit" / job_id
-    rundir.record_job(run_dir, job_id, executor, rundir.now_iso(), str(logs) if folder else None)
+    runwrite.record_job(run_dir, job_id, executor, runwrite.now_iso(), str(logs) if folder else None)
     logs.mkdir(parents=True)
     (logs / f"{job_id}_0_log.out").write_text("printed\n")
     (logs / f"{job_id}_0_log.err").write_text("epoch 1/2 trained\n")
@@ -41,8 +41,8 @@ def test_local_jobs_run_cancel_whole_chains_and_logs_are_where_status_says(tmp_p
     sweep = Path("sweeps") / "cancelgrid"
     assert main(["launch", "grid.yaml", "--cluster", "local.yaml"]) == 0
     first, second = sorted((sweep / "runs").iterdir())
-    job = rundir.read_job(first)
-    assert job.job_id == rundir.read_job(second).job_id  # one chain trains both, in turn
+    job = runfolder.read_job(first)
+    assert job.job_id == runfolder.read_job(second).job_id  # one chain trains both, in turn
     try:
         wait_until(lambda: states(sweep)[first.name] == "running", "the first run to train", timeout=120,
                    interval=0.2, context=lambda: str(sweep_status(sweep)))
@@ -69,7 +69,7 @@ def test_local_jobs_run_cancel_whole_chains_and_logs_are_where_status_says(tmp_p
             os.kill(int(job.job_id), signal.SIGKILL)
         except ProcessLookupError:
             pass
-    ran, waited = rundir.read_job(first).attempt_log, rundir.read_job(second).attempt_log
+    ran, waited = runfolder.read_job(first).attempt_log, runfolder.read_job(second).attempt_log
     assert [(a.end, bool(a.started_at)) for a in ran] == [("cancelled", True)]
     assert [(a.end, a.started_at) for a in waited] == [("cancelled", None)]
     assert main(["cancel", str(sweep)]) == 0  # nothing live any more: nothing to do
@@ -99,8 +99,8 @@ def test_logs_follows_appended_lines_until_ctrl_c_and_exits_130(tmp_path):
 
 def test_logs_pick_an_attempt_and_find_files_of_sweeps_written_before_folders_were_recorded(tmp_path, capsys):
     sweep, run_dir, logs = fake_run(tmp_path, folder=False)  # an older job.json: no folder recorded
-    rundir.record_job(run_dir, "992", "slurm", rundir.now_iso(), str(sweep / "submitit" / "992"))
-    assert [(j.number, j.job_id, j.stderr) for j in job_logs(run_dir, rundir.read_job(run_dir))] == [
+    runwrite.record_job(run_dir, "992", "slurm", runwrite.now_iso(), str(sweep / "submitit" / "992"))
+    assert [(j.number, j.job_id, j.stderr) for j in job_logs(run_dir, runfolder.read_job(run_dir))] == [
         (1, "991", (logs / "991_0_log.err").resolve()), (2, "992", sweep / "submitit" / "992" / "992_0_log.err")]
     assert main(["logs", run_dir.name, "--sweep", str(sweep), "--attempt", "1"]) == 0
     out = capsys.readouterr().out
@@ -136,7 +136,7 @@ def test_cancel_refuses_an_unknown_run_and_an_unreadable_queue(tmp_path, capsys,
     monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
     assert main(["cancel", str(sweep)]) == 2
     assert "squeue failed or timed out); nothing cancelled" in capsys.readouterr().err
-    assert not (tmp_path / "scancel-ran").exists() and rundir.read_job(run_dir).attempt_log == ()
+    assert not (tmp_path / "scancel-ran").exists() and runfolder.read_job(run_dir).attempt_log == ()
 
 
 def test_a_local_run_is_running_exactly_while_its_own_attempt_is_open(tmp_path):
@@ -144,12 +144,12 @@ def test_a_local_run_is_running_exactly_while_its_own_attempt_is_open(tmp_path):
     not it has trained a step yet; one waiting its turn is pending, even with an old checkpoint."""
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    rundir.record_job(run_dir, "4321", "local", rundir.now_iso())
-    queued = {"4321": rundir.Queued(rundir.RUNNING)}
-    waiting = rundir.read_run(run_dir)
-    assert rundir.run_state(waiting, queued) == "pending"
+    runwrite.record_job(run_dir, "4321", "local", runwrite.now_iso())
+    queued = {"4321": runstate.Queued(schema.RUNNING)}
+    waiting = runfolder.read_run(run_dir)
+    assert runstate.run_state(waiting, queued) == "pending"
     (run_dir / "checkpoint.pt").write_bytes(b"from an earlier, cancelled job")  # resubmitted, behind another run
-    assert rundir.run_state(rundir.read_run(run_dir), queued) == "pending"
+    assert runstate.run_state(runfolder.read_run(run_dir), queued) == "pending"
     (run_dir / "checkpoint.pt").unlink()
-    rundir.start_attempt(run_dir, "4321")  # the job reached this run: loading data, no step trained yet
-    assert rundir.run_state(rundir.read_run(run_dir), queued) == "running"
+    runwrite.start_attempt(run_dir, "4321")  # the job reached this run: loading data, no step trained yet
+    assert runstate.run_state(runfolder.read_run(run_dir), queued) == "running"

@@ -17,7 +17,7 @@ from conftest import wait_until, write_launch_grid
 from resnext_bench.cli import main
 from resnext_bench.cluster.launch import slurm_available
 from resnext_bench.cluster.status import sweep_status
-from resnext_bench.engine import rundir
+from resnext_bench.record import locks, runfolder, runwrite, schema
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,7 @@ def test_a_held_job_shows_held_with_slurms_reason_a_relaunch_releases_it_and_can
     argv = ["launch", str(grid), "--cluster", str(later), "--sweep-dir", str(sweep)]
     assert main(argv) == 0
     run_dir = the_run(sweep)
-    job_id = rundir.read_job(run_dir).job_id
+    job_id = runfolder.read_job(run_dir).job_id
     try:
         subprocess.run(["scontrol", "hold", job_id], check=True, capture_output=True)
         assert squeue(job_id) == ("PENDING", "JobHeldAdmin")  # the fault is in place
@@ -82,13 +82,13 @@ def test_a_held_job_shows_held_with_slurms_reason_a_relaunch_releases_it_and_can
         state, reason = squeue(job_id)
         assert state == "PENDING" and not reason.startswith("JobHeld")
         assert row(sweep)["state"] == "pending"
-        assert rundir.read_job(run_dir).attempts == 1
+        assert runfolder.read_job(run_dir).attempts == 1
 
         assert main(["cancel", str(sweep)]) == 0
         assert f"cancelled {run_dir.name} (job {job_id}, was pending)" in capsys.readouterr().out
         wait_until(lambda: squeue(job_id) in (None, ("CANCELLED", "None")), "scancel to land", timeout=60, interval=0.5)
         assert row(sweep)["state"] == "cancelled"
-        (attempt,) = rundir.read_job(run_dir).attempt_log
+        (attempt,) = runfolder.read_job(run_dir).attempt_log
         assert (attempt.job_id, attempt.end, attempt.started_at) == (job_id, "cancelled", None)
         assert attempt.by == getpass.getuser()
     finally:
@@ -100,11 +100,11 @@ def test_a_preempted_job_shows_requeued_and_its_attempts_are_in_job_json(tmp_pat
     grid, sweep = write_grid(tmp_path, epochs=4, train_limit=1024), tmp_path / "sweep"
     assert main(["launch", str(grid), "--cluster", str(slurm_profile(tmp_path)), "--sweep-dir", str(sweep)]) == 0
     run_dir = the_run(sweep)
-    job_id = rundir.read_job(run_dir).job_id
+    job_id = runfolder.read_job(run_dir).job_id
     try:
-        wait_until(lambda: len(rundir.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.5)
+        wait_until(lambda: len(runfolder.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.5)
         subprocess.run(["scancel", "--signal=USR2", job_id], check=True)  # what preemption sends
-        last = lambda: rundir.read_job(run_dir).last_attempt  # noqa: E731
+        last = lambda: runfolder.read_job(run_dir).last_attempt  # noqa: E731
         wait_until(lambda: last().end is not None, "the job to record its end", timeout=120, interval=0.5)
         assert last().end == "preempted" and "USR2" in last().reason
         wait_until(lambda: (squeue(job_id) or ("",))[0] in ("PENDING", "REQUEUED"), "the requeue", timeout=120,
@@ -114,11 +114,11 @@ def test_a_preempted_job_shows_requeued_and_its_attempts_are_in_job_json(tmp_pat
         def resumed_and_settled():  # a requeued job waits for a BeginTime: start it now
             if (squeue(job_id) or ("",))[0] == "PENDING":
                 subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True)
-            return row(sweep)["state"] not in rundir.LIVE
+            return row(sweep)["state"] not in schema.LIVE
 
         wait_until(resumed_and_settled, "the requeued job to finish", timeout=300, interval=0.5)
         assert row(sweep)["state"] == "completed"
-        first, second = rundir.read_job(run_dir).attempt_log
+        first, second = runfolder.read_job(run_dir).attempt_log
         assert first.job_id == second.job_id == job_id
         assert (first.end, second.end) == ("preempted", "completed")
         assert first.ended_at <= second.started_at
@@ -137,15 +137,15 @@ def start_training(tmp_path, epochs=4):
     argv = ["launch", str(grid), "--cluster", str(slurm_profile(tmp_path)), "--sweep-dir", str(sweep)]
     assert main(argv) == 0
     run_dir = the_run(sweep)
-    job_id = rundir.read_job(run_dir).job_id
-    wait_until(lambda: "pid" in (rundir.lock_holder(run_dir) or "") and rundir.read_job(run_dir).last_attempt,
+    job_id = runfolder.read_job(run_dir).job_id
+    wait_until(lambda: "pid" in (locks.lock_holder(run_dir) or "") and runfolder.read_job(run_dir).last_attempt,
                "the trainer", timeout=240, interval=0.5)
     return sweep, run_dir, job_id, argv, json.loads((run_dir / ".lock").read_text())["pid"]
 
 
 def cancel_all(job_id, run_dir):
     subprocess.run(["scancel", job_id], capture_output=True)
-    job = rundir.read_job(run_dir)
+    job = runfolder.read_job(run_dir)
     if job is not None and job.job_id != job_id:
         subprocess.run(["scancel", job.job_id], capture_output=True)
 
@@ -164,10 +164,10 @@ def test_a_trainer_killed_by_kill_9_shows_its_signal_in_status_and_is_resubmitte
     try:
         os.kill(trainer, signal.SIGKILL)  # on this one-node cluster, a local process: as kill -9 or the OOM killer
         # the kill landed: the trainer is gone, no thread of it holds the run's lock, and the job ended
-        wait_until(lambda: gone(trainer) and rundir.lock_holder(run_dir) is None
+        wait_until(lambda: gone(trainer) and locks.lock_holder(run_dir) is None
                    and (squeue(job_id) or ("RUNNING",))[0] not in ("RUNNING", "COMPLETING"),
                    "the kill", timeout=120, interval=0.5)
-        attempt = rundir.read_job(run_dir).last_attempt
+        attempt = runfolder.read_job(run_dir).last_attempt
         assert (attempt.end, attempt.reason, attempt.observed) == ("killed", "killed by signal 9 (SIGKILL)", None)
         r = row(sweep)
         assert (r["state"], r["ended"]) == ("cancelled", "killed by signal 9 (SIGKILL)")
@@ -199,9 +199,9 @@ def test_a_job_killed_whole_gets_the_signal_slurm_recorded(tmp_path):
                    and (squeue(job_id) or ("RUNNING",))[0] not in ("RUNNING", "COMPLETING"),
                    "the kill", timeout=120, interval=0.5)
         assert squeue(job_id)[0] == "FAILED" and exit_code(job_id) == "137:0"  # srun: its task died of signal 9
-        assert rundir.read_job(run_dir).last_attempt.end is None  # nothing in the job could record it
+        assert runfolder.read_job(run_dir).last_attempt.end is None  # nothing in the job could record it
         r = row(sweep)
-        attempt = rundir.read_job(run_dir).last_attempt
+        attempt = runfolder.read_job(run_dir).last_attempt
         assert (attempt.end, attempt.observed) == ("killed", True)
         assert r["ended"] == "killed: Slurm: FAILED (NonZeroExitCode); exit code 137:0: killed by signal 9 (SIGKILL)"
     finally:
@@ -212,24 +212,24 @@ def test_cancelling_a_requeued_run_records_who_cancelled_it(tmp_path, capsys):
     needs_slurm()
     sweep, run_dir, job_id, _, _ = start_training(tmp_path)
     try:
-        wait_until(lambda: len(rundir.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.5)
+        wait_until(lambda: len(runfolder.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.5)
         subprocess.run(["scancel", "--signal=USR2", job_id], check=True)  # what preemption sends
         wait_until(lambda: (squeue(job_id) or ("",))[0] in ("PENDING", "REQUEUED") and row(sweep)["state"] == "requeued",
                    "the requeue", timeout=120, interval=0.5)
-        assert rundir.read_job(run_dir).last_attempt.end == "preempted"  # the fault landed: queued again
+        assert runfolder.read_job(run_dir).last_attempt.end == "preempted"  # the fault landed: queued again
         capsys.readouterr()
         assert main(["cancel", str(sweep)]) == 0
         assert f"cancelled {run_dir.name} (job {job_id}, was requeued)" in capsys.readouterr().out
         wait_until(lambda: (squeue(job_id) or ("CANCELLED",))[0] == "CANCELLED", "scancel to land", timeout=60,
                    interval=0.5)
-        ran, cancelled = rundir.read_job(run_dir).attempt_log
+        ran, cancelled = runfolder.read_job(run_dir).attempt_log
         assert (ran.end, bool(ran.started_at)) == ("preempted", True)
         who = getpass.getuser()
         assert (cancelled.job_id, cancelled.end, cancelled.started_at, cancelled.by) == (job_id, "cancelled", None, who)
         r = row(sweep)
         assert (r["state"], r["ended"]) == (
             "cancelled", f"cancelled by {who} (with `resnext-bench cancel`); before that preempted and requeued 1 time")
-        assert len(rundir.read_job(run_dir).attempt_log) == 2  # status recorded nothing more
+        assert len(runfolder.read_job(run_dir).attempt_log) == 2  # status recorded nothing more
     finally:
         cancel_all(job_id, run_dir)
 
@@ -254,8 +254,8 @@ def recorded_sweep(tmp_path, job_id="424242"):
     sweep = tmp_path / "sweep"
     (run,) = resolve_runs(load_ablation(grid))
     run_dir = sweep / "runs" / run.run_id
-    rundir.write_config(run_dir, run)
-    rundir.record_job(run_dir, job_id, "slurm", rundir.now_iso(), str(sweep / "submitit" / job_id))
+    runwrite.write_config(run_dir, run)
+    runwrite.record_job(run_dir, job_id, "slurm", runwrite.now_iso(), str(sweep / "submitit" / job_id))
     return grid, sweep, run_dir
 
 
@@ -274,7 +274,7 @@ def test_a_hold_that_cannot_be_released_is_said_and_nothing_is_submitted(tmp_pat
     assert "job 424242 of" in out and "stays held: scontrol release failed: Access/permission denied" in out
     assert "node vm is drained (Duplicate jobid)" in out and "state=resume" in out
     assert "0 runs submitted" in out
-    assert rundir.read_job(run_dir).attempts == 1
+    assert runfolder.read_job(run_dir).attempts == 1
 
 
 @pytest.mark.parametrize("line, state, reason", [
@@ -292,17 +292,17 @@ def test_squeue_states_and_reasons_map_to_run_states(tmp_path, monkeypatch, line
 
 def test_a_node_failure_seen_in_the_queue_is_recorded_as_the_attempts_end(tmp_path, monkeypatch):
     _, sweep, run_dir = recorded_sweep(tmp_path)
-    rundir.start_attempt(run_dir, "424242")
+    runwrite.start_attempt(run_dir, "424242")
     shims(tmp_path, monkeypatch, squeue="echo '424242|NODE_FAIL|None'\n")
     assert row(sweep)["state"] == "cancelled"
-    (attempt,) = rundir.read_job(run_dir).attempt_log
+    (attempt,) = runfolder.read_job(run_dir).attempt_log
     assert (attempt.end, attempt.reason, attempt.observed) == ("node_fail", "Slurm: NODE_FAIL", True)
     assert row(sweep)["last_attempt_end"] == "node_fail: Slurm: NODE_FAIL"  # recorded once, not again
 
 
 def preempted_once(run_dir, job_id="424242"):
-    rundir.start_attempt(run_dir, job_id)
-    rundir.end_attempt(run_dir, job_id, "preempted", "USR2: preempted; checkpointed and requeued")
+    runwrite.start_attempt(run_dir, job_id)
+    runwrite.end_attempt(run_dir, job_id, "preempted", "USR2: preempted; checkpointed and requeued")
 
 
 def test_cancelling_a_requeued_run_records_the_cancellation_and_who(tmp_path, monkeypatch, capsys):
@@ -316,7 +316,7 @@ def test_cancelling_a_requeued_run_records_the_cancellation_and_who(tmp_path, mo
     assert main(["cancel", str(sweep)]) == 0
     assert f"cancelled {run_dir.name} (job 424242, was requeued)" in capsys.readouterr().out
     assert (tmp_path / "scancelled").read_text().split() == ["424242"]  # the cancel was sent
-    ran, cancelled = rundir.read_job(run_dir).attempt_log
+    ran, cancelled = runfolder.read_job(run_dir).attempt_log
     assert ran.end == "preempted"
     assert (cancelled.end, cancelled.started_at, cancelled.by, cancelled.reason) == (
         "cancelled", None, "carol", "with `resnext-bench cancel`")
@@ -329,10 +329,10 @@ def test_a_requeued_job_cancelled_with_scancel_is_recorded_from_the_queue(tmp_pa
     r = row(sweep)
     assert (r["state"], r["ended"]) == ("cancelled", "cancelled (Slurm: CANCELLED); before that preempted and "
                                                      "requeued 1 time")
-    ran, cancelled = rundir.read_job(run_dir).attempt_log
+    ran, cancelled = runfolder.read_job(run_dir).attempt_log
     assert (cancelled.end, cancelled.observed, cancelled.started_at) == ("cancelled", True, None)
     row(sweep)
-    assert len(rundir.read_job(run_dir).attempt_log) == 2  # recorded once
+    assert len(runfolder.read_job(run_dir).attempt_log) == 2  # recorded once
 
 
 @pytest.mark.parametrize("line, exit_code, ended", [
@@ -346,7 +346,7 @@ def test_a_requeued_job_cancelled_with_scancel_is_recorded_from_the_queue(tmp_pa
 def test_a_job_slurm_saw_killed_is_recorded_killed_and_one_that_failed_failed(tmp_path, monkeypatch, line, exit_code,
                                                                                 ended):
     _, sweep, run_dir = recorded_sweep(tmp_path)
-    rundir.start_attempt(run_dir, "424242")
+    runwrite.start_attempt(run_dir, "424242")
     shims(tmp_path, monkeypatch, squeue=f"echo '{line}'\n",
           scontrol=f"echo 'JobId=424242 JobName=rb-stategrid'\necho '   Requeue=1 Restarts=0 ExitCode={exit_code}'\n")
     assert row(sweep)["ended"] == ended
@@ -363,8 +363,8 @@ def test_retry_lifts_the_limit_for_the_named_run_only_and_retry_failed_for_all(t
 
     plan = plan_launch(load_ablation(grid), load_profile(debug), sweep)
     for rid, run_dir in plan.run_dirs.items():  # both runs failed once already: the limit (0 retries) is reached
-        rundir.record_job(run_dir, "debug-1-0", "debug", rundir.now_iso())
-        rundir.write_result(run_dir, rundir.Result(status="failed", reason="data missing"))
+        runwrite.record_job(run_dir, "debug-1-0", "debug", runwrite.now_iso())
+        runwrite.write_result(run_dir, schema.Result(status="failed", reason="data missing"))
     first, second = sorted(plan.run_dirs)
     capsys.readouterr()
     assert main(argv) == 0
@@ -382,7 +382,7 @@ def test_retry_lifts_the_limit_for_the_named_run_only_and_retry_failed_for_all(t
     assert main(argv + ["--retry-failed"]) == 0
     assert "1 run submitted, 1 skipped" in capsys.readouterr().out
     assert {r["state"] for r in sweep_status(sweep)} == {"completed"}
-    log = rundir.read_job(plan.run_dirs[second]).attempt_log
+    log = runfolder.read_job(plan.run_dirs[second]).attempt_log
     assert [(a.end, a.job_id.startswith("debug-")) for a in log] == [("completed", True)]
 
 
@@ -393,16 +393,16 @@ def test_an_old_job_json_reads_with_an_empty_attempt_log_and_a_damaged_entry_is_
            "history": [{"job_id": "77", "submitted_at": "2026-01-01T00:00:00+00:00"}], "submitit_folder": None,
            "pid": None}
     (run_dir / "job.json").write_text(json.dumps(old))
-    job = rundir.read_job(run_dir)
+    job = runfolder.read_job(run_dir)
     assert (job.job_id, job.attempt_log, job.last_attempt) == ("77", (), None)
-    rundir.start_attempt(run_dir, "77")
-    assert rundir.end_attempt(run_dir, "77", "timeout", "USR2: near the time limit")
-    assert not rundir.end_attempt(run_dir, "77", "cancelled")  # the first end recorded stands
+    runwrite.start_attempt(run_dir, "77")
+    assert runwrite.end_attempt(run_dir, "77", "timeout", "USR2: near the time limit")
+    assert not runwrite.end_attempt(run_dir, "77", "cancelled")  # the first end recorded stands
     data = json.loads((run_dir / "job.json").read_text())
     assert data["history"] == old["history"] and data["attempt_log"][0]["end"] == "timeout"
     data["attempt_log"] += [{"job_id": "77", "end": "exploded"}, "junk", {"no": "job id"}]
     (run_dir / "job.json").write_text(json.dumps(data))
     skipped = []
-    job = rundir.read_job(run_dir, skipped)
+    job = runfolder.read_job(run_dir, skipped)
     assert [a.end for a in job.attempt_log] == ["timeout", None]
     assert len(skipped) == 3 and "'exploded' is not one of" in skipped[0][1]

@@ -23,7 +23,7 @@ import torch
 
 from resnext_bench.config.runs import resolve_runs
 from resnext_bench.config.spec import load_ablation
-from resnext_bench.engine import rundir
+from resnext_bench.record import runfolder, runwrite
 from resnext_bench.engine.checkpoint import load_checkpoint as load_latest
 from resnext_bench.engine.train import Stopped, train_run
 from conftest import DDP_PROBE
@@ -82,18 +82,18 @@ def make_run(tmp_path: Path, name: str, *, data="digits", epochs=2, train_limit=
     assert run.runtime.device == DEVICE and run.runtime.precision == "bf16" and run.runtime.channels_last
     run_dir = tmp_path / name / run.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    rundir.write_config(run_dir, run)
+    runwrite.write_config(run_dir, run)
     return run_dir
 
 
 def read_result(run_dir: Path) -> dict:
-    result = rundir.result_of(run_dir)
+    result = runfolder.result_of(run_dir)
     assert result is not None, f"{run_dir} has no usable result"
     return result
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    return rundir.epochs_of(run_dir)
+    return runfolder.epochs_of(run_dir)
 
 
 def load_checkpoint(run_dir: Path) -> dict:

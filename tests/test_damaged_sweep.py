@@ -1,4 +1,4 @@
-"""Damaged sweeps: `status` and `report` read every run folder through rundir.read_run, which never
+"""Damaged sweeps: `status` and `report` read every run folder through runfolder.read_run, which never
 raises. Each test first shows that its damage is really in place, then that both commands exit 0,
 write runs.csv, list the damaged path in skipped.csv with a reason, and keep the healthy runs'
 rows intact.

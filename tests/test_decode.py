@@ -292,14 +292,14 @@ runtime: {{threads: 1, checkpoint_minutes: 10}}
 def imagenet_run(tmp_path: Path, name: str, root: Path, loader: str, workers: int = 0) -> Path:
     from resnext_bench.config.runs import resolve_runs
     from resnext_bench.config.spec import load_ablation
-    from resnext_bench.engine import rundir
+    from resnext_bench.record import runwrite
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"{name}.yaml"
     path.write_text(IMAGENET_ABLATION.format(name=name, root=root, loader=loader, workers=workers))
     run = resolve_runs(load_ablation(path))[0]
     run_dir = tmp_path / name / run.run_id
-    rundir.write_config(run_dir, run)
+    runwrite.write_config(run_dir, run)
     return run_dir
 
 
@@ -326,9 +326,9 @@ def test_a_training_run_stopped_mid_epoch_resumes_to_the_same_end(tmp_path, back
     assert (state["epoch"], state["step_in_epoch"]) == (0, 2)  # the stop landed inside epoch 1
     assert train_run(stopped, log=lambda m: None)["status"] == "completed"
     assert_same_outcome(reference, stopped)
-    from resnext_bench.engine import rundir
+    from resnext_bench.record import runfolder
 
-    assert rundir.result_of(stopped)["data_loader"] == backend  # the decoder it ran with, in its provenance
+    assert runfolder.result_of(stopped)["data_loader"] == backend  # the decoder it ran with, in its provenance
 
 
 def test_a_resume_that_reads_with_another_decoder_says_so(tmp_path, monkeypatch):

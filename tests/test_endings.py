@@ -19,7 +19,7 @@ from conftest import wait_until, write_launch_grid
 from resnext_bench.cli import main
 from resnext_bench.cluster import supervisor
 from resnext_bench.cluster.status import format_status, sweep_status
-from resnext_bench.engine import rundir
+from resnext_bench.record import locks, runfolder, runwrite, schema
 
 
 def gone(pid: int) -> bool:
@@ -122,8 +122,8 @@ def launch_local(tmp_path, name):
     assert main(["launch", str(tmp_path / "grid.yaml"), "--cluster", str(tmp_path / "local.yaml"),
                  "--sweep-dir", str(sweep)]) == 0
     run_dir = next((sweep / "runs").iterdir())
-    job = rundir.read_job(run_dir)
-    wait_until(lambda: "pid" in (rundir.lock_holder(run_dir) or "") and rundir.read_job(run_dir).last_attempt,
+    job = runfolder.read_job(run_dir)
+    wait_until(lambda: "pid" in (locks.lock_holder(run_dir) or "") and runfolder.read_job(run_dir).last_attempt,
                "the trainer", timeout=180, interval=0.2)
     return sweep, run_dir, job, json.loads((run_dir / ".lock").read_text())["pid"]
 
@@ -138,10 +138,10 @@ def test_a_local_run_killed_by_kill_9_shows_its_signal_in_status(tmp_path, capsy
     try:
         os.kill(trainer, signal.SIGKILL)  # as kill -9 or the OOM killer would: no handler runs
         # the kill landed: the trainer is gone and no thread of it holds the run's lock any more
-        wait_until(lambda: gone(trainer) and rundir.lock_holder(run_dir) is None, "the trainer to die", timeout=30,
+        wait_until(lambda: gone(trainer) and locks.lock_holder(run_dir) is None, "the trainer to die", timeout=30,
                    interval=0.1)
         wait_until(lambda: ending(sweep)["state"] == "cancelled", "the job to end", timeout=60, interval=0.2)
-        (attempt,) = rundir.read_job(run_dir).attempt_log
+        (attempt,) = runfolder.read_job(run_dir).attempt_log
         assert (attempt.end, attempt.reason, attempt.observed) == ("killed", "killed by signal 9 (SIGKILL)", None)
         assert ending(sweep)["ended"] == "killed by signal 9 (SIGKILL)"
         capsys.readouterr()
@@ -166,7 +166,7 @@ def test_a_job_whose_own_process_is_killed_takes_its_trainer_along_and_shows_los
         wait_until(lambda: gone(watcher) and gone(trainer), "the watcher and the trainer to die", timeout=30,
                    interval=0.1)
         wait_until(lambda: ending(sweep)["state"] == "cancelled", "the job to end", timeout=60, interval=0.2)
-        (attempt,) = rundir.read_job(run_dir).attempt_log
+        (attempt,) = runfolder.read_job(run_dir).attempt_log
         assert (attempt.end, attempt.observed) == ("lost", True)
         assert ending(sweep)["ended"].startswith("lost: left the queue with no end recorded")
     finally:
@@ -184,13 +184,13 @@ def recorded(tmp_path, name, attempts, result=None):
     run_dir = tmp_path / "sweep" / "runs" / name
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text("recipe: {epochs: 1}\n")
-    rundir.record_job(run_dir, "77", "slurm", rundir.now_iso())
+    runwrite.record_job(run_dir, "77", "slurm", runwrite.now_iso())
     for end, reason, observed, by in attempts:
-        rundir.start_attempt(run_dir, "77")
-        rundir.end_attempt(run_dir, "77", end, reason, observed=observed, by=by)
+        runwrite.start_attempt(run_dir, "77")
+        runwrite.end_attempt(run_dir, "77", end, reason, observed=observed, by=by)
     if result is not None:
-        rundir.write_result(run_dir, result)
-        rundir.append_epoch(run_dir, rundir.Epoch(epoch=1, val_top1_err=5.0))
+        runwrite.write_result(run_dir, result)
+        runwrite.append_epoch(run_dir, schema.Epoch(epoch=1, val_top1_err=5.0))
     return run_dir
 
 
@@ -202,15 +202,15 @@ def test_status_says_how_each_run_ended(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     usr2 = "USR2: preempted; checkpointed and requeued"
     recorded(tmp_path, "a-completed", [("preempted", usr2, False, None), ("preempted", usr2, False, None),
-                                       ("completed", None, False, None)], rundir.Result(status="completed"))
+                                       ("completed", None, False, None)], schema.Result(status="completed"))
     recorded(tmp_path, "b-failed", [("failed", "RuntimeError: CUDA error", False, None)],
-             rundir.Result(status="failed", reason="RuntimeError: CUDA error: out of memory\nhint: a smaller batch"))
+             schema.Result(status="failed", reason="RuntimeError: CUDA error: out of memory\nhint: a smaller batch"))
     recorded(tmp_path, "c-cancelled", [("cancelled", "with `resnext-bench cancel`", False, "alice")])
     recorded(tmp_path, "d-killed", [("killed", "killed by signal 9 (SIGKILL)", False, None)])
     recorded(tmp_path, "e-oom", [("killed", "Slurm: OUT_OF_MEMORY", True, None)])
     recorded(tmp_path, "f-timeout", [("timeout", "Slurm: TIMEOUT", True, None)])
     recorded(tmp_path, "g-requeued-then-cancelled", [("preempted", usr2, False, None)])
-    rundir.end_attempt(tmp_path / "sweep/runs/g-requeued-then-cancelled", "77", "cancelled", "with `resnext-bench cancel`",
+    runwrite.end_attempt(tmp_path / "sweep/runs/g-requeued-then-cancelled", "77", "cancelled", "with `resnext-bench cancel`",
                        append=True, by="bob")
     rows = {r["run_id"]: r for r in sweep_status(tmp_path / "sweep")}
     assert {rid: (r["state"], r["ended"]) for rid, r in rows.items()} == {

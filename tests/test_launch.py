@@ -13,7 +13,7 @@ import yaml
 
 from resnext_bench.cli import main
 from resnext_bench.cluster.launch import _chunks, load_profile, max_array_size
-from resnext_bench.engine import rundir
+from resnext_bench.record import runfolder, runwrite, schema
 from resnext_bench.cluster.status import sweep_status
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_a_failed_run_shows_its_reason_and_a_relaunch_resubmits_it_alone(grid, t
     assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
     assert "1 run submitted, 2 skipped" in capsys.readouterr().out
     assert states(sweep)["2x5d"] == "completed"
-    assert rundir.read_job(broken).attempts == 2
+    assert runfolder.read_job(broken).attempts == 2
     # the retry limit holds: a run that keeps failing is not resubmitted forever
     break_run(sweep, "2x5d", str(tmp_path / "missing-cifar"))
     (broken / "result.json").write_text(json.dumps({"status": "failed", "reason": "again"}))
@@ -98,9 +98,9 @@ def test_local_executor_runs_chains_of_runs_from_a_code_snapshot(grid, tmp_path,
     sweep = Path("sweep")  # relative, as typed by a user: submission happens from the snapshot
     local = profile(tmp_path, "executor: local\narray_parallelism: 2\ntimeout_min: 10\n")
     assert main(["launch", str(grid), "--cluster", str(local), "--sweep-dir", str(sweep)]) == 0
-    jobs = {rundir.read_job(d).job_id for d in (sweep / "runs").iterdir()}
+    jobs = {runfolder.read_job(d).job_id for d in (sweep / "runs").iterdir()}
     assert len(jobs) == 2  # two parallel chains for three runs
-    wait_until(lambda: not any(s in rundir.LIVE for s in states(sweep).values()), "the chains to finish",
+    wait_until(lambda: not any(s in schema.LIVE for s in states(sweep).values()), "the chains to finish",
                timeout=240, interval=1, context=lambda: str(sweep_status(sweep)))
     assert set(states(sweep).values()) == {"completed"}
     for run_dir in (sweep / "runs").iterdir():
@@ -165,8 +165,8 @@ def test_a_relaunch_while_squeue_fails_submits_nothing_and_says_why(grid, tmp_pa
     sweep = tmp_path / "sweep"
     runs = resolve_runs(load_ablation(grid))
     live = sweep / "runs" / runs[0].run_id
-    rundir.write_config(live, runs[0])
-    rundir.record_job(live, "424242", "slurm", dt.datetime.now(dt.timezone.utc).isoformat())
+    runwrite.write_config(live, runs[0])
+    runwrite.record_job(live, "424242", "slurm", dt.datetime.now(dt.timezone.utc).isoformat())
     shim = tmp_path / "bin"
     shim.mkdir()
     (shim / "squeue").write_text("#!/bin/sh\necho 'slurm_load_jobs error: Socket timed out' >&2\nexit 1\n")
@@ -176,7 +176,7 @@ def test_a_relaunch_while_squeue_fails_submits_nothing_and_says_why(grid, tmp_pa
     assert main(["launch", str(grid), "--cluster", "slurm/debug.yaml", "--sweep-dir", str(sweep)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "squeue failed" in err[0] and "nothing submitted" in err[0]
-    assert rundir.read_job(live).attempts == 1  # the run with a possibly live job got no second job
-    assert all(rundir.read_job(sweep / "runs" / r.run_id) is None for r in runs[1:])  # nor did any other
+    assert runfolder.read_job(live).attempts == 1  # the run with a possibly live job got no second job
+    assert all(runfolder.read_job(sweep / "runs" / r.run_id) is None for r in runs[1:])  # nor did any other
     states = {r["run_id"]: r["state"] for r in sweep_status(sweep)}
     assert states[runs[0].run_id] == "unknown"

@@ -11,7 +11,7 @@ from conftest import require_slurm, write_launch_grid
 from resnext_bench.cluster import launch as launching
 from resnext_bench.config.runs import resolve_runs
 from resnext_bench.config.spec import load_ablation
-from resnext_bench.engine import rundir
+from resnext_bench.record import runfolder
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "slurm" / "local.yaml"
@@ -35,7 +35,7 @@ def jobs_of(store: Path, ids: list[str]) -> dict[str, list[str]]:
     """Every job id ever recorded for each run (job.json's submission history)."""
     out = {}
     for rid in ids:
-        job = rundir.read_job(store / rid)
+        job = runfolder.read_job(store / rid)
         out[rid] = [h["job_id"] for h in job.history] if job else []
     return out
 
@@ -109,5 +109,5 @@ def test_an_unread_queue_submits_nothing_for_a_fresh_sweep_in_one_line_with_exit
         "resnext-bench launch: error: the Slurm queue could not be read (squeue failed or timed out): 2 runs: "
         "0 completed, 2 unknown; nothing submitted. Relaunch when squeue answers"]
     assert "skip" not in out and "submitted" not in out
-    assert all(rundir.read_job(tmp_path / "store" / rid) is None for rid in run_ids(grid))  # no job recorded
+    assert all(runfolder.read_job(tmp_path / "store" / rid) is None for rid in run_ids(grid))  # no job recorded
     assert not (sweep / "submitit").exists()

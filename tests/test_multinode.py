@@ -17,7 +17,7 @@ from resnext_bench.cli import main
 from resnext_bench.cluster.launch import Profile, _executor, load_profile, plan_arrays
 from resnext_bench.config.runs import resolve_runs
 from resnext_bench.config.spec import load_ablation
-from resnext_bench.engine import rundir
+from resnext_bench.record import runfolder, schema
 from resnext_bench.engine.checkpoint import rng_state, set_rng_state
 from resnext_bench.engine.train import train_run
 from resnext_bench.errors import UserError
@@ -119,12 +119,12 @@ def test_the_local_executor_runs_a_two_task_run_as_two_ranks(tmp_path):
     prof = profile(tmp_path, (ROOT / "slurm" / "workstation.yaml").read_text() + "tasks_per_node: 2\n")
     sweep = tmp_path / "sweep"
     assert main(["launch", str(grid), "--cluster", str(prof), "--sweep-dir", str(sweep)]) == 0
-    wait_until(lambda: all(r["state"] not in rundir.LIVE for r in sweep_status(sweep)), "the local job",
+    wait_until(lambda: all(r["state"] not in schema.LIVE for r in sweep_status(sweep)), "the local job",
                timeout=300, interval=0.5)
     (run_dir,) = (sweep / "runs").iterdir()
-    result = rundir.result_of(run_dir) or {}
+    result = runfolder.result_of(run_dir) or {}
     assert result.get("status") == "completed" and result["world_size"] == 2, result
-    assert len(rundir.epochs_of(run_dir)) == 1  # one writer: rank 0
+    assert len(runfolder.epochs_of(run_dir)) == 1  # one writer: rank 0
 
 
 # ---------------------------------------------------------------- the engine: one DDP path at every world size
@@ -145,7 +145,7 @@ def test_resnext_bench_ddp_runs_world_size_1_through_the_process_group_and_chang
     ddp = make_run(tmp_path, "ddp1")
     seen = _probe(ddp, RESNEXT_BENCH_DDP="1", **cpu)
     assert seen["backend"] == "gloo" and seen["ddp"] and seen["device_id"] is None  # the CPU: gloo, no device
-    result = rundir.result_of(ddp)
+    result = runfolder.result_of(ddp)
     assert result["world_size"] == 1 and result["status"] == "completed"
     assert_same_outcome(plain, ddp)  # one rank through DDP trains exactly what one process trains
 
@@ -155,7 +155,7 @@ def test_a_bad_ddp_switch_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("RESNEXT_BENCH_DDP", "yes")
     with pytest.raises(UserError, match="RESNEXT_BENCH_DDP: expected 0 or 1"):
         train_run(run_dir, log=quiet)
-    assert not (run_dir / rundir.CHECKPOINT).exists()
+    assert not (run_dir / runfolder.CHECKPOINT).exists()
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -167,7 +167,7 @@ def test_on_a_gpu_the_device_is_current_before_nccl_binds_to_it(tmp_path):
     run_dir = make_run(tmp_path, "nccl1")
     seen = _probe(run_dir, RESNEXT_BENCH_DDP="1")
     assert seen == {"backend": "nccl", "device_id": "cuda:0", "current_at_init": 0, "ddp": True}
-    result = rundir.result_of(run_dir)
+    result = runfolder.result_of(run_dir)
     assert result["status"] == "completed" and result["num_gpus"] == 1 and result["world_size"] == 1
 
 
@@ -251,8 +251,8 @@ def test_a_preempted_two_task_job_requeues_whole_and_ends_like_torchrun(tmp_path
     assert main(["launch", str(grid), "--cluster", str(prof), "--sweep-dir", str(sweep)]) == 0
     (job_dir,) = (sweep / "runs").iterdir()
     assert job_dir.name == run_dir.name
-    job_id = rundir.read_job(job_dir).job_id
-    wait_until(lambda: len(rundir.epochs_of(job_dir)) >= 1, "the first epoch", timeout=300, interval=0.5)
+    job_id = runfolder.read_job(job_dir).job_id
+    wait_until(lambda: len(runfolder.epochs_of(job_dir)) >= 1, "the first epoch", timeout=300, interval=0.5)
     # what a cluster does on preemption or near the time limit: USR2 to every task of the job
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
     wait_until(lambda: _restarts(job_id) >= 1, "the whole job to be requeued", timeout=240, interval=0.5)
@@ -269,18 +269,18 @@ def test_a_preempted_two_task_job_requeues_whole_and_ends_like_torchrun(tmp_path
         if _queue_state(job_id) in ("PENDING", "REQUEUE_HOLD"):
             subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True)
             subprocess.run(["scontrol", "release", job_id], capture_output=True)
-        return all(r["state"] not in rundir.LIVE for r in sweep_status(sweep))  # requeued and held are live too
+        return all(r["state"] not in schema.LIVE for r in sweep_status(sweep))  # requeued and held are live too
 
     wait_until(released_and_settled, "the requeued job to finish", timeout=400, interval=0.5)
-    result = rundir.result_of(job_dir) or {}
+    result = runfolder.result_of(job_dir) or {}
     assert result.get("status") == "completed" and result["world_size"] == 2, logs()[-3000:]
     assert f"x2, from epoch {epoch + 1} step {step}" in logs()  # the same job resumed at the checkpoint
-    job = rundir.read_job(job_dir)
+    job = runfolder.read_job(job_dir)
     assert (job.job_id, job.attempts) == (job_id, 1)  # requeued, not resubmitted
     # The same run, uninterrupted, as 2 processes under torchrun.
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            "-m", "resnext_bench.cli", "train", "--run-dir", str(run_dir)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert rundir.result_of(run_dir)["world_size"] == 2
+    assert runfolder.result_of(run_dir)["world_size"] == 2
     assert_same_outcome(run_dir, job_dir)  # weights bit for bit, every epoch's metrics, the result

@@ -1,5 +1,6 @@
 """One configuration, one run: run ids are the configuration, runs live in a store every sweep
 shares, a launch owns its sweep, the code snapshot is whole, and an unread queue submits nothing."""
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -14,7 +15,7 @@ from resnext_bench.cli import main
 from resnext_bench.cluster import launch as launching
 from resnext_bench.config.runs import resolve_runs
 from resnext_bench.config.spec import load_ablation
-from resnext_bench.engine import rundir
+from resnext_bench.record import runfolder
 from resnext_bench.record.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,7 @@ def test_a_second_ablation_trains_only_what_the_first_did_not(tmp_path, capsys):
     capsys.readouterr()
     store = Store(tmp_path / "store")
     shared = ids_of(a)
-    before = {rid: (store.path(rid) / rundir.METRICS).read_text() for rid in shared}
+    before = {rid: (store.path(rid) / runfolder.METRICS).read_text() for rid in shared}
     b = grid(tmp_path / "b", "study_b", "[1, 2, 4]")
     assert main(["launch", str(b), "--cluster", str(DEBUG), "--sweep-dir", str(tmp_path / "sb"), "--dry-run"]) == 0
     dry = capsys.readouterr().out
@@ -68,8 +69,8 @@ def test_a_second_ablation_trains_only_what_the_first_did_not(tmp_path, capsys):
     assert "1 run submitted, 2 skipped (2 reused from other sweeps)" in out.out
     assert "training" not in "".join(line for line in out.err.splitlines() if any(r in line for r in shared))
     for rid in shared:  # not trained again: one job, the same metrics, both sweeps list it
-        assert (store.path(rid) / rundir.METRICS).read_text() == before[rid]
-        assert rundir.read_job(store.path(rid)).attempts == 1
+        assert (store.path(rid) / runfolder.METRICS).read_text() == before[rid]
+        assert runfolder.read_job(store.path(rid)).attempts == 1
         assert store.sweeps_of(rid) == [str((tmp_path / d).resolve()) for d in ("sa", "sb")]
         assert (tmp_path / "sb" / "runs" / rid).resolve() == store.path(rid).resolve()
     listed = json.loads((tmp_path / "sb" / "sweep.json").read_text())
@@ -98,10 +99,10 @@ def _old_style(run_dir: Path, sweep: Path) -> Path:
     old = sweep / "runs" / "study_a-1x8d-s0-0123abcd"
     (sweep / "runs" / run_dir.name).unlink()
     shutil.move(str(run_dir.resolve()), old)
-    config = yaml.safe_load((old / rundir.CONFIG).read_text())
+    config = yaml.safe_load((old / runfolder.CONFIG).read_text())
     config.pop("id_scheme")
     config["run_id"] = old.name
-    (old / rundir.CONFIG).write_text(yaml.safe_dump(config))
+    (old / runfolder.CONFIG).write_text(yaml.safe_dump(config))
     (old / "sweeps").unlink()
     (sweep / "sweep.json").unlink()
     return old
@@ -113,13 +114,13 @@ def test_a_folder_made_under_an_old_run_id_is_reused_not_retrained(tmp_path, cap
     assert launch_debug(a, sweep) == 0
     rid = ids_of(a)[0]
     old = _old_style(Store(tmp_path / "store").path(rid), sweep)
-    metrics = (old / rundir.METRICS).read_text()
+    metrics = (old / runfolder.METRICS).read_text()
     capsys.readouterr()
     assert launch_debug(a, sweep) == 0
     out = capsys.readouterr().out
     assert f"reuse {rid}: its folder {old.name} was made before run ids were the configuration alone" in out
     assert "0 runs submitted, 1 skipped" in out
-    assert (old / rundir.METRICS).read_text() == metrics
+    assert (old / runfolder.METRICS).read_text() == metrics
     assert Store(tmp_path / "store").path(rid).resolve() == old.resolve()  # listed in the store where it is
     # collect reads it under its id of today, and says which id the folder has
     assert main(["collect", str(sweep), "-o", str(tmp_path / "out")]) == 0
@@ -182,8 +183,40 @@ def test_a_store_given_by_flag_or_environment_is_where_runs_go(tmp_path, monkeyp
     monkeypatch.setenv("RESNEXT_BENCH_STORE", str(tmp_path / "shared"))
     assert launch_debug(a, tmp_path / "sa") == 0
     rid = ids_of(a)[0]
-    assert (tmp_path / "shared" / rid / rundir.RESULT).is_file()
+    assert (tmp_path / "shared" / rid / runfolder.RESULT).is_file()
     assert main(["launch", str(a), "--cluster", str(DEBUG), "--sweep-dir", str(tmp_path / "sb"),
                  "--store", str(tmp_path / "other"), "--dry-run"]) == 0
     assert "1 to submit, 0 skipped" in capsys.readouterr().out  # another store holds none of them
     assert not (tmp_path / "store").exists()
+
+
+def test_a_job_that_finds_its_run_trained_by_another_process_neither_fails_nor_trains(tmp_path):
+    from resnext_bench.cluster.launch import TrainJob
+    from resnext_bench.record import runwrite
+    from resnext_bench.record.locks import RunLock
+
+    a = grid(tmp_path, "study_a", "[1]")
+    run = resolve_runs(load_ablation(a, []))[0]
+    run_dir = tmp_path / "store" / run.run_id
+    runwrite.write_config(run_dir, run)
+    runwrite.record_job(run_dir, "debug-1", "debug", runwrite.now_iso())
+    with RunLock(run_dir):  # another trainer holds the run
+        assert TrainJob([str(run_dir)])() == []  # the job ends without a failure
+    attempt = runfolder.read_job(run_dir).attempt_log[-1]
+    assert (attempt.end, attempt.reason.split(":")[0]) == ("cancelled", "not trained by this job")
+    assert "already being trained by host" in attempt.reason
+    assert not (run_dir / "result.json").exists() and not (run_dir / "metrics.jsonl").exists()
+
+
+
+def test_a_relaunch_replaces_a_runs_labels_in_the_sweep_and_keeps_runs_only_earlier_launches_listed(tmp_path):
+    from resnext_bench.record import sweep as sweep_layout
+
+    a = grid(tmp_path, "study_a", "[1, 2]")
+    runs = resolve_runs(load_ablation(a, []))
+    sweep_layout.write_sweep(tmp_path / "s", "study_a", a, tmp_path / "store", runs)
+    renamed = [dataclasses.replace(r, configuration=f"new-{r.configuration}") for r in runs[:1]]
+    sweep_layout.write_sweep(tmp_path / "s", "study_a", a, tmp_path / "store", renamed)
+    listed = sweep_layout.entries(tmp_path / "s")
+    assert [e["configuration"] for e in listed[runs[0].run_id]] == [f"new-{runs[0].configuration}"]
+    assert [e["configuration"] for e in listed[runs[1].run_id]] == [runs[1].configuration]

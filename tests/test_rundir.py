@@ -1,6 +1,6 @@
 """The run folder is one typed contract: no result is ever mixed up, duplicated or lost.
 
-Each test names a fault found on the suite before engine/rundir.py owned the run folder, makes it
+Each test names a fault found on the suite before the record (then engine/rundir.py) owned the run folder, makes it
 happen (and checks that it did), then checks the evidence that survives.
 """
 import signal
@@ -15,7 +15,7 @@ from resnext_bench.analysis.collect import collect
 from resnext_bench.cli import main
 from resnext_bench.config.runs import resolve_runs
 from resnext_bench.config.spec import load_ablation
-from resnext_bench.engine import rundir
+from resnext_bench.record import locks, runfolder, runwrite, schema
 from resnext_bench.engine.checkpoint import load_checkpoint
 from resnext_bench.engine.train import Stopped, train_run
 from resnext_bench.errors import UserError
@@ -30,7 +30,7 @@ def tiny_ablation(tmp_path: Path, epochs=2, precision="fp32", name="tiny") -> Pa
 def new_run_dir(tmp_path: Path, sweep: str = "sweep", **kw) -> Path:
     run = resolve_runs(load_ablation(tiny_ablation(tmp_path, **kw)))[0]
     run_dir = tmp_path / sweep / "runs" / run.run_id
-    rundir.write_config(run_dir, run)
+    runwrite.write_config(run_dir, run)
     return run_dir
 
 
@@ -44,7 +44,7 @@ def one_error_line(stderr: str) -> str:
 
 def epochs_in_file(run_dir: Path) -> list[int]:
     """Epoch numbers of every parseable line, duplicates and order as they are in the file."""
-    return [e.epoch for e in rundir.read_epochs(run_dir, [])]
+    return [e.epoch for e in runfolder.read_epochs(run_dir, [])]
 
 
 # ---------------------------------------------------------------- identity and provenance
@@ -58,13 +58,13 @@ def test_a_bf16_rerun_of_an_fp32_sweep_is_a_new_run_with_its_own_id(tmp_path):
 
 def test_an_old_folder_of_another_precision_is_refused_not_reused(tmp_path):
     run_dir = new_run_dir(tmp_path, precision="fp32")
-    config = (run_dir / rundir.CONFIG).read_text()
+    config = (run_dir / runfolder.CONFIG).read_text()
     # A folder from before precision entered the id: the fp32 id, but trained in bf16.
-    (run_dir / rundir.CONFIG).write_text(config.replace("precision: fp32", "precision: bf16"))
-    assert "precision: bf16" in (run_dir / rundir.CONFIG).read_text()
+    (run_dir / runfolder.CONFIG).write_text(config.replace("precision: fp32", "precision: bf16"))
+    assert "precision: bf16" in (run_dir / runfolder.CONFIG).read_text()
     run = resolve_runs(load_ablation(tiny_ablation(tmp_path, precision="fp32")))[0]
     with pytest.raises(UserError, match="trained in bf16, not fp32"):
-        rundir.write_config(run_dir, run)
+        runwrite.write_config(run_dir, run)
 
 
 def test_runs_csv_shows_precision_and_provenance_of_each_run(tmp_path):
@@ -99,13 +99,13 @@ def test_a_second_trainer_of_the_same_run_exits_2_naming_the_holder(tmp_path):
     run_dir = new_run_dir(tmp_path, epochs=30)
     first = _train(run_dir)
     try:
-        wait_until(lambda: rundir.lock_holder(run_dir) is not None, "the first trainer's lock", proc=first)
+        wait_until(lambda: locks.lock_holder(run_dir) is not None, "the first trainer's lock", proc=first)
         second = _train(run_dir)
         out, err = second.communicate(timeout=120)
         assert second.returncode == 2
         errors = one_error_line(err)
         assert f"pid {first.pid}" in errors and "already being trained" in errors
-        assert rundir.result_of(run_dir) is None  # the refused trainer wrote nothing
+        assert runfolder.result_of(run_dir) is None  # the refused trainer wrote nothing
         assert first.poll() is None, "the first trainer still trains"
     finally:
         first.kill()
@@ -116,11 +116,11 @@ def test_a_second_trainer_of_the_same_run_exits_2_naming_the_holder(tmp_path):
 def test_a_lock_left_by_a_killed_trainer_never_blocks(tmp_path):
     run_dir = new_run_dir(tmp_path, epochs=1)
     holder = _train(run_dir)
-    wait_until(lambda: rundir.lock_holder(run_dir) is not None, "the lock", proc=holder)
+    wait_until(lambda: locks.lock_holder(run_dir) is not None, "the lock", proc=holder)
     holder.send_signal(signal.SIGKILL)
     assert holder.wait(timeout=30) == -signal.SIGKILL
-    assert (run_dir / rundir.LOCK).exists()  # the lock file stays behind...
-    assert rundir.lock_holder(run_dir) is None  # ...but no live process holds it
+    assert (run_dir / locks.LOCK).exists()  # the lock file stays behind...
+    assert locks.lock_holder(run_dir) is None  # ...but no live process holds it
     assert train_run(run_dir, log=quiet)["status"] == "completed"
 
 
@@ -130,7 +130,7 @@ def test_status_calls_a_run_held_by_a_live_trainer_running(tmp_path):
     run_dir = new_run_dir(tmp_path, epochs=30)
     proc = _train(run_dir)
     try:
-        wait_until(lambda: rundir.lock_holder(run_dir) is not None, "the lock", proc=proc)
+        wait_until(lambda: locks.lock_holder(run_dir) is not None, "the lock", proc=proc)
         assert [r["state"] for r in sweep_status(tmp_path / "sweep")] == ["running"]
     finally:
         proc.kill()
@@ -144,7 +144,7 @@ def _stopped_after_two_checkpoints(tmp_path) -> Path:
     run_dir = new_run_dir(tmp_path, epochs=3)
     with pytest.raises(Stopped):
         train_run(run_dir, stop=StopAfter(4), log=quiet)  # 3 steps an epoch: epoch 2, step 2
-    latest, previous = rundir.checkpoint_paths(run_dir)
+    latest, previous = runfolder.checkpoint_paths(run_dir)
     assert latest.exists() and previous.exists()
     return run_dir
 
@@ -152,7 +152,7 @@ def _stopped_after_two_checkpoints(tmp_path) -> Path:
 @pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, damage):
     run_dir = _stopped_after_two_checkpoints(tmp_path)
-    latest, _ = rundir.checkpoint_paths(run_dir)
+    latest, _ = runfolder.checkpoint_paths(run_dir)
     data = latest.read_bytes()
     latest.write_bytes({"truncated": data[: len(data) // 2], "empty": b"", "garbage": b"not a checkpoint"}[damage])
     messages = []
@@ -165,12 +165,12 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, da
 
 def test_when_no_checkpoint_loads_train_exits_2_and_records_the_damage_and_the_epoch(tmp_path, capsys):
     run_dir = _stopped_after_two_checkpoints(tmp_path)
-    for path in rundir.checkpoint_paths(run_dir):
+    for path in runfolder.checkpoint_paths(run_dir):
         path.write_bytes(path.read_bytes()[:100])
     assert main(["train", "--run-dir", str(run_dir)]) == 2
     err = one_error_line(capsys.readouterr().err)
     assert "checkpoint.pt is damaged" in err and "checkpoint.prev.pt is damaged" in err
-    failed = rundir.result_of(run_dir)
+    failed = runfolder.result_of(run_dir)
     assert failed["status"] == "failed" and "damaged checkpoint" in failed["reason"]
     assert failed["failed_epoch"] == 2  # epoch 1 is on disk: epoch 2 was in progress
 
@@ -178,7 +178,7 @@ def test_when_no_checkpoint_loads_train_exits_2_and_records_the_damage_and_the_e
 def test_a_restart_from_scratch_keeps_no_earlier_epoch_lines(tmp_path):
     run_dir = _stopped_after_two_checkpoints(tmp_path)
     assert epochs_in_file(run_dir) == [1]
-    for path in rundir.checkpoint_paths(run_dir):
+    for path in runfolder.checkpoint_paths(run_dir):
         path.unlink()
     assert train_run(run_dir, log=quiet)["status"] == "completed"
     assert epochs_in_file(run_dir) == [1, 2, 3]  # not [1, 1, 2, 3]
@@ -187,7 +187,7 @@ def test_a_restart_from_scratch_keeps_no_earlier_epoch_lines(tmp_path):
 @pytest.mark.parametrize("damage", ["torn", "garbage", "deleted"])
 def test_a_damaged_metrics_file_is_rebuilt_on_resume_and_the_run_holds_every_epoch(tmp_path, damage):
     run_dir = _stopped_after_two_checkpoints(tmp_path)
-    metrics = run_dir / rundir.METRICS
+    metrics = run_dir / runfolder.METRICS
     if damage == "torn":
         metrics.write_text(metrics.read_text()[:25])
     elif damage == "garbage":
@@ -198,21 +198,21 @@ def test_a_damaged_metrics_file_is_rebuilt_on_resume_and_the_run_holds_every_epo
     result = train_run(run_dir, log=quiet)
     assert result["status"] == "completed" and result["epochs"] == 3
     assert epochs_in_file(run_dir) == [1, 2, 3]
-    record = rundir.read_run(run_dir)
-    assert record.state == rundir.COMPLETED and not record.skipped
+    record = runfolder.read_run(run_dir)
+    assert record.state == schema.COMPLETED and not record.skipped
 
 
 def test_a_completed_result_with_missing_epochs_is_unknown_not_completed(tmp_path):
     run_dir = new_run_dir(tmp_path, epochs=2)
     assert train_run(run_dir, log=quiet)["status"] == "completed"
-    metrics = run_dir / rundir.METRICS
+    metrics = run_dir / runfolder.METRICS
     metrics.write_text(metrics.read_text().splitlines()[0] + "\n")
-    record = rundir.read_run(run_dir)
+    record = runfolder.read_run(run_dir)
     assert record.result.status == "completed"
-    assert record.state == rundir.UNKNOWN and "holds epochs 1-1 of 2" in record.state_reason
+    assert record.state == schema.UNKNOWN and "holds epochs 1-1 of 2" in record.state_reason
     # Training again rebuilds the lost line from the final checkpoint's history.
     assert train_run(run_dir, log=quiet)["status"] == "completed"
-    assert epochs_in_file(run_dir) == [1, 2] and rundir.read_run(run_dir).state == rundir.COMPLETED
+    assert epochs_in_file(run_dir) == [1, 2] and runfolder.read_run(run_dir).state == schema.COMPLETED
 
 
 # ---------------------------------------------------------------- errors before anything is written
@@ -248,7 +248,7 @@ def test_sigint_exits_130_and_sigterm_143_after_a_checkpoint(tmp_path):
     for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
         run_dir = new_run_dir(tmp_path, sweep=f"s{code}", epochs=30)
         proc = _train(run_dir)
-        wait_until(lambda: (run_dir / rundir.METRICS).exists(), "the first epoch", proc=proc)
+        wait_until(lambda: (run_dir / runfolder.METRICS).exists(), "the first epoch", proc=proc)
         proc.send_signal(sig)
         assert proc.wait(timeout=60) == code
-        assert load_checkpoint(run_dir) is not None and rundir.result_of(run_dir) is None
+        assert load_checkpoint(run_dir) is not None and runfolder.result_of(run_dir) is None

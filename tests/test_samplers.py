@@ -18,7 +18,7 @@ from resnext_bench.config.grid import expand, format_table
 from resnext_bench.config.runs import resolve_runs, run_from_config
 from resnext_bench.config.samplers import DISTRIBUTIONS, FREE_PARAMS
 from resnext_bench.config.spec import DistSpec, ablation_from_dict, load_ablation
-from resnext_bench.engine.rundir import config_columns
+from resnext_bench.record.runcolumns import config_columns
 from resnext_bench.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]

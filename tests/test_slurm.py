@@ -12,7 +12,7 @@ import yaml
 
 from resnext_bench.cli import main
 from resnext_bench.cluster.status import sweep_status
-from resnext_bench.engine import rundir
+from resnext_bench.record import runfolder, schema
 from resnext_bench.engine.train import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def write_grid(tmp_path, cardinalities="[1, 2, 4]", epochs=1, train_limit=128):
 
 
 def settled(sweep):
-    return all(r["state"] not in rundir.LIVE for r in sweep_status(sweep))  # requeued and held are not settled
+    return all(r["state"] not in schema.LIVE for r in sweep_status(sweep))  # requeued and held are not settled
 
 
 def launch(grid, sweep, *extra):
@@ -40,7 +40,7 @@ def test_a_three_run_grid_is_one_array_and_completes(tmp_path, capsys):
     assert launch(grid, sweep) == 0
     out = capsys.readouterr().out
     assert "submitted 3 jobs for 3 runs (slurm, array" in out
-    arrays = {rundir.read_job(d).job_id.split("_")[0] for d in (sweep / "runs").iterdir()}
+    arrays = {runfolder.read_job(d).job_id.split("_")[0] for d in (sweep / "runs").iterdir()}
     assert len(arrays) == 1  # one array
     wait_until(lambda: settled(sweep), "the array to finish", timeout=240, interval=0.5)
     rows = sweep_status(sweep)
@@ -58,8 +58,8 @@ def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_p
     grid, sweep = write_grid(tmp_path, cardinalities="[2]", epochs=6, train_limit=1024), tmp_path / "sweep"
     assert launch(grid, sweep) == 0
     run_dir = next((sweep / "runs").iterdir())
-    job_id = rundir.read_job(run_dir).job_id
-    wait_until(lambda: len(rundir.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.5)
+    job_id = runfolder.read_job(run_dir).job_id
+    wait_until(lambda: len(runfolder.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.5)
     # what a cluster does on preemption or near the time limit: USR2 to the job's processes
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
     wait_until(lambda: _queue_state(job_id) in ("PENDING", "REQUEUED", "REQUEUE_HOLD", ""), "the requeue", timeout=240, interval=0.5)
@@ -76,7 +76,7 @@ def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_p
 
     wait_until(released_and_settled, "the requeued job to finish", timeout=300, interval=0.5)
     log = "".join(p.read_text() for p in (sweep / "submitit").rglob("*_log.err"))
-    assert (rundir.result_of(run_dir) or {}).get("status") == "completed", log[-3000:]
+    assert (runfolder.result_of(run_dir) or {}).get("status") == "completed", log[-3000:]
     assert "stopped (USR2" in log and "from epoch" in log
     # the same run, uninterrupted, in this process
     alone = tmp_path / "alone" / run_dir.name
@@ -85,9 +85,9 @@ def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_p
     assert train_run(alone, log=lambda m: None)["status"] == "completed"
     timing = {"epoch_seconds", "images_per_sec", "data_wait_pct"}
     strip = lambda ms: [{k: v for k, v in m.items() if k not in timing} for m in ms]
-    assert strip(rundir.epochs_of(run_dir)) == strip(rundir.epochs_of(alone))
+    assert strip(runfolder.epochs_of(run_dir)) == strip(runfolder.epochs_of(alone))
     for key in ("final_val_top1_err", "final_val_top5_err", "best_val_top1_err", "epochs"):
-        assert rundir.result_of(run_dir)[key] == rundir.result_of(alone)[key]
+        assert runfolder.result_of(run_dir)[key] == runfolder.result_of(alone)[key]
 
 
 def test_scancel_mid_epoch_checkpoints_at_that_step_and_a_relaunch_ends_identically(tmp_path, capsys):
@@ -95,15 +95,15 @@ def test_scancel_mid_epoch_checkpoints_at_that_step_and_a_relaunch_ends_identica
     grid, sweep = write_grid(tmp_path, cardinalities="[2]", epochs=4, train_limit=1024), tmp_path / "sweep"
     assert launch(grid, sweep) == 0
     run_dir = next((sweep / "runs").iterdir())
-    job_id = rundir.read_job(run_dir).job_id
-    wait_until(lambda: len(rundir.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.2)
+    job_id = runfolder.read_job(run_dir).job_id
+    wait_until(lambda: len(runfolder.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.2)
     subprocess.run(["scancel", job_id], check=True)  # SIGTERM to the job, SIGKILL after KillWait
     wait_until(lambda: _queue_state(job_id) == "", "the cancelled job to leave the queue", timeout=120, interval=0.5)
     log = "".join(p.read_text() for p in (sweep / "submitit").rglob("*_log.err"))
     assert "stopped (SIGTERM" in log, log[-3000:]  # the signal arrived and was honoured at a step boundary
     epoch, step = _checkpoint_position(run_dir)
     assert step > 0 and epoch < 4, (epoch, step)  # mid-epoch: not the last epoch end
-    assert rundir.result_of(run_dir) is None
+    assert runfolder.result_of(run_dir) is None
     assert [r["state"] for r in sweep_status(sweep)] == ["cancelled"]
     capsys.readouterr()
     assert launch(grid, sweep) == 0  # the relaunch resubmits the cancelled run...
@@ -116,8 +116,8 @@ def test_scancel_mid_epoch_checkpoints_at_that_step_and_a_relaunch_ends_identica
     assert train_run(alone, log=lambda m: None)["status"] == "completed"
     timing = {"epoch_seconds", "images_per_sec", "data_wait_pct"}
     strip = lambda ms: [{k: v for k, v in m.items() if k not in timing} for m in ms]  # noqa: E731
-    assert strip(rundir.epochs_of(run_dir)) == strip(rundir.epochs_of(alone))
-    assert rundir.result_of(run_dir)["final_val_top1_err"] == rundir.result_of(alone)["final_val_top1_err"]
+    assert strip(runfolder.epochs_of(run_dir)) == strip(runfolder.epochs_of(alone))
+    assert runfolder.result_of(run_dir)["final_val_top1_err"] == runfolder.result_of(alone)["final_val_top1_err"]
 
 
 def _queue_state(job_id):
@@ -155,7 +155,7 @@ def test_a_failed_run_shows_its_reason_and_only_it_is_resubmitted_after_the_fix(
     assert "1 run submitted, 1 skipped" in capsys.readouterr().out
     wait_until(lambda: settled(sweep), "the resubmitted run", timeout=240, interval=0.5)
     assert {r["state"] for r in sweep_status(sweep)} == {"completed"}
-    assert rundir.read_job(cfg_path.parent).attempts == 2
+    assert runfolder.read_job(cfg_path.parent).attempts == 2
 
 
 def test_impossible_resources_are_one_line_and_exit_2(tmp_path):

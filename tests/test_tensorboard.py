@@ -8,7 +8,7 @@ from conftest import tiny_ablation
 from resnext_bench.config.runs import resolve_runs
 from resnext_bench.config.spec import load_ablation
 from resnext_bench.engine import events as events_mod
-from resnext_bench.engine import rundir
+from resnext_bench.record import runfolder, runwrite
 from resnext_bench.engine.train import Stopped, train_run
 
 # The test extra installs tensorboard: a missing install fails here instead of skipping quietly.
@@ -19,19 +19,19 @@ from test_train import StopAfter  # noqa: E402
 def make_run(tmp_path: Path, name: str, overrides=("runtime.tensorboard=true",), epochs=2) -> Path:
     run = resolve_runs(load_ablation(tiny_ablation(tmp_path, name, epochs), list(overrides)))[0]
     run_dir = tmp_path / name / "runs" / run.run_id
-    rundir.write_config(run_dir, run)
+    runwrite.write_config(run_dir, run)
     return run_dir
 
 
 def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """Every scalar tag of the run's events folder, as TensorBoard itself reads it: [(step, value)]."""
-    acc = EventAccumulator(str(run_dir / rundir.EVENTS), size_guidance={"scalars": 0})
+    acc = EventAccumulator(str(run_dir / runfolder.EVENTS), size_guidance={"scalars": 0})
     acc.Reload()
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
 def assert_events_match_metrics(run_dir: Path) -> None:
-    metrics = rundir.epochs_of(run_dir)
+    metrics = runfolder.epochs_of(run_dir)
     seen = scalars(run_dir)
     assert set(seen) == set(events_mod.SCALARS)
     for tag, field in events_mod.SCALARS.items():
@@ -43,10 +43,10 @@ def test_events_hold_each_epochs_metrics_and_the_runs_hyperparameters(tmp_path):
     run_dir = make_run(tmp_path, "tb")
     assert run_dir.name == make_run(tmp_path, "plain", overrides=()).name  # runtime keys never change the id
     assert train_run(run_dir, log=lambda m: None)["status"] == "completed"
-    assert [m["epoch"] for m in rundir.epochs_of(run_dir)] == [1, 2]
+    assert [m["epoch"] for m in runfolder.epochs_of(run_dir)] == [1, 2]
     assert_events_match_metrics(run_dir)
 
-    acc = EventAccumulator(str(run_dir / rundir.EVENTS), size_guidance={"tensors": 0})
+    acc = EventAccumulator(str(run_dir / runfolder.EVENTS), size_guidance={"tensors": 0})
     acc.Reload()
     content = acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]
     from tensorboard.plugins.hparams import metadata
@@ -64,10 +64,10 @@ def test_a_run_stopped_mid_epoch_and_resumed_shows_each_epoch_once(tmp_path):
     run_dir = make_run(tmp_path, "resume", epochs=3)
     with pytest.raises(Stopped):
         train_run(run_dir, stop=StopAfter(8), log=lambda m: None)  # 6 steps an epoch: stop inside epoch 2
-    assert [m["epoch"] for m in rundir.epochs_of(run_dir)] == [1]
+    assert [m["epoch"] for m in runfolder.epochs_of(run_dir)] == [1]
     assert [step for step, _ in scalars(run_dir)["loss/val"]] == [1]
     assert train_run(run_dir, log=lambda m: None)["status"] == "completed"
-    assert len(list((run_dir / rundir.EVENTS).iterdir())) == 2  # one event file an attempt
+    assert len(list((run_dir / runfolder.EVENTS).iterdir())) == 2  # one event file an attempt
     assert_events_match_metrics(run_dir)
 
 
@@ -76,22 +76,22 @@ def test_an_epoch_an_earlier_attempt_wrote_past_the_checkpoint_is_shown_once_wit
     run_dir = make_run(tmp_path, "redo", epochs=3)
     with pytest.raises(Stopped):
         train_run(run_dir, stop=StopAfter(8), log=lambda m: None)
-    first_attempt = {p.name for p in (run_dir / rundir.EVENTS).iterdir()}
+    first_attempt = {p.name for p in (run_dir / runfolder.EVENTS).iterdir()}
     # As if the attempt had written epoch 2's events and died before its checkpoint.
     from torch.utils.tensorboard import SummaryWriter
-    with SummaryWriter(str(run_dir / rundir.EVENTS)) as late:
+    with SummaryWriter(str(run_dir / runfolder.EVENTS)) as late:
         late.add_scalar("loss/val", 99.0, global_step=2)
     assert scalars(run_dir)["loss/val"][-1] == (2, 99.0)
-    assert len(list((run_dir / rundir.EVENTS).iterdir())) == len(first_attempt) + 1
+    assert len(list((run_dir / runfolder.EVENTS).iterdir())) == len(first_attempt) + 1
     assert train_run(run_dir, log=lambda m: None)["status"] == "completed"
     assert_events_match_metrics(run_dir)
 
 
 def test_without_the_option_no_events_folder_is_made(tmp_path):
     run_dir = make_run(tmp_path, "off", overrides=())
-    assert rundir.load_config(run_dir).runtime.tensorboard is False
+    assert runfolder.load_config(run_dir).runtime.tensorboard is False
     assert train_run(run_dir, log=lambda m: None)["status"] == "completed"
-    assert not (run_dir / rundir.EVENTS).exists()
+    assert not (run_dir / runfolder.EVENTS).exists()
 
 
 def test_without_tensorboard_installed_the_run_completes_with_one_warning(tmp_path, monkeypatch):
@@ -101,16 +101,16 @@ def test_without_tensorboard_installed_the_run_completes_with_one_warning(tmp_pa
     assert train_run(run_dir, log=lines.append)["status"] == "completed"
     warnings = [line for line in lines if "warning" in line]
     assert len(warnings) == 1 and "TensorBoard" in warnings[0] and "pip install" in warnings[0]
-    assert [m["epoch"] for m in rundir.epochs_of(run_dir)] == [1, 2]
+    assert [m["epoch"] for m in runfolder.epochs_of(run_dir)] == [1, 2]
 
 
 def test_an_events_path_that_cannot_be_written_costs_one_warning_not_the_run(tmp_path):
     run_dir = make_run(tmp_path, "ioerror")
-    (run_dir / rundir.EVENTS).write_text("a file where the events folder should be")
+    (run_dir / runfolder.EVENTS).write_text("a file where the events folder should be")
     lines = []
     assert train_run(run_dir, log=lines.append)["status"] == "completed"
     assert len([line for line in lines if "warning" in line]) == 1
-    assert [m["epoch"] for m in rundir.epochs_of(run_dir)] == [1, 2]
+    assert [m["epoch"] for m in runfolder.epochs_of(run_dir)] == [1, 2]
 
 
 def test_a_sweep_launched_with_tensorboard_shows_every_runs_curves(tmp_path, capsys):
@@ -126,6 +126,6 @@ def test_a_sweep_launched_with_tensorboard_shows_every_runs_curves(tmp_path, cap
     run_dirs = sorted((sweep / "runs").iterdir())
     assert len(run_dirs) == 2
     for run_dir in run_dirs:
-        assert rundir.result_of(run_dir)["status"] == "completed"
+        assert runfolder.result_of(run_dir)["status"] == "completed"
         assert [step for step, _ in scalars(run_dir)["top1_err/val"]] == [1, 2]
         assert_events_match_metrics(run_dir)

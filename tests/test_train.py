@@ -15,7 +15,7 @@ from resnext_bench.engine import train as train_mod
 from resnext_bench.engine.checkpoint import load_checkpoint
 from resnext_bench.cli import main
 from resnext_bench.config.runs import resolve_runs
-from resnext_bench.engine import rundir
+from resnext_bench.record import locks, runfolder, runwrite
 from resnext_bench.config.spec import load_ablation
 from resnext_bench.engine.train import Stopped, train_run
 
@@ -25,7 +25,7 @@ def make_run(tmp_path: Path, name: str, epochs=2, train_limit=192, ckpt=10.0) ->
     """Write a tiny ablation and its single run folder; return the run folder."""
     run = resolve_runs(load_ablation(tiny_ablation(tmp_path, name, epochs, train_limit, ckpt)))[0]
     run_dir = tmp_path / name / run.run_id
-    rundir.write_config(run_dir, run)
+    runwrite.write_config(run_dir, run)
     return run_dir
 
 
@@ -36,7 +36,7 @@ def quiet(msg):
 def outcome(run_dir: Path):
     """Final weights and the non-timing metrics of a finished run."""
     ckpt = load_checkpoint(run_dir).state
-    metrics = [{k: v for k, v in m.items() if k not in TIMING} for m in rundir.epochs_of(run_dir)]
+    metrics = [{k: v for k, v in m.items() if k not in TIMING} for m in runfolder.epochs_of(run_dir)]
     return ckpt["model"], metrics
 
 
@@ -47,7 +47,7 @@ def assert_same_outcome(a: Path, b: Path):
     assert wa.keys() == wb.keys()
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
-    ra, rb = rundir.result_of(a), rundir.result_of(b)
+    ra, rb = runfolder.result_of(a), runfolder.result_of(b)
     for key in ("status", "final_val_top1_err", "final_val_top5_err", "best_val_top1_err", "epochs"):
         assert ra[key] == rb[key], key
 
@@ -77,7 +77,7 @@ def test_digits_is_learned_well_below_chance(tmp_path):
     run_dir = make_run(tmp_path, "learn", epochs=4, train_limit=1437)
     result = train_run(run_dir, log=quiet)
     assert result["status"] == "completed" and result["epochs"] == 4
-    metrics = rundir.epochs_of(run_dir)
+    metrics = runfolder.epochs_of(run_dir)
     assert metrics[-1]["val_top1_err"] < 40  # chance is 90%
     assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
     assert result["device"].startswith("cpu") and result["versions"]["torch"] == torch.__version__
@@ -113,7 +113,7 @@ def test_an_exception_is_recorded_and_a_rerun_ends_where_the_uninterrupted_run_e
     monkeypatch.setattr(torch.optim.SGD, "step", failing_step)
     with pytest.raises(RuntimeError, match="simulated"):
         train_run(run_dir, log=quiet)
-    failed = rundir.result_of(run_dir)
+    failed = runfolder.result_of(run_dir)
     assert failed["status"] == "failed" and "simulated device failure" in failed["reason"]
     assert failed["failed_epoch"] == 2
     monkeypatch.setattr(torch.optim.SGD, "step", real_step)
@@ -140,7 +140,7 @@ def test_a_non_finite_loss_fails_the_run_with_its_epoch(tmp_path, monkeypatch):
     result = train_run(run_dir, log=quiet)
     assert result["status"] == "failed" and result["failed_epoch"] == 2
     assert "non-finite" in result["reason"] and "epoch 2" in result["reason"]
-    assert len(rundir.epochs_of(run_dir)) == 1  # epoch 1 is kept
+    assert len(runfolder.epochs_of(run_dir)) == 1  # epoch 1 is kept
     assert (run_dir / "checkpoint.pt").exists()
 
 
@@ -177,7 +177,7 @@ def test_an_external_sigkill_resumes_from_the_last_checkpoint(reference, tmp_pat
     wait_until(lambda: (run_dir / "metrics.jsonl").exists(), "training progress", proc=proc)
     proc.kill()
     assert proc.wait(timeout=30) == -signal.SIGKILL  # the kill landed (the run had not finished)
-    assert rundir.result_of(run_dir) is None
+    assert runfolder.result_of(run_dir) is None
     assert train_run(run_dir, log=quiet)["status"] == "completed"
     assert_same_outcome(ref, run_dir)
 
@@ -212,7 +212,7 @@ def test_sigkill_at_any_step_resumes_to_the_same_end(reference, tmp_path, step, 
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     ckpt = load_checkpoint(run_dir).state
     assert (ckpt["epoch"], ckpt["step_in_epoch"]) == position  # the kill landed where this case says
-    assert len(rundir.epochs_of(run_dir)) == position[0]
+    assert len(runfolder.epochs_of(run_dir)) == position[0]
     assert train_run(run_dir, log=quiet)["status"] == "completed"
     assert_same_outcome(ref, run_dir)
 
@@ -276,15 +276,15 @@ def test_ddp_with_two_processes_on_cpu_gives_one_sensible_result(tmp_path):
                                       stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=240) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
-    result = rundir.result_of(run_dir)
+    result = runfolder.result_of(run_dir)
     assert result["status"] == "completed" and result["world_size"] == 2 and result["epochs"] == 2
-    metrics = rundir.epochs_of(run_dir)
+    metrics = runfolder.epochs_of(run_dir)
     assert len(metrics) == 2  # only rank 0 writes
     assert all(0 <= m["val_top1_err"] <= 100 and m["train_loss"] > 0 for m in metrics)
     assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
     # rank 1 wrote nothing of its own: the folder holds one run's files
     assert sorted(p.name for p in run_dir.iterdir()) == sorted(
-        [rundir.LOCK, rundir.CHECKPOINT, rundir.PREVIOUS_CHECKPOINT, rundir.CONFIG, rundir.METRICS, rundir.RESULT])
+        [locks.LOCK, runfolder.CHECKPOINT, runfolder.PREVIOUS_CHECKPOINT, runfolder.CONFIG, runfolder.METRICS, runfolder.RESULT])
 
 
 BASELINE = """
@@ -308,7 +308,7 @@ def test_timm_and_torchvision_baselines_train_stop_and_resume_through_the_same_e
     dirs = []
     for name in ("straight", "resumed"):
         run_dir = tmp_path / name / run.run_id
-        rundir.write_config(run_dir, run)
+        runwrite.write_config(run_dir, run)
         dirs.append(run_dir)
     assert train_run(dirs[0], log=quiet)["status"] == "completed"
     with pytest.raises(Stopped):
@@ -316,4 +316,4 @@ def test_timm_and_torchvision_baselines_train_stop_and_resume_through_the_same_e
     assert load_checkpoint(dirs[1]).state["global_step"] == 2
     assert train_run(dirs[1], log=quiet)["status"] == "completed"
     assert_same_outcome(dirs[0], dirs[1])
-    assert rundir.load_config(dirs[1]).model.name == model
+    assert runfolder.load_config(dirs[1]).model.name == model

@@ -1,6 +1,6 @@
 """Gather run folders into flat CSVs: `runs.csv` (one row a run) and `curves.csv` (one row an epoch).
 
-Every run folder is read through engine/rundir.py, which is tolerant of damage: a file (or a line
+Every run folder is read through record/runfolder.py, which is tolerant of damage: a file (or a line
 of the metrics) that is missing, empty, truncated, unreadable, absurd or of the wrong type is
 skipped and reported as (path, reason) in skipped.csv; everything else of that run is collected.
 
@@ -9,7 +9,7 @@ config.yaml flattened generically (model fields bare, `data.KEY`, `recipe.KEY`, 
 `complexity.KEY`), so a new spec field becomes a column with no edit here; then any other field a
 result carries. A stored key never overwrites a column the suite owns.
 
-Status is rundir's file state: completed (and every epoch recorded once), failed, unknown (a
+Status is the file state (record/runstate.py): completed (and every epoch recorded once), failed, unknown (a
 result that cannot be used, or "completed" with epochs missing), running (progress on disk) or
 pending. Final and best errors come from the result only, so an unfinished run never looks
 finished. `gpu_hours` is wall_seconds * max(num_gpus, 1) / 3600: CPU-machine hours for a CPU run,
@@ -25,10 +25,9 @@ from typing import Any
 
 from ..units import plural
 from .. import fsutil
-from ..engine import rundir
+from ..record import runcolumns, runfolder, runstate, schema, sweep as sweep_layout
 from ..errors import UserError
 from ..progress import progress
-from ..record import sweep as sweep_layout
 from ..record.store import sweeps_listing
 
 RUN_COLUMNS = [
@@ -41,9 +40,9 @@ RUN_COLUMNS = [
     "timm_version", "python_version", "cuda_version", "git_commit", "checkpoint_fallback", "reason", "path",
     "shared_with", "legacy_run_id",
 ]
-METRIC_COLUMNS = ["epoch", *[f for f in rundir.EPOCH_FIELDS if f != "epoch"]]
+METRIC_COLUMNS = ["epoch", *[f for f in schema.EPOCH_FIELDS if f != "epoch"]]
 LARGE_SWEEP = 200  # runs in a sweep from which collect reports its progress
-STATUSES = (rundir.COMPLETED, rundir.FAILED, rundir.RUNNING, rundir.PENDING, rundir.UNKNOWN)
+STATUSES = (schema.COMPLETED, schema.FAILED, schema.RUNNING, schema.PENDING, schema.UNKNOWN)
 
 
 @dataclass
@@ -69,33 +68,33 @@ class CollectResult:
 
 # ---------------------------------------------------------------- one run
 
-def run_row(record: rundir.RunRecord, sweep: str) -> dict:
+def run_row(record: runfolder.RunRecord, sweep: str) -> dict:
     """One runs.csv row from a RunRecord: the suite's columns, then everything else it holds."""
     row: dict[str, Any] = dict.fromkeys(RUN_COLUMNS)
     extra = {}
-    for key, value in rundir.config_columns(record.config).items():
+    for key, value in runcolumns.config_columns(record.config).items():
         (row if key in row else extra)[key] = value
-    for key, value in rundir.result_columns(record.result).items():
+    for key, value in runcolumns.result_columns(record.result).items():
         # The result measured the built model and knows what ran; the config fills the rest.
         (row if key in row else extra)[key] = value
     # The run id is the configuration's (Run.identity): a folder made under an older id scheme is
     # read under its id of today, so it joins the same run listed by other sweeps.
     old_scheme = isinstance(record.config, dict) and record.config.get("id_scheme") is None
-    identity = rundir.identity_id(record.config, str(record.path / rundir.CONFIG)) if old_scheme else None
+    identity = runfolder.identity_id(record.config, str(record.path / runfolder.CONFIG)) if old_scheme else None
     row.update(run_id=identity or record.run_id, sweep=sweep, path=str(record.path))
     if identity and identity != record.run_id:
         row["legacy_run_id"] = record.run_id
-    row["status"], why = rundir.file_state(record)
+    row["status"], why = runstate.file_state(record)
     if why:
         row["reason"] = why
     if row["epochs"] is None and record.epochs:
         row["epochs"] = len(record.epochs)
-    return {**row, **{k: v for k, v in extra.items() if k not in rundir.RESERVED_COLUMNS}}
+    return {**row, **{k: v for k, v in extra.items() if k not in schema.RESERVED_COLUMNS}}
 
 
 def collect_run(run_dir: Path, sweep: str, skipped: list) -> tuple[dict, list[dict]]:
     """One run folder as (runs.csv row, epoch dicts); never raises for damaged files."""
-    record = rundir.read_run(run_dir)
+    record = runfolder.read_run(run_dir)
     skipped.extend(record.skipped)
     return run_row(record, sweep), [e.to_dict() for e in record.epochs]
 
@@ -113,7 +112,7 @@ def sweep_rows(row: dict, run_dir: Path, sweep: Path, listed: dict[str, list[dic
 
 def label_cell(key: str, value):
     """A sweep.json label as its runs.csv cell: a study declared as none reads as config_columns writes it."""
-    return rundir.NO_STUDY if key == "study" and value is None else value
+    return schema.NO_STUDY if key == "study" and value is None else value
 
 
 # ---------------------------------------------------------------- sweeps and output
@@ -130,7 +129,7 @@ def _csv_text(rows: list[dict], columns: list[str]) -> str:
 def _curve_rows(sweep: str, run_id: str, metrics: list[dict], extra: set) -> list[dict]:
     rows = []
     for record in metrics:
-        scalars = {k: v for k, v in record.items() if k not in rundir.RESERVED_COLUMNS}
+        scalars = {k: v for k, v in record.items() if k not in schema.RESERVED_COLUMNS}
         extra.update(k for k in scalars if k not in METRIC_COLUMNS)
         rows.append({**scalars, "sweep": sweep, "run_id": run_id})
     return rows
@@ -142,7 +141,7 @@ def collect(sweeps: list[Path], out: Path, verbose: bool = True) -> CollectResul
     if not sweeps:
         raise UserError("collect: name at least one sweep directory")
     listing: list = []
-    plan = [(s, rundir.run_dirs(s, listing)) for s in sweeps]  # check every sweep before writing anything
+    plan = [(s, sweep_layout.run_dirs(s, listing)) for s in sweeps]  # check every sweep before writing anything
     out = Path(out)
     result = CollectResult(out / "runs.csv", out / "curves.csv", skipped=listing)
     curves: list[dict] = []

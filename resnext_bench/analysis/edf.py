@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from ..engine import rundir
+from ..record import schema
 from .paper import PAPER_DATA, nearest_depth
 from .plots import Plot, _new_figure, _skip, sns  # noqa: F401  (sns: seaborn, Agg backend set by plots)
 from .runs import depth_of, group_label, sorted_groups
@@ -107,7 +107,7 @@ def space_runs(runs: pd.DataFrame) -> pd.DataFrame:
     for column in NUMERIC:
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    done = frame[frame[SPACE].notna() & (frame["status"] == rundir.COMPLETED) & frame[ERR].notna()]
+    done = frame[frame[SPACE].notna() & (frame["status"] == schema.COMPLETED) & frame[ERR].notna()]
     if "run_id" not in done:
         return done
     done = done.sort_values("sweep", kind="stable") if "sweep" in done else done

@@ -54,7 +54,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ..engine import rundir  # noqa: E402
+from ..record import schema
 from .. import fsutil  # noqa: E402
 from ..errors import UserError  # noqa: E402
 from .paper import REFERENCE_DIR, load_reference, nearest_depth  # noqa: E402
@@ -137,7 +137,7 @@ def _completed(runs: pd.DataFrame, table: str | None = None) -> pd.DataFrame:
     """Completed runs with a final error (one a run id), optionally only those feeding `table`.
 
     The table is chosen first: a run that two sweeps list for two studies feeds each of their tables."""
-    done = runs[(runs["status"] == rundir.COMPLETED) & runs[ERR].notna()]
+    done = runs[(runs["status"] == schema.COMPLETED) & runs[ERR].notna()]
     return one_run_per_seed(done[done["table"] == table] if table else done)
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..engine import rundir
+from ..record import schema
 from .. import fsutil
 from .collect import STATUSES, CollectResult, collect
 from .plots import Plot, make_plots, save_plots
@@ -205,7 +205,7 @@ class Context:
 
 def _completed(frame: pd.DataFrame) -> pd.DataFrame:
     """Completed runs with a final error, one a run id."""
-    done = frame[(frame["status"] == rundir.COMPLETED) & frame[ERR].notna()]
+    done = frame[(frame["status"] == schema.COMPLETED) & frame[ERR].notna()]
     return one_run_per_seed(done)
 
 
@@ -749,7 +749,7 @@ FIGURE_TITLES = {"fig_curves": "Training curves (cf. Fig. 5)", "fig_cardinality"
 # ---------------------------------------------------------------- header
 
 def _counts(series: pd.Series) -> str:
-    counts = series.astype(object).where(series.notna(), rundir.UNKNOWN).astype(str).value_counts()
+    counts = series.astype(object).where(series.notna(), schema.UNKNOWN).astype(str).value_counts()
     return listing(f"{value} ({n})" for value, n in counts.items())
 
 
@@ -838,7 +838,7 @@ def header(sweeps: list[Path], result: CollectResult, runs: pd.DataFrame, out: P
     lines.append(f"- runs by status: {listing(f'{s} {counts[s]}' for s in STATUSES if s in counts)} "
                  f"(total {len(unique)})")
     lines += shared_lines(runs)
-    failed = runs[runs["status"].isin([rundir.FAILED, rundir.UNKNOWN])].drop_duplicates("run_id")
+    failed = runs[runs["status"].isin([schema.FAILED, schema.UNKNOWN])].drop_duplicates("run_id")
     if len(failed):
         lines.append(f"- failed or unknown ({len(failed)}):")
         lines += [f"  - `{r.run_id}`: {r.reason if isinstance(r.reason, str) else 'no reason given'}"
@@ -847,7 +847,7 @@ def header(sweeps: list[Path], result: CollectResult, runs: pd.DataFrame, out: P
     lines += [f"  - `{os.path.relpath(p, out)}`: {why}" for p, why in result.skipped[:MAX_LISTED]]
     if len(result.skipped) > MAX_LISTED:
         lines.append(f"  - … and {len(result.skipped) - MAX_LISTED} more")
-    ended = runs[runs["status"].isin(list(rundir.ENDED))]
+    ended = runs[runs["status"].isin(list(schema.ENDED))]
     lines += ["", "## Environment (from result.json)", ""]
     if ended.empty:
         lines.append("No run has ended yet.")

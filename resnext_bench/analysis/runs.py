@@ -19,7 +19,7 @@ import pandas as pd
 from ..config.runs import SLUG_FIELDS
 from ..config.spec import TEMPLATES, ModelSpec
 from ..errors import UserError
-from ..engine.rundir import first_line
+from ..record.schema import first_line
 from .collect import RUN_COLUMNS
 from .paper import table_of
 

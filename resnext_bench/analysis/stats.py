@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..config.spec import DATASET_SHAPES
-from ..engine import rundir
+from ..record import schema
 
 ALPHA = 0.05
 
@@ -66,7 +66,7 @@ def one_run_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
     """
     if frame.empty or "run_id" not in frame:
         return frame
-    order = frame.assign(_done=frame["status"] != rundir.COMPLETED).sort_values(["_done", "sweep", "run_id"], kind="stable")
+    order = frame.assign(_done=frame["status"] != schema.COMPLETED).sort_values(["_done", "sweep", "run_id"], kind="stable")
     keep = ~order["run_id"].duplicated().to_numpy() | order["run_id"].isna().to_numpy()
     return frame.loc[order.index[keep]].sort_index()
 
@@ -74,7 +74,7 @@ def one_run_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
 def stat_of(frame: pd.DataFrame, column: str = "final_val_top1_err") -> Stat:
     """The Stat of `column` over the completed runs of `frame`, one row a run id (each counts as planned)."""
     frame = one_run_per_seed(frame)
-    done = frame[(frame["status"] == rundir.COMPLETED) & frame[column].notna()]
+    done = frame[(frame["status"] == schema.COMPLETED) & frame[column].notna()]
     return Stat(tuple(float(v) for v in done[column]), len(frame), mixed_provenance(done))
 
 
@@ -109,7 +109,7 @@ def baseline_config(frame: pd.DataFrame, variant: tuple | None = None) -> tuple[
     if ones.empty:
         return None
     counts: dict = {}
-    for d, v, done in zip(ones["bottleneck_width"], ones["variant"], ones["status"] == rundir.COMPLETED):
+    for d, v, done in zip(ones["bottleneck_width"], ones["variant"], ones["status"] == schema.COMPLETED):
         counts[(int(d), v)] = counts.get((int(d), v), 0) + int(done)
     (d, v), _ = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0], str(kv[0][1])))[0]
     return 1, d, v

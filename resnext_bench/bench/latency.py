@@ -6,7 +6,7 @@ the same run (`--checkout before=/tmp/old-tree --checkout after=.`): every repea
 of every checkout in turn (interleaved), so load on a shared machine hits them alike. A benchmark
 that prints figures, not a test.
 
-The verbs read a sweep of fabricated run folders (written through engine/rundir.py) in a
+The verbs read a sweep of fabricated run folders (written through record/runwrite.py) in a
 temporary folder, so `status`, `collect`, `tables`, `plots` and `report` have real work to do.
 """
 from __future__ import annotations
@@ -38,11 +38,11 @@ sys.exit(code or 0)
 
 
 def fabricate_sweep(sweep: Path, seeds: int = 3) -> Path:
-    """A finished Table-3-like sweep (4 cardinalities x `seeds`) written through rundir's writers."""
+    """A finished Table-3-like sweep (4 cardinalities x `seeds`) written through record/runwrite.py."""
     from ..config.runs import Run
     from ..config.spec import DataSpec, ModelSpec, RecipeSpec, RuntimeSpec
-    from ..engine import rundir
-    from ..engine.rundir import Epoch, Result
+    from ..record import runwrite
+    from ..record.schema import Epoch, Result
     from ..record.sweep import run_entry
 
     for c, d in ((1, 16), (2, 10), (4, 6), (8, 4)):
@@ -51,12 +51,12 @@ def fabricate_sweep(sweep: Path, seeds: int = 3) -> Path:
                       data=DataSpec("digits"), recipe=RecipeSpec(epochs=3), runtime=RuntimeSpec(), seed=seed,
                       complexity={"params": 1000 * c * d, "flops": 20000 * c * d}, image_size=8, study="table3")
             run_dir = run_entry(sweep, run.run_id)
-            rundir.write_config(run_dir, run)
+            runwrite.write_config(run_dir, run)
             err = 30.0 - c / 4 + seed / 2
-            rundir.write_epochs(run_dir, [Epoch(epoch=e, lr=0.1, train_loss=1 / e, train_top1_err=err + 5 / e,
+            runwrite.write_epochs(run_dir, [Epoch(epoch=e, lr=0.1, train_loss=1 / e, train_top1_err=err + 5 / e,
                                                 val_loss=1 / e, val_top1_err=err + 3 - e, val_top5_err=err / 4)
                                           for e in (1, 2, 3)])
-            rundir.write_result(run_dir, Result(status="completed", final_val_top1_err=err, final_val_top5_err=err / 4,
+            runwrite.write_result(run_dir, Result(status="completed", final_val_top1_err=err, final_val_top5_err=err / 4,
                                                 best_val_top1_err=err, epochs=3, wall_seconds=60.0, device="cpu",
                                                 num_gpus=0, seed=seed, precision="fp32"))
     return sweep

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..engine import rundir
+from ..record import runfolder, runstate, runwrite, schema, sweep as sweep_layout
 from ..errors import UserError
 from ..units import plural
 from .launch import queue_states
@@ -38,7 +38,7 @@ class JobLogs:
     stderr: Optional[Path]
 
 
-def job_logs(run_dir: Path, job: rundir.Job) -> list[JobLogs]:
+def job_logs(run_dir: Path, job: schema.Job) -> list[JobLogs]:
     """The log files of every submission of the run, oldest first."""
     history = list(job.history) or [{"job_id": job.job_id}]
     logs = []
@@ -56,7 +56,7 @@ def job_logs(run_dir: Path, job: rundir.Job) -> list[JobLogs]:
     return logs
 
 
-def log_path(run_dir: Path, job: Optional[rundir.Job]) -> Optional[Path]:
+def log_path(run_dir: Path, job: Optional[schema.Job]) -> Optional[Path]:
     """The training log (stderr) of the run's latest submission, or None when it has none."""
     if job is None:
         return None
@@ -71,7 +71,7 @@ def cancel(sweep: Path, run_ids: Sequence[str] = (), log=print) -> list[str]:
     no file but job.json, no job of another sweep, no run that shares a local chain and was not named.
     """
     sweep = Path(sweep)
-    records = {rec.run_id: rec for rec in rundir.iter_records(sweep, [])}
+    records = {rec.run_id: rec for rec in sweep_layout.iter_records(sweep, [])}
     strangers = [rid for rid in run_ids if rid not in records]
     if strangers:
         raise UserError(f"{strangers[0]}: no such run in {sweep}/runs")
@@ -80,20 +80,20 @@ def cancel(sweep: Path, run_ids: Sequence[str] = (), log=print) -> list[str]:
     if queued is None:
         raise UserError("the Slurm queue could not be read (squeue failed or timed out); nothing cancelled")
 
-    def live(rec: rundir.RunRecord) -> bool:
+    def live(rec: runfolder.RunRecord) -> bool:
         return (rec.job is not None and rec.job.executor != "debug" and rec.job.job_id in queued
-                and queued[rec.job.job_id].state in rundir.LIVE)
+                and queued[rec.job.job_id].state in schema.LIVE)
 
     targets = [rec for rec in chosen if live(rec)]
-    was = {rec.run_id: rundir.run_state(rec, queued) for rec in targets}  # requeued, not just pending
+    was = {rec.run_id: runstate.run_state(rec, queued) for rec in targets}  # requeued, not just pending
     names = {rec.run_id for rec in targets}
     for rec in chosen:
         if run_ids and rec.run_id not in names:
-            log(f"{rec.run_id}: {rundir.run_state(rec, queued)}, no job in the queue; nothing to cancel")
+            log(f"{rec.run_id}: {runstate.run_state(rec, queued)}, no job in the queue; nothing to cancel")
     for rec in targets:  # a local chain trains several runs in one process: all of them or none
         if rec.job.executor == "local":
             others = sorted(o.run_id for o in records.values() if o.run_id not in names and live(o)
-                            and o.job.job_id == rec.job.job_id and o.state not in rundir.ENDED)
+                            and o.job.job_id == rec.job.job_id and o.state not in schema.ENDED)
             if others:
                 raise UserError(f"{rec.run_id} shares local job {rec.job.job_id} with {', '.join(others)}: "
                                 "name them too (a local chain is cancelled whole); nothing cancelled")
@@ -105,7 +105,7 @@ def cancel(sweep: Path, run_ids: Sequence[str] = (), log=print) -> list[str]:
         except (OSError, subprocess.SubprocessError) as e:
             failed = str(e)
         if failed:
-            raise UserError(f"scancel failed: {rundir.first_line(failed)}; nothing recorded")
+            raise UserError(f"scancel failed: {schema.first_line(failed)}; nothing recorded")
     for pid in sorted({int(rec.job.job_id) for rec in targets if rec.job.executor == "local"}):
         try:  # submitit's local controller passes SIGTERM on: the run checkpoints and ends
             os.kill(pid, signal.SIGTERM)
@@ -117,7 +117,7 @@ def cancel(sweep: Path, run_ids: Sequence[str] = (), log=print) -> list[str]:
         # first: `by` is added to it); otherwise the job's execution never started one (queued,
         # or queued again after a preemption): one is added that holds only the cancellation.
         last = rec.job.last_attempt
-        rundir.end_attempt(rec.path, rec.job.job_id, rundir.CANCELLED, "with `resnext-bench cancel`",
+        runwrite.end_attempt(rec.path, rec.job.job_id, schema.CANCELLED, "with `resnext-bench cancel`",
                            append=last is None or last.end is not None, by=who)
         log(f"cancelled {rec.run_id} (job {rec.job.job_id}, was {was[rec.run_id]})")
     log(f"{plural(len(targets), 'run')} cancelled" + ("" if targets else ": no live job among them"))
@@ -152,7 +152,7 @@ def find_run(target: str, sweep: Optional[Path] = None) -> Path:
     return found[0]
 
 
-def _attempt_lines(job: rundir.Job, job_id: str) -> list[str]:
+def _attempt_lines(job: schema.Job, job_id: str) -> list[str]:
     lines = []
     for a in job.attempt_log:
         if a.job_id != job_id:
@@ -170,7 +170,7 @@ def show_logs(target: str, sweep: Optional[Path] = None, attempt: Optional[int] 
     keep printing what is appended until interrupted (Ctrl-C: KeyboardInterrupt, exit 130)."""
     out = out or sys.stdout
     run_dir = find_run(target, sweep)
-    job = rundir.read_job(run_dir)
+    job = runfolder.read_job(run_dir)
     if job is None:
         raise UserError(f"{run_dir}: no usable job.json: never launched (`train` logs to its own terminal)")
     logs = job_logs(run_dir, job)

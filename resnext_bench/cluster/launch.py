@@ -1,6 +1,6 @@
 """Send an ablation's runs to Slurm (or this machine) with submitit; relaunch idempotently.
 
-Every run lives in SWEEP/runs/RUN_ID (engine/rundir.py owns it). Its job record keeps its job ids,
+Every run lives in the run store, listed by its sweep (record/: store.py, sweep.py, runfolder.py). Its job record keeps its job ids,
 so a relaunch submits nothing for runs that completed or are still queued/running, releases
 held jobs, resubmits failed or cancelled runs up to the profile's retry limit (or beyond it when
 asked: `--retry`, `--retry-failed`), and submits nothing for a run whose state is unknown (a
@@ -29,9 +29,10 @@ from typing import Optional, Sequence
 from ..units import plural
 from ..config.runs import Run, resolve_runs
 from ..config.spec import AblationSpec, build, load_yaml
-from ..engine import rundir
+from ..record import runfolder, runstate, runwrite, schema
 from ..errors import UserError
 from ..record import sweep as sweep_layout
+from ..record.locks import RunLocked
 from ..record.store import Store, link_into, store_for
 
 DEFAULT_MAX_ARRAY_SIZE = 1001
@@ -268,13 +269,13 @@ class TrainJob:
 
     def __init__(self, run_dirs: list[str]):
         self.run_dirs = [str(d) for d in run_dirs]
-        self.stop_end = rundir.CANCELLED  # how an attempt stopped by a signal ended (set by the handler)
+        self.stop_end = schema.CANCELLED  # how an attempt stopped by a signal ended (set by the handler)
         self.current: Optional[tuple[Path, str]] = None  # (run folder, job id) of the open attempt
 
     def end_current(self, end: str, reason: Optional[str]) -> None:
         """Record how the open attempt ended (once)."""
         if self.current is not None:
-            rundir.end_attempt(*self.current, end, reason)
+            runwrite.end_attempt(*self.current, end, reason)
             self.current = None
 
     def __call__(self) -> list[dict]:
@@ -291,18 +292,18 @@ class TrainJob:
         from .supervisor import run_in_child
 
         def opened(run_dir: str) -> int:
-            job = rundir.read_job(Path(run_dir))
+            job = runfolder.read_job(Path(run_dir))
             return sum(a.job_id == job_id for a in job.attempt_log) if job else 0
 
         before = {d: opened(d) for d in self.run_dirs} if rank == 0 else {}
         outcome = run_in_child(lambda: self._run(restore=False), restore=False)
         how = outcome.describe()
         for run_dir, count in before.items():
-            job = rundir.read_job(Path(run_dir))
+            job = runfolder.read_job(Path(run_dir))
             mine = [a for a in job.attempt_log if a.job_id == job_id] if job else []
             if len(mine) > count and mine[-1].end is None:
-                rundir.end_attempt(Path(run_dir), job_id, rundir.KILLED if outcome.signal else rundir.FAILED,
-                                   rundir.first_line(how))
+                runwrite.end_attempt(Path(run_dir), job_id, schema.KILLED if outcome.signal else schema.FAILED,
+                                   schema.first_line(how))
         if outcome.signal is not None or not outcome.said:
             print(f"job {job_id}: training {how}", file=sys.stderr, flush=True)
             raise RuntimeError(f"training {how}")
@@ -325,13 +326,13 @@ class TrainJob:
         requeue = saved[signal.SIGUSR2] if callable(saved[signal.SIGUSR2]) else None
 
         def on_term(_s, _f):
-            self.stop_end = rundir.CANCELLED
+            self.stop_end = schema.CANCELLED
             stop.request("SIGTERM: cancelled, preempted or the node is going away")
 
         def on_usr2(_s, _f):
             # submitit's handler tells a time limit from a preemption by the time the job has run.
             timed_out = getattr(getattr(requeue, "__self__", None), "has_timed_out", lambda: False)()
-            self.stop_end = rundir.TIMEOUT if timed_out else rundir.PREEMPTED
+            self.stop_end = schema.TIMEOUT if timed_out else schema.PREEMPTED
             stop.request(f"USR2: {'near the time limit' if timed_out else 'preempted'}; checkpointed and requeued")
             if requeue is not None:
                 def after():  # the requeue ends this process (SystemExit): record the end first
@@ -370,8 +371,8 @@ class TrainJob:
                     stop.after()  # USR2: requeue the job
                 raise Stopped(stop.reason)
             # In-process, the job is the one the launcher just recorded for the run.
-            attempt_of = job_id or getattr(rundir.read_job(Path(run_dir)), "job_id", None)
-            if rank == 0 and attempt_of is not None and rundir.start_attempt(Path(run_dir), attempt_of):
+            attempt_of = job_id or getattr(runfolder.read_job(Path(run_dir)), "job_id", None)
+            if rank == 0 and attempt_of is not None and runwrite.start_attempt(Path(run_dir), attempt_of):
                 self.current = (Path(run_dir), attempt_of)
             try:
                 result = train_run(Path(run_dir), stop=stop)
@@ -382,13 +383,16 @@ class TrainJob:
                     raise SystemExit(0) from None  # not a failure of this task: no error result, no traceback
                 self.end_current(self.stop_end, stop.reason)
                 raise
+            except RunLocked as e:  # another live process trains it: not this job's failure, nor the run's
+                self.end_current(schema.CANCELLED, f"not trained by this job: {schema.first_line(e)}")
+                continue
             except Exception as e:  # recorded in the run's result; the chain goes on
-                result = {"status": rundir.FAILED, "reason": f"{type(e).__name__}: {e}"}
-            ok = result.get("status") == rundir.COMPLETED
-            self.end_current(rundir.COMPLETED if ok else rundir.FAILED,
-                             None if ok else rundir.first_line(result.get("reason") or "no reason recorded"))
+                result = {"status": schema.FAILED, "reason": f"{type(e).__name__}: {e}"}
+            ok = result.get("status") == schema.COMPLETED
+            self.end_current(schema.COMPLETED if ok else schema.FAILED,
+                             None if ok else schema.first_line(result.get("reason") or "no reason recorded"))
             results.append(result)
-        failed = [r for r in results if r.get("status") != rundir.COMPLETED]
+        failed = [r for r in results if r.get("status") != schema.COMPLETED]
         if failed:
             raise RuntimeError(f"{plural(len(failed), 'run')} failed: {failed[0].get('reason')}")
         return results
@@ -404,35 +408,35 @@ class TrainJob:
 
 # squeue's %T words: live states the launcher acts on, then how a job that is still listed ended.
 SLURM_STATES = {
-    "PENDING": rundir.PENDING, "CONFIGURING": rundir.PENDING, "SUSPENDED": rundir.PENDING,
-    "REQUEUED": rundir.REQUEUED, "REQUEUE_FED": rundir.REQUEUED,
-    "REQUEUE_HOLD": rundir.HELD, "RESV_DEL_HOLD": rundir.HELD,
-    "RUNNING": rundir.RUNNING, "COMPLETING": rundir.RUNNING, "STAGE_OUT": rundir.RUNNING,
-    "SIGNALING": rundir.RUNNING, "RESIZING": rundir.RUNNING,
-    "COMPLETED": rundir.COMPLETED, "FAILED": rundir.FAILED, "OUT_OF_MEMORY": rundir.KILLED,
-    "BOOT_FAIL": rundir.FAILED, "DEADLINE": rundir.TIMEOUT, "TIMEOUT": rundir.TIMEOUT,
-    "CANCELLED": rundir.CANCELLED, "PREEMPTED": rundir.PREEMPTED, "NODE_FAIL": rundir.NODE_FAIL,
+    "PENDING": schema.PENDING, "CONFIGURING": schema.PENDING, "SUSPENDED": schema.PENDING,
+    "REQUEUED": schema.REQUEUED, "REQUEUE_FED": schema.REQUEUED,
+    "REQUEUE_HOLD": schema.HELD, "RESV_DEL_HOLD": schema.HELD,
+    "RUNNING": schema.RUNNING, "COMPLETING": schema.RUNNING, "STAGE_OUT": schema.RUNNING,
+    "SIGNALING": schema.RUNNING, "RESIZING": schema.RUNNING,
+    "COMPLETED": schema.COMPLETED, "FAILED": schema.FAILED, "OUT_OF_MEMORY": schema.KILLED,
+    "BOOT_FAIL": schema.FAILED, "DEADLINE": schema.TIMEOUT, "TIMEOUT": schema.TIMEOUT,
+    "CANCELLED": schema.CANCELLED, "PREEMPTED": schema.PREEMPTED, "NODE_FAIL": schema.NODE_FAIL,
 }
 
 
-def _slurm_entry(state: str, reason: str) -> Optional[rundir.Queued]:
-    """What one squeue line says, in rundir's words; a pending job held by a user or an admin
+def _slurm_entry(state: str, reason: str) -> Optional[runstate.Queued]:
+    """What one squeue line says, in the record's words (record/schema.py); a pending job held by a user or an admin
     (JobHeldUser, JobHeldAdmin: `scontrol hold`, or Slurm after a failed launch) is held."""
     ours = SLURM_STATES.get(state)
     if ours is None:
         return None
     reason = "" if reason in ("None", "(null)") else reason
-    if ours == rundir.PENDING and (reason.startswith("JobHeld") or "held" in reason.lower()):
-        ours = rundir.HELD
-    if ours in rundir.ATTEMPT_ENDS:  # Slurm's own word, which ours may generalise (OUT_OF_MEMORY: killed)
+    if ours == schema.PENDING and (reason.startswith("JobHeld") or "held" in reason.lower()):
+        ours = schema.HELD
+    if ours in schema.ATTEMPT_ENDS:  # Slurm's own word, which ours may generalise (OUT_OF_MEMORY: killed)
         reason = f"Slurm: {state}" + (f" ({reason})" if reason else "")
-    return rundir.Queued(ours, reason)
+    return runstate.Queued(ours, reason)
 
 
 LOST_REASON = "left the queue with no end recorded (SIGKILL, a lost node, or ended before the queue was last read)"
 
 
-def queue_states(jobs: list[rundir.Job], slurm: bool = False) -> Optional[dict[str, rundir.Queued]]:
+def queue_states(jobs: list[schema.Job], slurm: bool = False) -> Optional[dict[str, runstate.Queued]]:
     """What the scheduler says of the jobs it still lists (live, or ended a short while ago),
     keyed by job id.
 
@@ -440,7 +444,7 @@ def queue_states(jobs: list[rundir.Job], slurm: bool = False) -> Optional[dict[s
     sweep) and squeue does not answer: the caller must then treat those runs as unknown, never as
     gone from the queue. A local job is running while its process lives.
     """
-    states: dict[str, rundir.Queued] = {}
+    states: dict[str, runstate.Queued] = {}
     if slurm or any(j.executor == "slurm" for j in jobs):
         out = _run_cmd(["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r"]) if shutil.which("squeue") else None
         if out is None:
@@ -452,11 +456,11 @@ def queue_states(jobs: list[rundir.Job], slurm: bool = False) -> Optional[dict[s
                 states[job_id.strip()] = entry
     for j in jobs:
         if j.executor == "local" and j.pid and _alive(int(j.pid)):
-            states[j.job_id] = rundir.Queued(rundir.RUNNING)
+            states[j.job_id] = runstate.Queued(schema.RUNNING)
     return states
 
 
-def record_observed_ends(records: list[rundir.RunRecord], queued: Optional[dict[str, rundir.Queued]]) -> set[Path]:
+def record_observed_ends(records: list[runfolder.RunRecord], queued: Optional[dict[str, runstate.Queued]]) -> set[Path]:
     """Close, in job.json, the attempts whose end only the scheduler saw (a node failure, a time
     limit, SIGKILL of the whole job, a job that failed before training started, a requeued job
     cancelled by scancel): the job could not record it. A failed Slurm job whose exit code says a
@@ -475,22 +479,22 @@ def record_observed_ends(records: list[rundir.RunRecord], queued: Optional[dict[
         entry = queued.get(job.job_id)
         last = job.last_attempt
         try:
-            if entry is not None and entry.state in rundir.ATTEMPT_ENDS:
+            if entry is not None and entry.state in schema.ATTEMPT_ENDS:
                 # after a requeue the job's end of its last execution is not the job's end
-                requeued = (last is not None and last.end in (rundir.PREEMPTED, rundir.TIMEOUT) and not last.observed
+                requeued = (last is not None and last.end in (schema.PREEMPTED, schema.TIMEOUT) and not last.observed
                             and entry.state != last.end)
                 if last is None or last.end is None or requeued:
                     end, reason = entry.state, entry.reason
-                    killed = slurm_exit_signal(job.job_id) if end == rundir.FAILED and job.executor == "slurm" else None
+                    killed = slurm_exit_signal(job.job_id) if end == schema.FAILED and job.executor == "slurm" else None
                     if killed:
-                        end, reason = rundir.KILLED, f"{reason}; {killed}"
+                        end, reason = schema.KILLED, f"{reason}; {killed}"
                     # a Slurm job that ended before it could start an attempt (or start again) gets one holding its end
-                    if rundir.end_attempt(rec.path, job.job_id, end, reason, observed=True,
+                    if runwrite.end_attempt(rec.path, job.job_id, end, reason, observed=True,
                                           append=job.executor == "slurm"):
                         written.add(rec.path)
             elif (entry is None and last is not None and last.end is None
-                  and rundir.run_state(rec, queued) == rundir.CANCELLED
-                  and rundir.end_attempt(rec.path, job.job_id, rundir.LOST, LOST_REASON, observed=True)):
+                  and runstate.run_state(rec, queued) == schema.CANCELLED
+                  and runwrite.end_attempt(rec.path, job.job_id, schema.LOST, LOST_REASON, observed=True)):
                 written.add(rec.path)
         except OSError:
             continue
@@ -566,7 +570,7 @@ def legacy_folders(sweep: Path, wanted: set[str]) -> dict[str, Path]:
     for entry in sorted(runs.iterdir()):
         if entry.name in wanted or entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
             continue
-        new_id = rundir.identity_id(rundir.read_config(entry, []), str(entry / rundir.CONFIG))
+        new_id = runfolder.identity_id(runfolder.read_config(entry, []), str(entry / runfolder.CONFIG))
         if new_id in wanted and new_id not in found:
             found[new_id] = entry
     return found
@@ -588,16 +592,16 @@ def place_runs(runs: list[Run], sweep: Path, store: Store, write: bool) -> tuple
         if entry.exists():  # listed already: a link into the store (or a folder named by its id)
             run_dirs[rid] = entry
             if write:
-                rundir.write_config(entry, r)
+                runwrite.write_config(entry, r)
         elif rid in legacy:  # an old folder of this sweep holds the run: reused where it is
             run_dirs[rid], adopted[rid] = legacy[rid], legacy[rid].name
             if write:
-                rundir.write_config(legacy[rid], r)
+                runwrite.write_config(legacy[rid], r)
                 store.adopt(rid, legacy[rid])
         else:
             run_dirs[rid] = entry if write else store.path(rid)
             if write:
-                rundir.write_config(store.create(rid), r)
+                runwrite.write_config(store.create(rid), r)
                 link_into(entry, store.path(rid))
         if write and store.has(rid) and store.path(rid).resolve() == run_dirs[rid].resolve():
             store.add_sweep(rid, sweep)
@@ -624,7 +628,7 @@ def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bo
     if write:
         sweep_layout.write_sweep(sweep, ablation.name, Path(ablation.source) if ablation.source else None,
                                  the_store.root, memberships)
-    records = {rid: rundir.read_run(d) for rid, d in run_dirs.items()}
+    records = {rid: runfolder.read_run(d) for rid, d in run_dirs.items()}
     queued = queue_states([rec.job for rec in records.values() if rec.job], slurm=profile.executor == "slurm")
     if write:
         record_observed_ends(list(records.values()), queued)
@@ -635,19 +639,19 @@ def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bo
             plan.reused_from[rid] = sweeps[0]
     for r in runs:
         rid = r.run_id
-        state = rundir.run_state(records[rid], queued)
+        state = runstate.run_state(records[rid], queued)
         plan.states[rid] = state
         job = records[rid].job
         attempts = job.attempts if job else 0
         reused = f"; reused from {plan.reused_from[rid]}" if rid in plan.reused_from else ""
-        if state == rundir.HELD:
+        if state == schema.HELD:
             plan.to_release[rid] = job.job_id
             plan.skipped[rid] = f"held ({queued[job.job_id].reason or 'no reason given'}): job {job.job_id} to be released"
-        elif state == rundir.COMPLETED or state in rundir.LIVE:
+        elif state == schema.COMPLETED or state in schema.LIVE:
             plan.skipped[rid] = state + reused
-        elif state == rundir.UNKNOWN:
+        elif state == schema.UNKNOWN:
             plan.skipped[rid] = f"unknown ({records[rid].state_reason or 'the scheduler did not answer'}); not resubmitted"
-        elif (state in (rundir.FAILED, rundir.CANCELLED) and attempts > profile.max_retries
+        elif (state in (schema.FAILED, schema.CANCELLED) and attempts > profile.max_retries
               and not (retry_failed or rid in retry)):
             plan.skipped[rid] = (f"{state}, retry limit reached ({attempts} attempts); "
                                  f"`launch --retry {rid}` or `--retry-failed` resubmits it")
@@ -661,7 +665,7 @@ def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bo
 
 def unknown_queue_message(plan: LaunchPlan) -> str:
     """One line for a launch refused because the queue could not be read, with the runs counted."""
-    done = sum(s == rundir.COMPLETED for s in plan.states.values())
+    done = sum(s == schema.COMPLETED for s in plan.states.values())
     return (f"the Slurm queue could not be read (squeue failed or timed out): {plural(len(plan.runs), 'run')}: "
             f"{done} completed, {len(plan.runs) - done} unknown; nothing submitted. Relaunch when squeue answers")
 
@@ -676,7 +680,7 @@ def release_held(plan: LaunchPlan, log=print) -> None:
         except (OSError, subprocess.SubprocessError) as e:
             why = str(e)
         if why:
-            log(f"job {job_id} of {rid} stays held: scontrol release failed: {rundir.first_line(why)}")
+            log(f"job {job_id} of {rid} stays held: scontrol release failed: {schema.first_line(why)}")
         else:
             log(f"released held job {job_id} of {rid}")
     if plan.to_release:
@@ -829,7 +833,7 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
     from ..engine.environment import git_commit
 
     for rid in plan.to_submit:  # a resubmitted run is pending again, not failed
-        rundir.archive_failure(plan.run_dirs[rid])
+        runwrite.archive_failure(plan.run_dirs[rid])
     # Absolute paths: submission happens from inside the code snapshot (see below).
     run_dirs = {rid: d.resolve() for rid, d in plan.run_dirs.items()}
     sweep = sweep.resolve()
@@ -844,7 +848,7 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         for i, group in enumerate(groups):
             for rid in group:
-                rundir.record_job(run_dirs[rid], f"debug-{os.getpid()}-{i}", "debug", now)
+                runwrite.record_job(run_dirs[rid], f"debug-{os.getpid()}-{i}", "debug", now)
             submitted += group
         log(f"submitted {plural(len(groups), 'job')} for {plural(len(submitted), 'run')} (debug, in this process)")
         plan.debug_jobs = [[str(run_dirs[rid]) for rid in group] for group in groups]
@@ -870,7 +874,7 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             for group, job in zip(batch, jobs):
                 for rid in group:
-                    rundir.record_job(run_dirs[rid], str(job.job_id), profile.executor, now, str(job.paths.folder))
+                    runwrite.record_job(run_dirs[rid], str(job.job_id), profile.executor, now, str(job.paths.folder))
                     submitted.append(rid)
             log(f"submitted {plural(len(jobs), 'job')} for {plural(sum(map(len, batch)), 'run')} "
                 f"({profile.executor}{', array ' + jobs[0].job_id.split('_')[0] if profile.executor == 'slurm' else ''}; "

@@ -19,7 +19,7 @@ import torch
 
 from ..errors import UserError
 from ..fsutil import atomic_write
-from .rundir import checkpoint_paths
+from ..record.runfolder import checkpoint_paths
 
 REQUIRED = ("model", "optimizer", "scaler", "rng", "epoch", "step_in_epoch", "global_step", "sums", "run_id")
 

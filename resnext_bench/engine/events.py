@@ -1,6 +1,6 @@
 """TensorBoard events for a run (runtime.tensorboard): a live view of metrics.jsonl, never the record.
 
-Rank 0 writes RUN/events/ (rundir.EVENTS), so `tensorboard --logdir SWEEP` shows a sweep with one
+Rank 0 writes RUN/events/ (runfolder.EVENTS), so `tensorboard --logdir SWEEP` shows a sweep with one
 run per run folder: per epoch (global step = epoch number) the scalars of `SCALARS`, and once per
 run its hyperparameters, as a SessionStartInfo of the HParams plugin (the HParams tab then lists
 every run of the sweep with its C, d, recipe, ... and its final val errors) and as a text summary.
@@ -21,8 +21,8 @@ from typing import Any, Callable, Optional
 
 from ..config.runs import Run
 from ..config.spec import BaselineSpec, to_dict
-from . import rundir
-from .rundir import Epoch
+from ..record import runfolder, schema
+from ..record.schema import Epoch
 
 # Tag -> Epoch field. Tags share a prefix per chart group: loss/, top1_err/, top5_err/, speed/.
 SCALARS = {
@@ -40,7 +40,7 @@ INSTALL_HINT = "pip install 'resnext-bench[tensorboard]'"
 
 
 def events_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / rundir.EVENTS
+    return Path(run_dir) / runfolder.EVENTS
 
 
 def _import_tensorboard():
@@ -145,7 +145,7 @@ class EventLog:
                     pass
             hint = f" (install it: {INSTALL_HINT})" if isinstance(e, ImportError) else ""
             self.log(f"{self.run.run_id}: warning: TensorBoard events off for this attempt: "
-                     f"{type(e).__name__}: {rundir.first_line(e)}{hint}; {rundir.METRICS} is unaffected")
+                     f"{type(e).__name__}: {schema.first_line(e)}{hint}; {runfolder.METRICS} is unaffected")
 
 
 def open_events(run: Run, run_dir: Path, history: list[Epoch], log: Callable[[str], None]) -> Optional[EventLog]:

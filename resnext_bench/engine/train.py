@@ -1,4 +1,4 @@
-"""The training engine: one run folder in; its epochs, checkpoints and result out (through rundir).
+"""The training engine: one run folder in; its epochs, checkpoints and result out (through record/runwrite.py).
 
 Resume is exact: data order and augmentation depend only on (seed, epoch, batch), and a
 checkpoint is only ever taken at a step boundary, holding the optimizer, the RNG states and the
@@ -20,13 +20,14 @@ import torch.nn.functional as F
 
 from ..config.runs import Run
 from ..errors import UserError
-from . import rundir
+from ..record import runfolder, runwrite, schema
 from .checkpoint import DamagedCheckpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import Dist, all_reduce, device_for, join_process_group, wrap_model
 from .environment import device_name, git_commit, versions
 from .events import open_events
 from .recipe import build_loss, build_optimizer, lr_at
-from .rundir import EPOCH_FIELDS, Epoch, Result, RunLock
+from ..record.locks import RunLock
+from ..record.schema import EPOCH_FIELDS, Epoch, Result
 from .stopping import StopFlag, Stopped
 
 
@@ -180,7 +181,7 @@ class Trainer:
             return False
         ckpt = loaded.state
         # a folder made before run ids were the configuration alone keeps its checkpoints' old id
-        if ckpt.get("run_id") not in (self.run.run_id, rundir.recorded_run_id(self.run_dir)):
+        if ckpt.get("run_id") not in (self.run.run_id, runfolder.recorded_run_id(self.run_dir)):
             raise UserError(f"{loaded.path} belongs to run {ckpt.get('run_id')}, not {self.run.run_id}")
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -201,11 +202,11 @@ class Trainer:
         # checkpoint, or a fallback to the previous checkpoint) are redone: the metrics file keeps
         # exactly the checkpoint's epochs, rebuilt from its history where the file lost lines.
         if self.dist.main:
-            self.history = rundir.truncate_metrics(self.run_dir, self.state.epoch, history)
+            self.history = runwrite.truncate_metrics(self.run_dir, self.state.epoch, history)
         else:
             self.history = history or []
         if self.dist.main and [e.epoch for e in self.history] != list(range(1, self.state.epoch + 1)):
-            raise UserError(f"{self.run_dir}: {rundir.METRICS} lost epochs of a checkpoint that carries no history "
+            raise UserError(f"{self.run_dir}: {runfolder.METRICS} lost epochs of a checkpoint that carries no history "
                             "(written by an older version); remove the checkpoint files to restart the run")
         return True
 
@@ -301,7 +302,7 @@ class Trainer:
         s.sums = EpochSums()
         self.history.append(epoch)
         if self.dist.main:
-            rundir.append_epoch(self.run_dir, epoch)
+            runwrite.append_epoch(self.run_dir, epoch)
         self.save()
         return epoch
 
@@ -316,8 +317,8 @@ def _result(run: Run, trainer: Optional[Trainer], history: list[Epoch], status: 
     rt = run.runtime
     return Result(
         status=status, reason=reason, failed_epoch=failed_epoch,
-        final_val_top1_err=last.val_top1_err if last and status == rundir.COMPLETED else None,
-        final_val_top5_err=last.val_top5_err if last and status == rundir.COMPLETED else None,
+        final_val_top1_err=last.val_top1_err if last and status == schema.COMPLETED else None,
+        final_val_top5_err=last.val_top5_err if last and status == schema.COMPLETED else None,
         best_val_top1_err=min((e.val_top1_err for e in finite), default=None),
         best_val_top5_err=min((e.val_top5_err for e in finite if e.val_top5_err is not None), default=None),
         params=run.complexity.get("params"), flops=run.complexity.get("flops"),
@@ -344,7 +345,7 @@ def train_run(run_dir: Path, stop: Optional[StopFlag] = None, log: Callable[[str
     failures in the run's result.
     """
     run_dir = Path(run_dir)
-    run = run or rundir.load_config(run_dir)
+    run = run or runfolder.load_config(run_dir)
     dist = Dist.from_env()
     lock = RunLock(run_dir).acquire() if dist.main else None
     try:
@@ -355,23 +356,23 @@ def train_run(run_dir: Path, stop: Optional[StopFlag] = None, log: Callable[[str
 
 
 def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Callable[[str], None]) -> dict:
-    record = rundir.read_run(run_dir)
-    if record.state == rundir.COMPLETED:
+    record = runfolder.read_run(run_dir)
+    if record.state == schema.COMPLETED:
         log(f"{run.run_id}: already completed (val top-1 error {record.result.final_val_top1_err:.2f}%), "
             "not retrained")
         return record.result.to_dict()
     if dist.main:
         if record.result is not None or record.result_unreadable:
-            rundir.archive_failure(run_dir)  # a failed attempt, or a completed one with damaged metrics
-        rundir.remove_stale_temporaries(run_dir)
+            runwrite.archive_failure(run_dir)  # a failed attempt, or a completed one with damaged metrics
+        runwrite.remove_stale_temporaries(run_dir)
     trainer = None
     events = None  # the TensorBoard writer (rank 0, runtime.tensorboard): a view that never fails the run
 
     def fail(reason: str, failed_epoch: Optional[int]) -> Result:
         history = trainer.history if trainer else record.epochs
-        result = _result(run, trainer, history, rundir.FAILED, reason, failed_epoch)
+        result = _result(run, trainer, history, schema.FAILED, reason, failed_epoch)
         if dist.main:
-            rundir.write_result(run_dir, result)
+            runwrite.write_result(run_dir, result)
         return result
 
     def epoch_in_progress() -> int:
@@ -388,7 +389,7 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
         s = trainer.state
         if dist.main:
             if not resumed:
-                rundir.reset_progress(run_dir)  # a start from scratch keeps no earlier epoch lines
+                runwrite.reset_progress(run_dir)  # a start from scratch keeps no earlier epoch lines
             for warning in (trainer.fallback, trainer.loader_switch):
                 if warning:
                     log(f"{run.run_id}: warning: {warning}")
@@ -411,13 +412,13 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
                     f"| {m.images_per_sec or 0:.0f} img/s, data wait {m.data_wait_pct or 0:.0f}%")
         if dist.main:
             # Completed only when the metrics hold every epoch once, in order.
-            rundir.truncate_metrics(run_dir, run.recipe.epochs, trainer.history)
-            on_disk = rundir.read_epochs(run_dir, [])  # file order: a repeated or missing epoch shows
+            runwrite.truncate_metrics(run_dir, run.recipe.epochs, trainer.history)
+            on_disk = runfolder.read_epochs(run_dir, [])  # file order: a repeated or missing epoch shows
             if [e.epoch for e in on_disk] != list(range(1, run.recipe.epochs + 1)):
-                return fail(f"{rundir.METRICS} does not hold epochs 1..{run.recipe.epochs} after training", None).to_dict()
-        result = _result(run, trainer, trainer.history, rundir.COMPLETED, None)
+                return fail(f"{runfolder.METRICS} does not hold epochs 1..{run.recipe.epochs} after training", None).to_dict()
+        result = _result(run, trainer, trainer.history, schema.COMPLETED, None)
         if dist.main:
-            rundir.write_result(run_dir, result)
+            runwrite.write_result(run_dir, result)
         return result.to_dict()
     except Stopped as e:
         if dist.main:

@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from .. import fsutil
 from ..errors import UserError
 from .locks import HeldLock, holder_of
+from .runfolder import RunRecord, read_run
 
 SWEEP_FILE = "sweep.json"
 ABLATION_FILE = "ablation.yaml"
@@ -65,12 +67,12 @@ def entries(sweep: Path) -> dict[str, list[dict]]:
 
 
 def write_sweep(sweep: Path, name: str, source: Optional[Path], store: Path, runs: list) -> None:
-    """Record the sweep's runs (this launch's, after those earlier launches listed) and its ablation file."""
+    """Record the sweep's runs (this launch's, after runs only earlier launches listed) and its ablation file."""
     sweep = Path(sweep)
     listed = [e for es in entries(sweep).values() for e in es]
     mine = [{"run_id": r.run_id, **{k: getattr(r, k) for k in LABELS}} for r in runs]
-    keys = {json.dumps(e, sort_keys=True) for e in mine}
-    kept = [e for e in listed if json.dumps(e, sort_keys=True) not in keys]
+    ids = {e["run_id"] for e in mine}
+    kept = [e for e in listed if e["run_id"] not in ids]  # this launch's labels replace a run's older ones
     data = {"ablation": name, "source": str(source) if source else None, "store": str(Path(store).resolve()),
             "runs": kept + mine}
     fsutil.write_json(sweep / SWEEP_FILE, data)
@@ -94,3 +96,51 @@ class _SweepLock(HeldLock):
         except BlockingIOError:
             raise SweepBusy(f"sweep {self.path.parent} is being launched by {holder_of(self.path)}; "
                             "wait for that launch to end") from None
+
+
+# ---------------------------------------------------------------- listing a sweep
+
+def run_dirs(sweep: Path, skipped: Optional[list] = None) -> list[Path]:
+    """The run folders of one sweep, sorted by name; a missing sweep is a UserError.
+
+    Entries that are not folders, or whose names are not valid UTF-8, are reported in `skipped`.
+    """
+    sweep = Path(sweep)
+    skipped = [] if skipped is None else skipped
+    if not sweep.is_dir():
+        raise UserError(f"sweep {sweep}: no such directory")
+    runs = runs_dir(sweep)
+    if not runs.is_dir():
+        raise UserError(f"sweep {sweep}: no runs/ folder (is it a sweep directory?)")
+    found = []
+    try:
+        entries = list(os.scandir(runs))
+    except OSError as e:
+        raise UserError(f"sweep {sweep}: cannot list runs/ ({e.strerror or e})") from None
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            skipped.append((repr(os.fsencode(entry.path))[2:-1], "folder name is not valid UTF-8; skipped"))
+            continue
+        try:
+            is_dir, why = entry.is_dir(), "not a folder"
+        except OSError as e:
+            is_dir, why = False, f"cannot be followed ({e.strerror or type(e).__name__})"
+        if not is_dir and entry.is_symlink():
+            why = "a link that cannot be followed (a loop or a missing target)"
+        if is_dir:
+            found.append(Path(entry.path))
+        else:
+            skipped.append((entry.path, f"{why}; skipped"))
+    return sorted(found)
+
+
+def iter_records(sweep: Path, skipped: list) -> Iterator[RunRecord]:
+    """read_run over every run folder of a sweep (listing problems go to `skipped`)."""
+    for run_dir in run_dirs(sweep, skipped):
+        record = read_run(run_dir)
+        skipped.extend(record.skipped)
+        yield record
