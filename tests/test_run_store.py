@@ -220,3 +220,16 @@ def test_a_relaunch_replaces_a_runs_labels_in_the_sweep_and_keeps_runs_only_earl
     listed = sweep_layout.entries(tmp_path / "s")
     assert [e["configuration"] for e in listed[runs[0].run_id]] == [f"new-{runs[0].configuration}"]
     assert [e["configuration"] for e in listed[runs[1].run_id]] == [runs[1].configuration]
+
+
+def test_logs_finds_a_run_two_sweeps_share_once_and_a_run_only_the_store_holds(tmp_path, monkeypatch):
+    from resnext_bench.cluster.control import find_run
+
+    a = grid(tmp_path, "study_a", "[1, 2]")
+    monkeypatch.chdir(tmp_path)
+    assert launch_debug(a, Path("sweeps/sa")) == 0 and launch_debug(a, Path("sweeps/sb")) == 0
+    rid = ids_of(a)[0]
+    assert find_run(rid).resolve() == (tmp_path / "sweeps" / "store" / rid).resolve()  # not "in several sweeps"
+    for name in ("sa", "sb"):
+        (tmp_path / "sweeps" / name / "runs" / rid).unlink()
+    assert find_run(rid).resolve() == (tmp_path / "sweeps" / "store" / rid).resolve()

@@ -21,6 +21,7 @@ from typing import Optional, Sequence
 
 from ..record import runfolder, runstate, runwrite, schema, sweep as sweep_layout
 from ..errors import UserError
+from ..record.store import store_in
 from ..units import plural
 from .launch import queue_states
 
@@ -50,8 +51,9 @@ def job_logs(run_dir: Path, job: schema.Job) -> list[JobLogs]:
         folder = entry.get("folder") if isinstance(entry, dict) else None
         if not isinstance(folder, str):
             folder = job.submitit_folder if job_id == job.job_id and job.submitit_folder else None
-        # Records without a folder were written when every job had SWEEP/submitit/JOB_ID/.
-        base = Path(folder) if folder else Path(run_dir).resolve().parents[1] / "submitit" / job_id
+        # Records without a folder were written when every job had SWEEP/submitit/JOB_ID/ and every run
+        # folder was SWEEP/runs/RUN_ID (runs in the store always record their folder).
+        base = Path(folder) if folder else sweep_layout.submitit_dir(Path(run_dir).resolve().parents[1]) / job_id
         logs.append(JobLogs(n, job_id, job.executor, base / f"{job_id}_0_log.out", base / f"{job_id}_0_log.err"))
     return logs
 
@@ -140,10 +142,12 @@ def find_run(target: str, sweep: Optional[Path] = None) -> Path:
     if sweep is None and path.is_dir():
         return path
     if sweep is not None:
-        found = [Path(sweep) / "runs" / target]
+        found = [sweep_layout.run_entry(Path(sweep), target)]
     else:
         found = sorted(Path("sweeps").glob(f"*/runs/{target}")) + sorted(Path("sweeps").glob(f"*/*/runs/{target}"))
-    found = [p for p in found if p.is_dir()]
+        found.append(store_in(Path("sweeps")) / target)  # the store itself ($RESNEXT_BENCH_STORE or sweeps/store)
+    # sweeps that share a run list one folder: it is found once
+    found = list({p.resolve(): p for p in found if p.is_dir()}.values())
     if not found:
         where = f"{sweep}/runs" if sweep is not None else "sweeps/*/runs here"
         raise UserError(f"{target}: no such run folder or run id in {where}; give the run folder, or --sweep SWEEP")

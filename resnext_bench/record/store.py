@@ -26,11 +26,15 @@ SWEEPS_LOCK = ".sweeps.lock"
 SUBMIT_WAIT_S = 600.0  # how long a launch waits for another launch's submission on the same store
 
 
+def store_in(folder: Path, given: Optional[str | Path] = None) -> Path:
+    """The store of the sweeps in `folder`: the flag's, the environment's, or `folder/store`."""
+    chosen = given or os.environ.get(STORE_ENV)
+    return (Path(chosen).expanduser() if chosen else Path(folder) / DEFAULT_NAME).resolve()
+
+
 def store_for(sweep: Path, given: Optional[str | Path] = None) -> Path:
     """The store a sweep's runs live in: the flag's, the environment's, or `store/` beside the sweep."""
-    chosen = given or os.environ.get(STORE_ENV)
-    store = Path(chosen).expanduser() if chosen else Path(sweep).resolve().parent / DEFAULT_NAME
-    store = store.resolve()
+    store = store_in(Path(sweep).resolve().parent, given)
     if store == Path(sweep).resolve():
         raise UserError(f"store {store}: is the sweep folder itself; give the store another folder")
     return store
