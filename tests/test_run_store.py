@@ -76,6 +76,12 @@ def test_a_second_ablation_trains_only_what_the_first_did_not(tmp_path, capsys):
     listed = json.loads((tmp_path / "sb" / "sweep.json").read_text())
     assert sorted(e["run_id"] for e in listed["runs"]) == ids_of(b)
     assert all(e["ablation"] == "study_b" for e in listed["runs"])  # this sweep's labels, not the creator's
+    # the second sweep's report names the runs it shares, and with which sweep
+    assert main(["report", str(tmp_path / "sb"), "-o", str(tmp_path / "out")]) == 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "2 runs of this report are listed by other sweeps too" in report
+    for rid in shared:
+        assert f"`{rid}` in sb, also listed by sa" in report
 
 
 def test_collect_gives_each_sweep_its_labels_and_names_the_other_sweeps(tmp_path, capsys):
