@@ -144,7 +144,8 @@ def find_run(target: str, sweep: Optional[Path] = None) -> Path:
     if sweep is not None:
         found = [sweep_layout.run_entry(Path(sweep), target)]
     else:
-        found = sorted(Path("sweeps").glob(f"*/runs/{target}")) + sorted(Path("sweeps").glob(f"*/*/runs/{target}"))
+        sweeps = sorted(p for p in Path("sweeps").glob("*") if p.is_dir()) + sorted(Path("sweeps").glob("*/*"))
+        found = [sweep_layout.run_entry(s, target) for s in sweeps if sweep_layout.runs_dir(s).is_dir()]
         found.append(store_in(Path("sweeps")) / target)  # the store itself ($RESNEXT_BENCH_STORE or sweeps/store)
     # sweeps that share a run list one folder: it is found once
     found = list({p.resolve(): p for p in found if p.is_dir()}.values())
