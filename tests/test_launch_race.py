@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import require_slurm, write_launch_grid
 
-from resnext_bench.cluster import launch as launching
+from resnext_bench.cluster import snapshot
 from resnext_bench.config.runs import resolve_runs
 from resnext_bench.config.spec import load_ablation
 from resnext_bench.record import runfolder
@@ -72,7 +72,7 @@ def test_ten_concurrent_launches_of_one_sweep_give_one_job_a_run_and_a_whole_sna
         assert len({j for js in jobs.values() for j in js}) == len(ids)
         snapshots = [p for p in (sweep / "code").iterdir()]
         assert len(snapshots) == 1, snapshots
-        assert launching.snapshot_matches(snapshots[0], launching.package_manifest(ROOT / "resnext_bench"))
+        assert snapshot.snapshot_matches(snapshots[0], snapshot.package_manifest(ROOT / "resnext_bench"))
     finally:
         cancel_all(jobs)
 

@@ -12,7 +12,7 @@ import yaml
 from conftest import write_launch_grid
 
 from resnext_bench.cli import main
-from resnext_bench.cluster import launch as launching
+from resnext_bench.cluster import snapshot
 from resnext_bench.config.runs import resolve_runs
 from resnext_bench.config.spec import load_ablation
 from resnext_bench.record import runfolder
@@ -152,7 +152,7 @@ def test_a_second_launch_of_a_sweep_being_launched_exits_2_naming_the_holder(tmp
 
 def _snapshot(sweep: str, queue) -> None:
     try:
-        queue.put(str(launching.snapshot_code(Path(sweep))))
+        queue.put(str(snapshot.snapshot_code(Path(sweep))))
     except BaseException as e:  # report, never hang the parent
         queue.put(f"error: {type(e).__name__}: {e}")
 
@@ -169,18 +169,18 @@ def test_racing_snapshots_all_get_one_whole_manifest_verified_copy(tmp_path):
     assert len(set(got)) == 1 and not got[0].startswith("error"), got
     dest = Path(got[0])
     package = ROOT / "resnext_bench"
-    manifest = launching.package_manifest(package)
-    assert launching.snapshot_matches(dest, manifest)
+    manifest = snapshot.package_manifest(package)
+    assert snapshot.snapshot_matches(dest, manifest)
     assert (dest / "resnext_bench" / "__init__.py").is_file() and len(manifest) > 50
     assert [p.name for p in dest.parent.iterdir()] == [dest.name]  # no staging folder left behind
 
 
 def test_a_snapshot_with_a_wrong_manifest_is_never_used(tmp_path):
-    dest = launching.snapshot_code(tmp_path)
+    dest = snapshot.snapshot_code(tmp_path)
     (dest / "resnext_bench" / "__init__.py").unlink()  # an incomplete snapshot, as a crashed copy leaves
-    again = launching.snapshot_code(tmp_path)
+    again = snapshot.snapshot_code(tmp_path)
     assert again == dest and (again / "resnext_bench" / "__init__.py").is_file()
-    assert launching.snapshot_matches(again, launching.package_manifest(ROOT / "resnext_bench"))
+    assert snapshot.snapshot_matches(again, snapshot.package_manifest(ROOT / "resnext_bench"))
     assert len(list(tmp_path.glob("code/*.bad-*"))) == 1  # the broken one set aside, not deleted
 
 
@@ -197,7 +197,7 @@ def test_a_store_given_by_flag_or_environment_is_where_runs_go(tmp_path, monkeyp
 
 
 def test_a_job_that_finds_its_run_trained_by_another_process_neither_fails_nor_trains(tmp_path):
-    from resnext_bench.cluster.launch import TrainJob
+    from resnext_bench.cluster.job import TrainJob
     from resnext_bench.record import runwrite
     from resnext_bench.record.locks import RunLock
 
