@@ -239,3 +239,29 @@ def test_logs_finds_a_run_two_sweeps_share_once_and_a_run_only_the_store_holds(t
     for name in ("sa", "sb"):
         (tmp_path / "sweeps" / name / "runs" / rid).unlink()
     assert find_run(rid).resolve() == (tmp_path / "sweeps" / "store" / rid).resolve()
+
+
+def test_a_job_that_ends_between_reading_the_files_and_the_queue_reads_completed_not_cancelled(tmp_path, monkeypatch):
+    from resnext_bench.cluster import status
+    from resnext_bench.record import runstate, runwrite, schema
+
+    a = grid(tmp_path, "study_a", "[1]")
+    run = resolve_runs(load_ablation(a, []))[0]
+    sweep = tmp_path / "sweep"
+    run_dir = tmp_path / "store" / run.run_id
+    runwrite.write_config(run_dir, run)
+    (sweep / "runs").mkdir(parents=True)
+    (sweep / "runs" / run.run_id).symlink_to(run_dir)
+    runwrite.record_job(run_dir, "4242", "slurm", runwrite.now_iso())
+    runwrite.start_attempt(run_dir, "4242")
+    runwrite.append_epoch(run_dir, schema.Epoch(epoch=1, val_top1_err=10.0))  # training, its last epoch written
+
+    def the_job_ends_meanwhile(jobs, slurm=False):  # the result lands after the files were read
+        runwrite.write_result(run_dir, schema.Result(status="completed", final_val_top1_err=10.0, epochs=1))
+        runwrite.end_attempt(run_dir, "4242", schema.COMPLETED)  # the job records its own end, as jobs do
+        return {"4242": runstate.Queued(schema.COMPLETED, "Slurm: COMPLETED")}
+
+    monkeypatch.setattr(status, "queue_states", the_job_ends_meanwhile)
+    assert [r["state"] for r in status.sweep_status(sweep)] == ["completed"]
+    log = runfolder.read_job(run_dir).attempt_log  # the job's own end stands: no second, observed one
+    assert [(a.end, a.observed) for a in log] == [("completed", None)]

@@ -312,6 +312,21 @@ def queue_states(jobs: list[schema.Job], slurm: bool = False) -> Optional[dict[s
     return states
 
 
+def reread_left(records: list[runfolder.RunRecord], queued: Optional[dict[str, runstate.Queued]]) -> list[runfolder.RunRecord]:
+    """The records again, each run whose job the queue no longer lists as live read anew.
+
+    Its files were read before the queue: a job that ended in between wrote its result after that
+    read, and must not be taken for one that left the queue without a result."""
+    if queued is None:
+        return records
+    out = []
+    for rec in records:
+        entry = queued.get(rec.job.job_id) if rec.job else None
+        left = rec.job is not None and (entry is None or entry.state not in schema.LIVE)
+        out.append(runfolder.read_run(rec.path) if left and rec.state not in schema.ENDED else rec)
+    return out
+
+
 def record_observed_ends(records: list[runfolder.RunRecord], queued: Optional[dict[str, runstate.Queued]]) -> set[Path]:
     """Close, in job.json, the attempts whose end only the scheduler saw (a node failure, a time
     limit, SIGKILL of the whole job, a job that failed before training started, a requeued job
@@ -482,6 +497,7 @@ def plan_launch(ablation: AblationSpec, profile: Profile, sweep: Path, write: bo
                                  the_store.root, memberships)
     records = {rid: runfolder.read_run(d) for rid, d in run_dirs.items()}
     queued = queue_states([rec.job for rec in records.values() if rec.job], slurm=profile.executor == "slurm")
+    records = dict(zip(records, reread_left(list(records.values()), queued)))
     if write:
         record_observed_ends(list(records.values()), queued)
     plan = LaunchPlan(runs, run_dirs, {}, queue_unknown=queued is None, adopted=adopted, memberships=memberships)

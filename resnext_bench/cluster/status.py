@@ -12,7 +12,7 @@ from pathlib import Path
 from ..units import plural
 from ..record import runfolder, runstate, schema, sweep as sweep_layout
 from .control import log_path
-from .launch import queue_states, record_observed_ends
+from .launch import queue_states, record_observed_ends, reread_left
 
 COLUMNS = ["run_id", "configuration", "seed", "state", "job_id", "attempts", "epoch", "epochs_planned",
            "best_val_top1_err", "last_error", "queue_reason", "last_attempt_end", "ended", "log"]
@@ -28,6 +28,7 @@ def sweep_status(sweep: Path) -> list[dict]:
     skipped: list = []
     records = list(sweep_layout.iter_records(Path(sweep), skipped))
     queued = queue_states([r.job for r in records if r.job])  # one scheduler query for the whole sweep
+    records = reread_left(records, queued)
     written = record_observed_ends(records, queued)
     records = [runfolder.read_run(rec.path) if rec.path in written else rec for rec in records]
     listed = sweep_layout.entries(Path(sweep))  # this sweep's labels (a run made by another sweep has that one's in its config)
