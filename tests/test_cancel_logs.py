@@ -10,7 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
-from conftest import wait_until, write_launch_grid
+from support.polling import wait_until
+from support.ablations import write_launch_grid
 
 from resnext_bench.cli import main
 from resnext_bench.cluster.control import job_logs

@@ -7,7 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import require_slurm, wait_until, write_launch_grid
+from support.slurm import require_slurm
+from support.polling import wait_until
+from support.ablations import write_launch_grid
 import yaml
 
 from resnext_bench.cli import main
