@@ -23,9 +23,7 @@ from resnext_bench.config.spec import STUDIES
 
 from resnext_bench.reference import REFERENCE_DIR as REFERENCE
 
-from support.sweeps import TABLE3_RUNS, make_run, make_table3_sweep
-
-# ---------------------------------------------------------------- fabricated run folders
+from support.sweeps import TABLE3_RUNS, make_run, make_table3_sweep  # fabricated run folders, known numbers
 
 
 # ---------------------------------------------------------------- collect
