@@ -11,10 +11,6 @@ import pytest
 import yaml
 
 from resnext_bench.analysis.collect import collect
-from resnext_bench.config.runs import Run
-from resnext_bench.config.spec import BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec
-from resnext_bench.record import runwrite
-from resnext_bench.record.schema import Epoch, Result
 from resnext_bench.errors import UserError
 from resnext_bench.analysis.plots import plot_cardinality, plot_cifar_size, plot_curves, write_plots
 from resnext_bench.analysis.report import write_report
@@ -27,59 +23,7 @@ from resnext_bench.config.spec import STUDIES
 
 from resnext_bench.reference import REFERENCE_DIR as REFERENCE
 
-# ---------------------------------------------------------------- fabricated run folders
-
-
-def make_run(sweep: Path, run_id: str, *, ablation="table3", study="table3", template="imagenet-50", cardinality=1,
-             bottleneck_width=64, shortcut=True, dataset="digits", seed=0, err=None, status="completed",
-             epochs=3, params=None, flops=None, baseline=None, device="cpu", num_gpus=0) -> Path:
-    """A run folder written through record/runwrite.py, as training writes it: config, epochs, result when ended."""
-    run_dir = sweep / "runs" / run_id
-    params = params or 1000 * cardinality * bottleneck_width
-    flops = flops or 20 * params
-    model = (BaselineSpec(baseline) if baseline else
-             ModelSpec(template, cardinality, bottleneck_width, shortcut=shortcut, num_classes=10))
-    run = Run(ablation=ablation, configuration=baseline or f"{cardinality}x{bottleneck_width}d", model=model,
-              data=DataSpec(name=dataset), recipe=RecipeSpec(name="short", epochs=epochs, batch_size=64),
-              runtime=RuntimeSpec(device="cpu"), seed=seed,
-              complexity={"params": params, "flops": flops, "params_conv_fc": params, "acts": 1, "block_params": 1},
-              image_size=32, study=study)
-    runwrite.write_config(run_dir, run)
-    final = 50.0 if err is None else err
-    done = epochs if status == "completed" else max(epochs - 1, 0)
-    lines = [Epoch(epoch=e, lr=0.1, train_loss=1.0 / e, train_top1_err=final + 10.0 / e - 1.0, val_loss=1.0 / e,
-                   val_top1_err=final if e == done else final + 10.0 / e, val_top5_err=final / 4,
-                   epoch_seconds=1.0, images_per_sec=500.0) for e in range(1, done + 1)]
-    runwrite.write_epochs(run_dir, lines)
-    if status in ("completed", "failed"):
-        runwrite.write_result(run_dir, Result(
-            status=status, reason=None if status == "completed" else "CUDA out of memory",
-            failed_epoch=None if status == "completed" else done + 1,
-            final_val_top1_err=final if status == "completed" else None,
-            final_val_top5_err=final / 4 if status == "completed" else None,
-            best_val_top1_err=final, best_val_top5_err=final / 4, params=params, flops=flops,
-            epochs=done, wall_seconds=7200.0, images_per_sec=500.0, device=device,
-            num_gpus=num_gpus, seed=seed, versions={"torch": "2.14.1", "torchvision": "0.29.1"}))
-    return run_dir
-
-
-# Known Table 3 numbers: per depth, C -> (d, errors of three seeds); C=8 at 101 layers never completes.
-TABLE3_RUNS = {
-    50: {1: (16, [30.0, 31.0, 32.0]), 2: (10, [29.0, 30.0, 31.0]), 4: (6, [26.0, 26.5, 27.0]),
-         8: (4, [30.0, 31.0, 32.0])},
-    101: {1: (16, [28.0, 28.0, 28.0]), 2: (10, [27.0, 27.5, 28.0]), 4: (6, [26.0, 26.2, 26.4]),
-          8: (4, [None, None, None])},
-}
-
-
-def make_table3_sweep(sweep: Path, dataset="digits") -> Path:
-    for depth, configs in TABLE3_RUNS.items():
-        for c, (d, errs) in configs.items():
-            for seed, err in enumerate(errs):
-                make_run(sweep, f"table3_{depth}-{c}x{d}d-s{seed}", template=f"imagenet-{depth}", cardinality=c,
-                         bottleneck_width=d, seed=seed, err=err, dataset=dataset,
-                         status="completed" if err is not None else "failed")
-    return sweep
+from support.sweeps import TABLE3_RUNS, make_run, make_table3_sweep  # fabricated run folders, known numbers
 
 
 # ---------------------------------------------------------------- collect

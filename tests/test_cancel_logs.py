@@ -10,7 +10,10 @@ import sys
 import threading
 from pathlib import Path
 
-from conftest import wait_until, write_launch_grid
+import pytest
+
+from support.polling import wait_until
+from support.ablations import write_launch_grid
 
 from resnext_bench.cli import main
 from resnext_bench.cluster.control import job_logs
@@ -76,10 +79,18 @@ def test_local_jobs_run_cancel_whole_chains_and_logs_are_where_status_says(tmp_p
     assert "0 runs cancelled" in capsys.readouterr().out
 
 
-def test_logs_follows_appended_lines_until_ctrl_c_and_exits_130(tmp_path):
+# How the child starts, set in the child itself: whatever this test process inherited (a terminal's default, or
+# SIGINT ignored under `nohup ... &` or a CI step) never decides the outcome. Ignored is what a user's
+# `nohup resnext-bench logs -f &` gets too: the verb must still end on Ctrl-C.
+SIGINT_AT_START = {"default": signal.SIG_DFL, "ignored": signal.SIG_IGN}
+
+
+@pytest.mark.parametrize("sigint", sorted(SIGINT_AT_START))
+def test_logs_follows_appended_lines_until_ctrl_c_and_exits_130(tmp_path, sigint):
     _, run_dir, logs = fake_run(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "resnext_bench.cli", "logs", str(run_dir), "-f"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, SIGINT_AT_START[sigint]))
     seen: list[str] = []
     reader = threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, "")), daemon=True)
     reader.start()
@@ -90,6 +101,7 @@ def test_logs_follows_appended_lines_until_ctrl_c_and_exits_130(tmp_path):
         wait_until(lambda: "epoch 2/2 trained\n" in seen, "the appended line", timeout=30, proc=proc)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 130
+        assert proc.stderr.read().strip() == "resnext-bench logs: interrupted"
     finally:
         proc.kill()
     assert seen[:2] == [f"# {run_dir.name}: attempt 1 of 1, job 991 (slurm)\n", f"==> {logs / '991_0_log.out'} <==\n"]

@@ -12,7 +12,7 @@ from resnext_bench.config.complexity import block_params, complexity, measured_c
 from resnext_bench.models import NAMED, ResNeXt, build_model
 from resnext_bench.config.spec import TEMPLATES, ModelSpec
 
-from conftest import small_spec
+from support.ablations import small_spec
 
 
 def spec_id(spec: ModelSpec) -> str:

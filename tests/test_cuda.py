@@ -26,8 +26,8 @@ from resnext_bench.config.spec import load_ablation
 from resnext_bench.record import runfolder, runwrite
 from resnext_bench.engine.checkpoint import load_checkpoint as load_latest
 from resnext_bench.engine.train import Stopped, train_run
-from conftest import DDP_PROBE
-from test_train import StopAfter  # polled once per step boundary: stops after step n+1
+from support.ddp import DDP_PROBE
+from support.training import StopAfter  # polled once per step boundary: stops after step n+1
 
 DEVICE = os.environ.get("RB_TEST_DEVICE", "cuda")
 if DEVICE not in ("cuda", "cpu"):

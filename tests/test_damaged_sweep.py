@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from resnext_bench.cli import main
-from test_analysis import make_run
+from support.sweeps import make_run
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -310,7 +310,7 @@ def test_a_training_run_stopped_mid_epoch_resumes_to_the_same_end(tmp_path, back
     from resnext_bench.engine.checkpoint import load_checkpoint
     from resnext_bench.engine.train import Stopped, train_run
     from resnext_bench.engine.data.shards import pack
-    from test_train import StopAfter, assert_same_outcome
+    from support.training import StopAfter, assert_same_outcome
 
     write_tree(tmp_path / "tree", per_class=4)
     root = tmp_path / "tree"
@@ -336,7 +336,7 @@ def test_a_resume_that_reads_with_another_decoder_says_so(tmp_path, monkeypatch)
     decoders. The run goes on (same samples, same draws) and the log says it."""
     from resnext_bench.engine.data import build
     from resnext_bench.engine.train import Stopped, train_run
-    from test_train import StopAfter
+    from support.training import StopAfter
 
     write_tree(tmp_path / "tree", per_class=4)
     run_dir = imagenet_run(tmp_path / "a", "switch", tmp_path / "tree", "auto")

@@ -41,7 +41,7 @@ def test_demo_on_a_missing_cifar_root_fails_before_launching(tmp_path, capsys):
 
 
 def test_demo_runs_the_same_study_on_cifar10_when_the_user_has_it(tmp_path, capsys):
-    from test_data import write_cifar
+    from support.data import write_cifar
 
     root = tmp_path / "cifar"
     write_cifar(root, "cifar10", per_file=16)  # torchvision's on-disk layout, tiny

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from test_analysis import make_run
-from test_report_claims import CLAIM, readings, sentences
+from support.sweeps import make_run
+from support.report import CLAIM, readings, sentences
 
 from resnext_bench.analysis import edf
 from resnext_bench.analysis.collect import RUN_COLUMNS

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import wait_until, write_launch_grid
+from support.polling import wait_until
+from support.ablations import write_launch_grid
 
 from resnext_bench.cli import main
 from resnext_bench.cluster import supervisor

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from resnext_bench.cli import build_parser
-from test_analysis import make_table3_sweep
+from support.sweeps import make_table3_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "torchvision", "timm", "fvcore")

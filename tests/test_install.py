@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from test_analysis import make_run, make_table3_sweep
+from support.sweeps import make_run, make_table3_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_REFERENCE = REPO / "resnext_bench" / "reference"

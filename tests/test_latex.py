@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from test_analysis import make_run
-from test_tables import make_every_table_sweep
+from support.sweeps import make_every_table_sweep, make_run
 
 from resnext_bench.analysis.collect import collect
 from resnext_bench.analysis.paper import load_reference

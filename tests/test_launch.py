@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_until, write_launch_grid
+from support.polling import wait_until
+from support.ablations import write_launch_grid
 import yaml
 
 from resnext_bench.cli import main
@@ -50,7 +51,7 @@ def test_debug_executor_trains_the_grid_and_relaunch_submits_nothing(grid, tmp_p
     assert "3 runs submitted" in capsys.readouterr().out
     assert states(sweep) == {"1x8d": "completed", "2x5d": "completed", "4x3d": "completed"}
     rows = sweep_status(sweep)
-    assert all(r["epoch"] == 1 and r["best_val_top1_err"] is not None and r["job_id"] for r in rows)
+    assert len(rows) == 3 and all(r["epoch"] == 1 and r["best_val_top1_err"] is not None and r["job_id"] for r in rows)
     assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
     out = capsys.readouterr().out
     assert "0 runs submitted, 3 skipped" in out
@@ -107,7 +108,14 @@ def test_local_executor_runs_chains_of_runs_from_a_code_snapshot(grid, tmp_path,
         result = json.loads((run_dir / "result.json").read_text())
         # the job imported the snapshot taken at launch, not the checkout
         assert Path(result["code_dir"]).parent.parent == (sweep / "code").resolve()
-    assert not list((sweep / "code").rglob("job.json"))  # job records landed in the run folders
+    # each job recorded its attempt in its run folder (the launch took the snapshot before any run folder had a
+    # job.json, so the snapshot holds none: a job.json there would be a job writing into the code, not the run)
+    for run_dir in (sweep / "runs").iterdir():
+        job = runfolder.read_job(run_dir)
+        assert job is not None and job.executor == "local", run_dir
+        assert job.last_attempt is not None and job.last_attempt.end == "completed", job
+        assert job.last_attempt.started_at and job.last_attempt.observed is None  # written by the job itself
+    assert (sweep / "code").is_dir() and not list((sweep / "code").rglob("job.json"))
 
 
 def test_dry_run_prints_runs_resources_and_an_estimate_and_submits_nothing(tmp_path, capsys):
@@ -141,14 +149,36 @@ def test_a_bad_profile_is_one_line_and_exit_2(grid, tmp_path, text, message):
     assert not (tmp_path / "s").exists()
 
 
+def fake_scontrol(tmp_path, monkeypatch, script: str) -> None:
+    """Put an `scontrol` running `script` first on PATH."""
+    shim = tmp_path / "bin"
+    shim.mkdir(exist_ok=True)
+    (shim / "scontrol").write_text("#!/bin/sh\n" + script + "\n")
+    (shim / "scontrol").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+
+
 def test_arrays_are_split_within_max_array_size():
     assert [len(c) for c in _chunks(list(range(2500)), 1001)] == [1001, 1001, 498]
-    assert max_array_size() >= 1
+    assert [len(c) for c in _chunks(list(range(80)), 40)] == [40, 40]
+
+
+def test_max_array_size_is_the_clusters_and_slurms_default_when_it_cannot_say(tmp_path, monkeypatch):
+    fake_scontrol(tmp_path, monkeypatch, "echo 'MaxJobCount             = 10000'; echo 'MaxArraySize            = 40'")
+    assert max_array_size() == 40
+    fake_scontrol(tmp_path, monkeypatch, "echo 'slurm_load_ctl_conf error: Unable to contact slurm controller' >&2; "
+                                         "exit 1")
+    assert max_array_size() == 1001  # Slurm's default MaxArraySize
+    fake_scontrol(tmp_path, monkeypatch, "echo 'MaxArraySize            = lots'")
+    assert max_array_size() == 1001
 
 
 def test_shipped_profiles_are_valid():
-    for path in (Path(__file__).resolve().parents[1] / "slurm").glob("*.yaml"):
-        assert load_profile(path).executor in ("slurm", "local", "debug")
+    shipped = {path.name: load_profile(path).executor
+               for path in (Path(__file__).resolve().parents[1] / "slurm").glob("*.yaml")}
+    assert {"debug.yaml": "debug", "workstation.yaml": "local", "local.yaml": "slurm",
+            "gpu-cluster.example.yaml": "slurm", "multinode.example.yaml": "slurm"}.items() <= shipped.items()
+    assert set(shipped.values()) <= {"slurm", "local", "debug"}
 
 
 def test_status_of_a_missing_sweep_is_one_line(tmp_path, capsys):

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_slurm, write_launch_grid
+from support.slurm import require_slurm
+from support.ablations import write_launch_grid
 
 from resnext_bench.cluster import snapshot
 from resnext_bench.config.runs import resolve_runs

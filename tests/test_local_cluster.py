@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from support.polling import wait_until
 import submitit
 
 pytestmark = pytest.mark.slurm

@@ -12,7 +12,7 @@ from resnext_bench.errors import UserError
 from resnext_bench.models import NAMED, ResNeXt, build_model, copy_grouped_weights, named_spec
 from resnext_bench.config.spec import TEMPLATES, ModelSpec
 
-from conftest import small_spec
+from support.ablations import small_spec
 
 # The five models torchvision and timm publish under the same names as ours.
 ECOSYSTEM_NAMES = ["resnet50", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2"]

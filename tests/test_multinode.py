@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import DDP_PROBE, require_slurm, wait_until
-from test_train import assert_same_outcome, make_run, quiet
+from support.ddp import DDP_PROBE
+from support.slurm import require_slurm
+from support.polling import wait_until
+from support.training import assert_same_outcome, make_run, quiet
 
 from resnext_bench.cli import main
 from resnext_bench.cluster.launch import Profile, _executor, load_profile, plan_arrays
@@ -111,7 +113,7 @@ def test_the_dry_run_shows_nodes_x_gpus_and_the_gpu_hours(tmp_path, capsys):
 
 
 def test_the_local_executor_runs_a_two_task_run_as_two_ranks(tmp_path):
-    from conftest import tiny_ablation
+    from support.ablations import tiny_ablation
 
     from resnext_bench.cluster.status import sweep_status
 

@@ -20,7 +20,7 @@ import pytest
 from matplotlib.figure import Figure
 from scipy import stats
 
-from test_analysis import TABLE3_RUNS, make_run, make_table3_sweep
+from support.sweeps import TABLE3_RUNS, make_run, make_table3_sweep
 
 from resnext_bench.analysis.collect import collect
 from resnext_bench.analysis.paper import load_reference

@@ -15,15 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_analysis import make_run
+from support.report import CLAIM, readings, sentences
+from support.sweeps import make_run
 
 from resnext_bench.analysis.report import write_report
 from resnext_bench.reference import REFERENCE_DIR
 
 CONFIGS = {1: 16, 2: 10, 4: 6, 8: 4}  # C -> d of a 50-layer equal-complexity sweep
 SEEDS = 5
-CLAIM = re.compile(r"\b(lower|higher|reproduc\w*|beats?|better|worse|falls|rises|lowest|highest|best|worst)\b"
-                   r"|as in the paper", re.IGNORECASE)
 
 
 def make_sweep(root: Path, errors, dataset="digits", seeds=SEEDS, **kwargs) -> Path:
@@ -38,27 +37,6 @@ def make_sweep(root: Path, errors, dataset="digits", seeds=SEEDS, **kwargs) -> P
 
 def report_of(tmp_path: Path, sweep: Path) -> str:
     return write_report([sweep], tmp_path / "out").read_text()
-
-
-def readings(text: str) -> dict[str, str]:
-    """{section title: its Reading block} for every table and figure of the report."""
-    out, title, lines = {}, None, text.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("### "):
-            title = line[4:]
-        if line.startswith("**Reading.**"):
-            block = [line]
-            for nxt in lines[i + 1:]:
-                if nxt.startswith("#"):
-                    break
-                block.append(nxt)
-            out[title] = "\n".join(block).strip()
-    return out
-
-
-def sentences(block: str) -> list[str]:
-    """Sentences and list items: split at line ends and at '. ' (decimals have no space after the point)."""
-    return [s.strip() for s in re.split(r"\n|(?<=\.)\s+", block) if s.strip()]
 
 
 def claims(text: str) -> list[str]:

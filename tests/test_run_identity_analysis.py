@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_analysis import make_run
+from support.sweeps import make_run
 
 from resnext_bench.analysis import edf
 from resnext_bench.analysis.collect import RUN_COLUMNS, CollectResult

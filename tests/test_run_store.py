@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import write_launch_grid
+from support.ablations import write_launch_grid
 
 from resnext_bench.cli import main
 from resnext_bench.cluster import snapshot

@@ -20,8 +20,9 @@ from resnext_bench.engine.checkpoint import load_checkpoint
 from resnext_bench.engine.train import Stopped, train_run
 from resnext_bench.errors import UserError
 
-from conftest import tiny_ablation as write_tiny, wait_until
-from test_train import StopAfter, quiet
+from support.ablations import tiny_ablation as write_tiny
+from support.polling import wait_until
+from support.training import StopAfter, quiet
 
 def tiny_ablation(tmp_path: Path, epochs=2, precision="fp32", name="tiny") -> Path:
     return write_tiny(tmp_path, f"{name}-{precision}", epochs=epochs, train_limit=96, precision=precision)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import wait_until
+from support.polling import wait_until
 from resnext_bench.cli import main
 from resnext_bench.engine.data import shards
 from resnext_bench.engine.data.layout import _scan_folder_tree

@@ -4,10 +4,13 @@ Skipped with the reason when no cluster answers; with RESNEXT_BENCH_REQUIRE_SLUR
 missing cluster is a failure instead.
 """
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_slurm, wait_until, write_launch_grid
+from support.slurm import require_slurm
+from support.polling import wait_until
+from support.ablations import write_launch_grid
 import yaml
 
 from resnext_bench.cli import main
@@ -162,7 +165,8 @@ def test_impossible_resources_are_one_line_and_exit_2(tmp_path):
     grid = write_grid(tmp_path)
     greedy = tmp_path / "greedy.yaml"
     greedy.write_text(PROFILE.read_text() + "\n" + "cpus_per_run: 4096\n")
-    proc = subprocess.run(["resnext-bench", "launch", str(grid), "--cluster", str(greedy),
+    # the installed command of this interpreter's environment, not whichever one PATH finds (or none)
+    proc = subprocess.run([str(Path(sys.executable).parent / "resnext-bench"), "launch", str(grid), "--cluster", str(greedy),
                            "--sweep-dir", str(tmp_path / "s")], capture_output=True, text=True)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

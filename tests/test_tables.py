@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_analysis import make_run, make_table3_sweep
+from support.sweeps import BIG, make_every_table_sweep, make_table3_sweep
 
 from resnext_bench.analysis.cells import ABSENT, NOT_SAME_DATA, is_blank
 from resnext_bench.analysis.collect import collect
@@ -20,28 +20,6 @@ from resnext_bench.analysis.runs import load_runs
 from resnext_bench.analysis.tables import build_table3, build_tables, write_tables
 
 G50, G101 = "50-layer (digits, short, 3 ep)", "101-layer (digits, short, 3 ep)"
-BIG = 25_557_032  # ResNet-50's parameter count: a float CSV writes it 25557032.0
-
-
-def make_every_table_sweep(sweep: Path, dataset: str = "digits") -> Path:
-    """Runs for all five tables: the Table 3 sweep (and so Table 2), Table 4 on imagenet and on
-    `dataset`, the residual study with and without the shortcut, Table 7 on cifar10 and cifar100."""
-    make_table3_sweep(sweep, dataset=dataset)
-    for data in sorted({"imagenet", dataset}):
-        for name, template, c, d, err in [("r101", "imagenet-101", 1, 64, 22.5), ("x64", "imagenet-101", 64, 4, 20.9),
-                                          ("r200", "imagenet-200", 1, 64, 22.0)]:
-            make_run(sweep, f"t4-{data}-{name}", ablation="table4_2x_complexity", study="table4", template=template,
-                     cardinality=c, bottleneck_width=d, dataset=data, err=err, params=BIG, flops=4_089_184_256)
-    for seed in range(2):
-        for c, d in [(1, 64), (32, 4)]:
-            make_run(sweep, f"res-{c}x{d}d-s{seed}", ablation="residual", study="residual", cardinality=c,
-                     bottleneck_width=d, dataset=dataset, seed=seed, err=23.0 + seed)
-            make_run(sweep, f"res-{c}x{d}d-noshort-s{seed}", ablation="residual", study="residual", cardinality=c,
-                     bottleneck_width=d, dataset=dataset, shortcut=False, seed=seed, err=27.0 + seed)
-        for data, err in [("cifar10", 4.0), ("cifar100", 18.0)]:
-            make_run(sweep, f"t7-{data}-s{seed}", ablation="table7", study="table7", template="cifar-29",
-                     cardinality=8, bottleneck_width=64, dataset=data, seed=seed, err=err + seed, params=34_400_000)
-    return sweep
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import tiny_ablation
+from support.ablations import tiny_ablation
 
 from resnext_bench.config.runs import resolve_runs
 from resnext_bench.config.spec import load_ablation
@@ -13,7 +13,7 @@ from resnext_bench.engine.train import Stopped, train_run
 
 # The test extra installs tensorboard: a missing install fails here instead of skipping quietly.
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
-from test_train import StopAfter  # noqa: E402
+from support.training import StopAfter  # noqa: E402
 
 
 def make_run(tmp_path: Path, name: str, overrides=("runtime.tensorboard=true",), epochs=2) -> Path:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_ablation, wait_until
+from support.ablations import tiny_ablation
+from support.polling import wait_until
+from support.training import StopAfter, assert_same_outcome, make_run, quiet
 
 from resnext_bench.engine import train as train_mod
 from resnext_bench.engine.checkpoint import load_checkpoint
@@ -19,38 +21,6 @@ from resnext_bench.record import locks, runfolder, runwrite
 from resnext_bench.config.spec import load_ablation
 from resnext_bench.engine.train import Stopped, train_run
 
-TIMING = {"epoch_seconds", "images_per_sec", "data_wait_pct"}
-
-def make_run(tmp_path: Path, name: str, epochs=2, train_limit=192, ckpt=10.0) -> Path:
-    """Write a tiny ablation and its single run folder; return the run folder."""
-    run = resolve_runs(load_ablation(tiny_ablation(tmp_path, name, epochs, train_limit, ckpt)))[0]
-    run_dir = tmp_path / name / run.run_id
-    runwrite.write_config(run_dir, run)
-    return run_dir
-
-
-def quiet(msg):
-    pass
-
-
-def outcome(run_dir: Path):
-    """Final weights and the non-timing metrics of a finished run."""
-    ckpt = load_checkpoint(run_dir).state
-    metrics = [{k: v for k, v in m.items() if k not in TIMING} for m in runfolder.epochs_of(run_dir)]
-    return ckpt["model"], metrics
-
-
-def assert_same_outcome(a: Path, b: Path):
-    wa, ma = outcome(a)
-    wb, mb = outcome(b)
-    assert ma == mb
-    assert wa.keys() == wb.keys()
-    for k in wa:
-        assert torch.equal(wa[k], wb[k]), k
-    ra, rb = runfolder.result_of(a), runfolder.result_of(b)
-    for key in ("status", "final_val_top1_err", "final_val_top5_err", "best_val_top1_err", "epochs"):
-        assert ra[key] == rb[key], key
-
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
@@ -59,18 +29,6 @@ def reference(tmp_path_factory):
     run_dir = make_run(tmp, "ref")
     assert train_run(run_dir, log=quiet)["status"] == "completed"
     return tmp, run_dir
-
-
-class StopAfter:
-    """A stop flag that asks to stop after `n` training steps (a SIGTERM arriving mid-epoch)."""
-
-    def __init__(self, n):
-        self.n, self.reason, self.after = n, "test stop", None
-
-    @property
-    def requested(self):
-        self.n -= 1
-        return self.n < 0
 
 
 def test_digits_is_learned_well_below_chance(tmp_path):

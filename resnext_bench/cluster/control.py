@@ -9,11 +9,13 @@ job appends to the same files. The debug executor trains inside `launch`: its ou
 """
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,10 +198,35 @@ def show_logs(target: str, sweep: Optional[Path] = None, attempt: Optional[int] 
         if not path.exists():
             print("(not written yet: the job has not started)", file=out)
     out.flush()
-    shown = chosen.stderr
-    while follow:
+    if follow:
+        with ctrl_c_interrupts():
+            _follow((chosen.stdout, chosen.stderr), offsets, out, poll_s)
+
+
+@contextlib.contextmanager
+def ctrl_c_interrupts():
+    """Within the block, SIGINT raises KeyboardInterrupt, whatever the parent left it as.
+
+    A process started with SIGINT ignored (`nohup ... &` from a script, a CI step) keeps it ignored:
+    Python installs its handler only over the default, so Ctrl-C could never end `logs -f`. Only the
+    main thread may set handlers; elsewhere the block changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        # None: the previous handler was not set from Python; the default is the nearest to it
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+
+
+def _follow(paths: Sequence[Path], offsets: dict[Path, int], out, poll_s: float) -> None:
+    """Print what is appended to `paths` from `offsets` on, forever (tail -f over both files)."""
+    shown = paths[-1]
+    while True:
         time.sleep(poll_s)
-        for path in (chosen.stdout, chosen.stderr):
+        for path in paths:
             size = _size(path)
             if size < offsets[path]:  # truncated or replaced: start over, as tail -f does
                 offsets[path] = 0
