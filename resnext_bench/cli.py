@@ -84,7 +84,7 @@ def cmd_train(args) -> int:
 
 def _place_one(run, sweep: Path, store_flag, ablation) -> Path:
     """Put one run in the store and list it in `sweep` (under the sweep's launch lock); its folder."""
-    from .cluster.launch import place_runs
+    from .cluster.plan import place_runs
     from .record import sweep as sweep_layout
     from .record.store import Store, store_for
 
@@ -100,7 +100,9 @@ def _place_one(run, sweep: Path, store_flag, ablation) -> Path:
 
 def cmd_launch(args) -> int:
     """Submit an ablation's runs (configurations x seeds); runs already in the store are reused."""
-    from .cluster.launch import launch, load_profile, plan_launch
+    from .cluster.launch import launch
+    from .cluster.plan import plan_launch
+    from .cluster.profile import load_profile
     from .config.spec import load_ablation
     from .record.store import store_for
 

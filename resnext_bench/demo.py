@@ -29,7 +29,7 @@ def default_ablation() -> Path:
 
 def pick_profile(executor: str) -> tuple[Path, str]:
     """The cluster profile to use and a sentence saying why."""
-    from .cluster.launch import slurm_available
+    from .cluster.profile import slurm_available
 
     slurm = REPO / "slurm"
     if executor == "slurm" or (executor == "auto" and slurm_available()):
@@ -91,7 +91,8 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
              timeout_s: float | None = None, log=print) -> Path:
     """Launch, wait, report; returns the path of report.md."""
     from .engine.data import check_data
-    from .cluster.launch import launch, load_profile
+    from .cluster.launch import launch
+    from .cluster.profile import load_profile
     from .analysis.report import write_report
     from .config.spec import load_ablation
 

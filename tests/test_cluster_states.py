@@ -16,7 +16,7 @@ from support.polling import wait_until
 from support.ablations import write_launch_grid
 
 from resnext_bench.cli import main
-from resnext_bench.cluster.launch import slurm_available
+from resnext_bench.cluster.profile import slurm_available
 from resnext_bench.cluster.status import sweep_status
 from resnext_bench.record import locks, runfolder, runwrite, schema
 
@@ -359,7 +359,8 @@ def test_retry_lifts_the_limit_for_the_named_run_only_and_retry_failed_for_all(t
     debug = tmp_path / "debug.yaml"
     debug.write_text("executor: debug\nmax_retries: 0\n")
     argv = ["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]
-    from resnext_bench.cluster.launch import load_profile, plan_launch
+    from resnext_bench.cluster.plan import plan_launch
+    from resnext_bench.cluster.profile import load_profile
     from resnext_bench.config.spec import load_ablation
 
     plan = plan_launch(load_ablation(grid), load_profile(debug), sweep)

@@ -13,7 +13,8 @@ from support.ablations import write_launch_grid
 import yaml
 
 from resnext_bench.cli import main
-from resnext_bench.cluster.launch import _chunks, load_profile, max_array_size
+from resnext_bench.cluster.profile import load_profile, max_array_size
+from resnext_bench.cluster.submit import _chunks
 from resnext_bench.record import runfolder, runwrite, schema
 from resnext_bench.cluster.status import sweep_status
 
@@ -69,7 +70,7 @@ def test_a_failed_run_shows_its_reason_and_a_relaunch_resubmits_it_alone(grid, t
     # write the run folders, then make one of them point at data its node cannot see
     assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep), "--dry-run"]) == 0
     assert not (sweep / "runs").exists()  # a dry run writes nothing
-    from resnext_bench.cluster.launch import plan_launch
+    from resnext_bench.cluster.plan import plan_launch
     from resnext_bench.config.spec import load_ablation
     plan_launch(load_ablation(grid), load_profile(debug), sweep)
     broken = break_run(sweep, "2x5d", str(tmp_path / "missing-cifar"))

@@ -16,7 +16,8 @@ from support.polling import wait_until
 from support.training import assert_same_outcome, make_run, quiet
 
 from resnext_bench.cli import main
-from resnext_bench.cluster.launch import Profile, _executor, load_profile, plan_arrays
+from resnext_bench.cluster.profile import Profile, load_profile
+from resnext_bench.cluster.submit import _executor, plan_arrays
 from resnext_bench.config.runs import resolve_runs
 from resnext_bench.config.spec import load_ablation
 from resnext_bench.record import runfolder, schema

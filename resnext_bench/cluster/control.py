@@ -25,7 +25,7 @@ from ..record import runfolder, runstate, runwrite, schema, sweep as sweep_layou
 from ..errors import UserError
 from ..record.store import store_in
 from ..units import plural
-from .launch import queue_states
+from .queue import queue_states
 
 
 # ---------------------------------------------------------------- where the logs are

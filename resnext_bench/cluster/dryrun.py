@@ -5,8 +5,10 @@ import math
 
 from ..engine.data.layout import imagenet_backend
 from ..units import plural
-from .launch import (DEFAULT_MAX_ARRAY_SIZE, LaunchPlan, Profile, estimate_gpu_hours, max_array_size, plan_arrays,
-                     slurm_available)
+from .estimate import estimate_gpu_hours
+from .plan import LaunchPlan
+from .profile import DEFAULT_MAX_ARRAY_SIZE, Profile, max_array_size, slurm_available
+from .submit import plan_arrays
 
 
 # Training crops per second per CPU core of each ImageNet decoding backend, measured by `loader-bench` on the

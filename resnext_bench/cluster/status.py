@@ -12,7 +12,7 @@ from pathlib import Path
 from ..units import plural
 from ..record import runfolder, runstate, schema, sweep as sweep_layout
 from .control import log_path
-from .launch import queue_states, record_observed_ends, reread_left
+from .queue import queue_states, record_observed_ends, reread_left
 
 COLUMNS = ["run_id", "configuration", "seed", "state", "job_id", "attempts", "epoch", "epochs_planned",
            "best_val_top1_err", "last_error", "queue_reason", "last_attempt_end", "ended", "log"]

@@ -6,7 +6,7 @@ import pytest
 
 def require_slurm(module_level: bool = False) -> None:
     """Skip unless a Slurm cluster answers; fail instead under RESNEXT_BENCH_REQUIRE_SLURM=1 (CI)."""
-    from resnext_bench.cluster.launch import slurm_available
+    from resnext_bench.cluster.profile import slurm_available
 
     if slurm_available():
         return
