@@ -8,8 +8,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable, Optional
 
-from .spec import ModelSpec, get_template, stage_widths
+from .spec import BaselineSpec, ModelSpec, get_template, stage_widths
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,22 @@ def measured_complexity(model, input_size: int, in_chans: int = 3) -> dict:
         model.train(was_training)
     flops = sum(v for k, v in by_op.items() if k in ("conv", "linear", "addmm", "matmul"))
     return {"params": params, "flops": int(flops), "by_operator": dict(by_op)}
+
+
+# A baseline (timm:/torchvision:) is measured by building it, which only `models` can do, and models
+# sits above config. So config never imports models: the package root (resnext_bench/__init__.py)
+# registers models.baseline_complexity here, behind a lazy import, so planning never loads torch.
+_baseline_measure: Optional[Callable[[BaselineSpec, int], Complexity]] = None
+
+
+def register_baseline_measure(measure: Callable[[BaselineSpec, int], Complexity]) -> None:
+    """Set how a baseline's complexity is measured (models.baseline_complexity, or a test's stand-in)."""
+    global _baseline_measure
+    _baseline_measure = measure
+
+
+def baseline_complexity(spec: BaselineSpec, image_size: int) -> Complexity:
+    """A timm/torchvision baseline's params and FLOPs, measured by the registered measure."""
+    if _baseline_measure is None:
+        raise RuntimeError("no baseline measure registered (resnext_bench/__init__.py registers models')")
+    return _baseline_measure(spec, image_size)
