@@ -1,4 +1,5 @@
-"""Analytic complexity of a ModelSpec, without building the model (as pycls does).
+"""Analytic complexity of a ModelSpec, without building the model (as pycls does); counts measured
+on a built model (fvcore) are models.measured_complexity.
 
 "FLOPs" follow the paper (Sec. 3.1), torchvision and timm: multiply-adds of conv and fc layers.
 `params` counts every learnable parameter (== sum(p.numel()) of the built model);
@@ -97,33 +98,6 @@ def block_params(spec: ModelSpec) -> int:
     """Eqn. 4: conv parameters of a (non-first) block of the first stage."""
     width, cout = stage_widths(spec, 0)
     return cout * width + width * (width // spec.cardinality) * 9 + width * cout
-
-
-def measured_complexity(model, input_size: int, in_chans: int = 3) -> dict:
-    """Params by sum(numel) and conv+linear multiply-adds by fvcore: the independent cross-check."""
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        # fvcore.nn scripts its focal loss with torch.jit.script at import, which torch now
-        # deprecates: a warning about fvcore's internals, not the user's business.
-        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
-        from fvcore.nn import FlopCountAnalysis
-
-    params = sum(p.numel() for p in model.parameters())
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer chatter from fvcore, not about our counts
-            analysis = FlopCountAnalysis(model, torch.zeros(1, in_chans, input_size, input_size))
-            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
-            by_op = analysis.by_operator()
-    finally:
-        model.train(was_training)
-    flops = sum(v for k, v in by_op.items() if k in ("conv", "linear", "addmm", "matmul"))
-    return {"params": params, "flops": int(flops), "by_operator": dict(by_op)}
 
 
 # A baseline (timm:/torchvision:) is measured by building it, which only `models` can do, and models
