@@ -235,7 +235,7 @@ def cmd_baselines(args) -> int:
 
 def cmd_pack(args) -> int:
     """Pack an ImageFolder tree into WebDataset-compatible tar shards with an index and a manifest (resumable)."""
-    from .engine.data.shards import PackOptions, pack
+    from .engine.data import PackOptions, pack
 
     options = PackOptions(max_side=args.max_side, quality=args.quality, shard_mb=args.shard_size,
                           shard_samples=args.shard_samples)

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from resnext_bench.config.complexity import block_params, complexity, measured_complexity
-from resnext_bench.models import NAMED, ResNeXt, build_model
+from resnext_bench.config.complexity import block_params, complexity
+from resnext_bench.models import NAMED, ResNeXt, build_model, measured_complexity
 from resnext_bench.config.spec import TEMPLATES, ModelSpec
 
 from support.ablations import small_spec

@@ -21,7 +21,7 @@ from resnext_bench.engine.data.build import _checked_schedule
 from resnext_bench.engine.data.decode import (Unreadable, center_box, dct_scale, decode_pil,
                                               decode_turbo, resolve_backend, turbo_decoder)
 from resnext_bench.engine.data.layout import FolderSource
-from resnext_bench.engine.data.gpudecode import GpuDecodeTrainData, GpuDecodeValData, _EncodedImages
+from resnext_bench.engine.data.gpudecode import GpuDecodeTrainData, GpuDecodeValData, EncodedImages
 from resnext_bench.engine.data.seam import _Normaliser
 from resnext_bench.engine.data.sources import IMAGENET_STATS
 from resnext_bench.engine.data.workers import _sample_tickets
@@ -73,15 +73,16 @@ def spec_for(root, loader, **kw):
 
 def nvjpeg_twin(root, batch=4, seed=0):
     """The nvjpeg delivery path with the CPU standing in for the GPU."""
-    from resnext_bench.engine.data.layout import _root_path, _scan_folder_tree
+    from resnext_bench.engine.data.folders import scan_folder_tree
+    from resnext_bench.engine.data.layout import _root_path
 
     spec = spec_for(root, "nvjpeg")
-    tree = _scan_folder_tree(_root_path(spec))
+    tree = scan_folder_tree(_root_path(spec))
     schedule = _checked_schedule(spec, len(tree.train), batch, seed, 1, 0)
     normalise = _Normaliser(*IMAGENET_STATS, CPU)
-    train = GpuDecodeTrainData(_EncodedImages(FolderSource(tree.train), SIZE, seed), _sample_tickets(schedule), spec,
+    train = GpuDecodeTrainData(EncodedImages(FolderSource(tree.train), SIZE, seed), _sample_tickets(schedule), spec,
                                schedule, normalise, CPU)
-    val = GpuDecodeValData(_EncodedImages(FolderSource(tree.val), SIZE, seed), batch, spec, normalise, CPU, 1, 0)
+    val = GpuDecodeValData(EncodedImages(FolderSource(tree.val), SIZE, seed), batch, spec, normalise, CPU, 1, 0)
     return train, val
 
 

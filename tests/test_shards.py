@@ -19,7 +19,7 @@ from PIL import Image
 from support.polling import wait_until
 from resnext_bench.cli import main
 from resnext_bench.engine.data import shards
-from resnext_bench.engine.data.layout import _scan_folder_tree
+from resnext_bench.engine.data.folders import scan_folder_tree
 from resnext_bench.engine.data.shards import PackOptions, open_shards, pack
 from resnext_bench.errors import UserError
 
@@ -81,7 +81,7 @@ def pack_quiet(root, out, **kw):
 def test_packed_samples_are_the_folder_samples_in_scan_order(tree, tmp_path):
     root, odd = tree
     pack_quiet(root, tmp_path / "p", shard_samples=3)
-    packed, scan = open_shards(tmp_path / "p"), _scan_folder_tree(root.resolve())
+    packed, scan = open_shards(tmp_path / "p"), scan_folder_tree(root.resolve())
     assert packed.classes == scan.classes == CLASSES
     skipped = {"train": {str(odd["corrupt"])}, "val": {str(odd["truncated"])}}
     for split in ("train", "val"):
@@ -146,7 +146,7 @@ def test_shard_size_bound_in_mb(tree, tmp_path):
 def test_reencoding_bounds_the_longest_side_and_keeps_small_jpegs(tree, tmp_path):
     root, odd = tree
     pack_quiet(root, tmp_path / "p", max_side=64, quality=85)
-    packed, scan = open_shards(tmp_path / "p"), _scan_folder_tree(root.resolve())
+    packed, scan = open_shards(tmp_path / "p"), scan_folder_tree(root.resolve())
     reencoded = 0
     for i in range(len(packed.split("train"))):
         part = packed.split("train")

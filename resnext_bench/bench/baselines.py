@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..config.complexity import complexity, measured_complexity
+from ..config.complexity import complexity
 from ..errors import UserError
-from ..models import build_model, named_spec
+from ..models import build_model, measured_complexity, named_spec
 from ..config.spec import BaselineSpec
 from ..progress import progress
 from ..reference import REFERENCE_DIR

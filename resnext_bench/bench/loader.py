@@ -107,7 +107,7 @@ def _cpu_backends() -> dict[str, Callable]:
     """name -> decode(data, size, box_of, flip): every CPU backend (and turbo binding) usable here."""
     from functools import partial
 
-    from ..engine.data.decode import decode_pil, decode_turbo, turbo_decoder
+    from ..engine.data import decode_pil, decode_turbo, turbo_decoder
 
     found = {"pil": decode_pil}
     if turbo_decoder() == "simplejpeg":
@@ -120,11 +120,10 @@ def _cpu_backends() -> dict[str, Callable]:
 
 def _tickets(samples, size: int, seed: int, epoch: int):
     """Each sample's bytes, label, box function and mirror flag for `epoch`, in the epoch's order."""
-    from ..engine.data.decode import ticket_view
-    from ..engine.data.draws import _Schedule
+    from ..engine.data import Schedule, ticket_view
 
     out = []
-    for index in _Schedule(len(samples), 1, seed, 1, 0).order(epoch).tolist():
+    for index in Schedule(len(samples), 1, seed, 1, 0).order(epoch).tolist():
         _, box_of, flip = ticket_view((index, epoch), seed, size)  # the draws the training loaders take
         out.append((samples[index][0], samples[index][1], box_of, flip))
     return out
@@ -145,7 +144,7 @@ def _time_cpu(decode, tickets, size: int) -> tuple[float, list[int]]:
 
 def packed_copies(samples, folder: Path, max_side: int) -> list[tuple[str, int]]:
     """The set as `pack --max-side` stores it (longest side <= max_side), as files beside the originals."""
-    from ..engine.data.shards import PackOptions, stored_bytes
+    from ..engine.data import PackOptions, stored_bytes
 
     copies = []
     for path, label in samples:
@@ -202,14 +201,13 @@ def measure_nvjpeg(samples, size: int, repeats: int, batch: int, seed: int = 0, 
     torchvision's CPU decoder: a rehearsal, not a measurement of anything useful.)"""
     import torch
 
-    from ..engine.data.layout import FolderSource
-    from ..engine.data.gpudecode import _EncodedImages, decode_batch
+    from ..engine.data import decode_batch, EncodedImages, FolderSource
 
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         return None
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    dataset = _EncodedImages(FolderSource(tuple(samples)), size, seed)
+    dataset = EncodedImages(FolderSource(tuple(samples)), size, seed)
     cpu_rates, gpu_rates = [], []
     for r in range(repeats + 1):  # the first pass warms nvjpeg up and is not counted
         order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(r)).tolist()
@@ -236,10 +234,9 @@ def measure_nvjpeg(samples, size: int, repeats: int, batch: int, seed: int = 0, 
 
 def _parity(dataset, samples, size: int, device) -> float:
     """Mean |nvjpeg - pil| of the evaluation crops (central box), in grey levels."""
-    from ..engine.data.gpudecode import decode_batch
-    from ..engine.data.workers import _FolderImages
+    from ..engine.data import decode_batch, FolderImages
 
-    reference = _FolderImages(dataset.source, size, dataset.seed, "pil")  # a plain index: the central box
+    reference = FolderImages(dataset.source, size, dataset.seed, "pil")  # a plain index: the central box
     gpu, _, _ = decode_batch([dataset[i] for i in range(len(samples))], size, device)
     diffs = [(gpu[i].cpu().float() - reference[i][0].float()).abs().mean().item() for i in range(len(samples))]
     return sum(diffs) / len(diffs)
@@ -286,7 +283,7 @@ def run(args) -> int:
     gpu = measure_nvjpeg(samples, args.size, args.repeats, args.gpu_batch, log=log)
     rows += [gpu] if gpu else []
     from ..engine.environment import cpu_model
-    from ..engine.data.decode import turbo_decoder
+    from ..engine.data import turbo_decoder
 
     text = "\n".join([
         f"# loader-bench: ImageNet training crops ({args.size} px) per CPU core",

@@ -30,9 +30,9 @@ def write_digits_folder(root: Path, side: int = 64) -> None:
     """digits as ROOT/{train,val}/dK/*.JPEG (the suite's fixed split), RGB, upscaled to `side`."""
     from PIL import Image
 
-    from ..engine.data.sources import _arrays
+    from ..engine.data import load_arrays
 
-    arrays = _arrays(DataSpec("digits"))
+    arrays = load_arrays(DataSpec("digits"))
     for split, (x, y) in (("train", (arrays.train_x, arrays.train_y)), ("val", (arrays.val_x, arrays.val_y))):
         for i, (image, label) in enumerate(zip(x, y)):
             folder = root / split / f"d{int(label)}"
@@ -42,8 +42,7 @@ def write_digits_folder(root: Path, side: int = 64) -> None:
 
 
 def evaluate_backends(root: Path, device: torch.device, epochs: int, seed: int = 0, log=print) -> list[dict]:
-    from ..engine.data import build_data
-    from ..engine.data.decode import nvjpeg_available
+    from ..engine.data import build_data, nvjpeg_available
 
     spec = DataSpec("imagenet", root=str(root), image_size=SIZE, num_workers=2, loader="pil")
     train, val = build_data(spec, 64, device, seed)

@@ -40,10 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config.complexity import complexity, measured_complexity
+from ..config.complexity import complexity
 from ..errors import UserError
 from ..fsutil import write_text
-from ..models import NAMED, build_model
+from ..models import NAMED, build_model, measured_complexity
 from ..config.spec import TEMPLATES, BaselineSpec, ModelSpec
 from ..engine.environment import cpu_model
 

@@ -1,4 +1,5 @@
-"""Analytic complexity of a ModelSpec, without building the model (as pycls does).
+"""Analytic complexity of a ModelSpec, without building the model (as pycls does); counts measured
+on a built model (fvcore) are models.measured_complexity.
 
 "FLOPs" follow the paper (Sec. 3.1), torchvision and timm: multiply-adds of conv and fc layers.
 `params` counts every learnable parameter (== sum(p.numel()) of the built model);
@@ -8,8 +9,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable, Optional
 
-from .spec import ModelSpec, get_template, stage_widths
+from .spec import BaselineSpec, ModelSpec, get_template, stage_widths
 
 
 @dataclass(frozen=True)
@@ -98,28 +100,20 @@ def block_params(spec: ModelSpec) -> int:
     return cout * width + width * (width // spec.cardinality) * 9 + width * cout
 
 
-def measured_complexity(model, input_size: int, in_chans: int = 3) -> dict:
-    """Params by sum(numel) and conv+linear multiply-adds by fvcore: the independent cross-check."""
-    import warnings
+# A baseline (timm:/torchvision:) is measured by building it, which only `models` can do, and models
+# sits above config. So config never imports models: the package root (resnext_bench/__init__.py)
+# registers models.baseline_complexity here, behind a lazy import, so planning never loads torch.
+_baseline_measure: Optional[Callable[[BaselineSpec, int], Complexity]] = None
 
-    import torch
 
-    with warnings.catch_warnings():
-        # fvcore.nn scripts its focal loss with torch.jit.script at import, which torch now
-        # deprecates: a warning about fvcore's internals, not the user's business.
-        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
-        from fvcore.nn import FlopCountAnalysis
+def register_baseline_measure(measure: Callable[[BaselineSpec, int], Complexity]) -> None:
+    """Set how a baseline's complexity is measured (models.baseline_complexity, or a test's stand-in)."""
+    global _baseline_measure
+    _baseline_measure = measure
 
-    params = sum(p.numel() for p in model.parameters())
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer chatter from fvcore, not about our counts
-            analysis = FlopCountAnalysis(model, torch.zeros(1, in_chans, input_size, input_size))
-            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
-            by_op = analysis.by_operator()
-    finally:
-        model.train(was_training)
-    flops = sum(v for k, v in by_op.items() if k in ("conv", "linear", "addmm", "matmul"))
-    return {"params": params, "flops": int(flops), "by_operator": dict(by_op)}
+
+def baseline_complexity(spec: BaselineSpec, image_size: int) -> Complexity:
+    """A timm/torchvision baseline's params and FLOPs, measured by the registered measure."""
+    if _baseline_measure is None:
+        raise RuntimeError("no baseline measure registered (resnext_bench/__init__.py registers models')")
+    return _baseline_measure(spec, image_size)

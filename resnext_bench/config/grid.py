@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
-from .complexity import Complexity, block_params, complexity, measured_complexity
+from .complexity import Complexity, baseline_complexity, block_params, complexity
 from ..errors import UserError
 from ..units import si
 from .spec import AblationSpec, BaselineSpec, ConfigEntry, ModelSpec
@@ -105,10 +105,7 @@ def _entry_model(defaults: ModelSpec, entry: ConfigEntry, classes: int, chans: i
 def _complexity_of(model: ModelSpec | BaselineSpec, image_size: int) -> Complexity:
     if isinstance(model, ModelSpec):
         return complexity(model, image_size)
-    from ..models import build_model
-
-    measured = measured_complexity(build_model(model), image_size, model.in_chans)
-    return Complexity(measured["params"], measured["params"], measured["flops"], 0, 0)
+    return baseline_complexity(model, image_size)
 
 
 def default_name(model: ModelSpec) -> str:

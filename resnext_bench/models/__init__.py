@@ -4,7 +4,9 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import UserError
+from ..config.complexity import Complexity
 from ..config.spec import BaselineSpec, ModelSpec
+from .complexity import measured_complexity
 from .resnext import ResNeXt, copy_grouped_weights
 
 # Named configurations of the paper and of torchvision/timm (ImageNet heads unless stated).
@@ -65,4 +67,13 @@ def build_model(spec: ModelSpec | BaselineSpec | str) -> nn.Module:
     return ResNeXt(spec)
 
 
-__all__ = ["NAMED", "ResNeXt", "build_model", "build_baseline", "named_spec", "copy_grouped_weights"]
+
+def baseline_complexity(spec: BaselineSpec, image_size: int) -> Complexity:
+    """A timm/torchvision baseline's params and FLOPs, measured on the built model; no block_params
+    or activations (those are our family's analytic counts)."""
+    measured = measured_complexity(build_baseline(spec), image_size, spec.in_chans)
+    return Complexity(measured["params"], measured["params"], measured["flops"], 0, 0)
+
+
+__all__ = ["NAMED", "ResNeXt", "baseline_complexity", "measured_complexity", "build_model", "build_baseline",
+           "named_spec", "copy_grouped_weights"]

@@ -6,21 +6,34 @@
 delivery paths behind one interface (`seam`): `device` keeps a whole split on the training device
 and crops/flips there, `workers` feeds a torch DataLoader. The loaders (which import torch) load
 only when asked for, so planning commands stay fast.
+
+This module is the public face: code outside engine/data (bench, train, cli, cluster) imports
+from here, never a private (`_`) name of a module inside.
 """
 from __future__ import annotations
 
-from .layout import IMAGE_EXTENSIONS, DatasetInfo, check_data, dataset_info
+from .folders import IMAGE_EXTENSIONS
+from .layout import DatasetInfo, FolderSource, check_data, dataset_info, imagenet_backend
 
-__all__ = [
-    "DatasetInfo", "TrainData", "ValData", "dataset_info", "check_data", "build_data",
-    "resolve_loader", "IMAGE_EXTENSIONS",
-]
-_LOADERS = ("TrainData", "ValData", "build_data", "resolve_loader")
+# name -> the module that defines it; these import torch (or PIL): loaded only when asked for
+_LAZY = {
+    "TrainData": "build", "ValData": "build", "build_data": "build", "resolve_loader": "build",
+    "Schedule": "draws",
+    "load_arrays": "sources",
+    "decode_pil": "decode", "decode_turbo": "decode", "turbo_decoder": "decode", "ticket_view": "decode",
+    "nvjpeg_available": "decode",
+    "EncodedImages": "gpudecode", "decode_batch": "gpudecode",
+    "FolderImages": "workers",
+    "PackOptions": "shards", "pack": "shards", "stored_bytes": "shards",
+}
+
+__all__ = ["DatasetInfo", "FolderSource", "IMAGE_EXTENSIONS", "check_data", "dataset_info", "imagenet_backend",
+           *_LAZY]
 
 
 def __getattr__(name: str):
-    if name in _LOADERS:  # these import torch: only when asked for
-        from . import build
+    if name in _LAZY:
+        import importlib
 
-        return getattr(build, name)
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,12 +7,12 @@ from ...errors import UserError
 from ...config.spec import DataSpec
 from .decode import nvjpeg_available, resolve_backend
 from .device import DeviceTrainData, DeviceValData
-from .gpudecode import GpuDecodeTrainData, GpuDecodeValData, _EncodedImages
-from .draws import _Schedule, _crop_pad
+from .gpudecode import GpuDecodeTrainData, GpuDecodeValData, EncodedImages
+from .draws import Schedule, _crop_pad
 from .seam import TrainData, ValData, _Normaliser
 from .layout import NATIVE_SIZE, check_data, imagenet_images
-from .sources import IMAGENET_STATS, _arrays
-from .workers import WorkerTrainData, WorkerValData, _FolderImages, _TensorImages, _crop_tickets, _sample_tickets
+from .sources import IMAGENET_STATS, load_arrays
+from .workers import WorkerTrainData, WorkerValData, FolderImages, _TensorImages, _crop_tickets, _sample_tickets
 
 
 
@@ -38,8 +38,8 @@ def build_data(spec: DataSpec, batch_size: int, device: torch.device, seed: int,
     return _build_array_data(spec, batch_size, device, seed, world_size, rank)
 
 
-def _checked_schedule(spec: DataSpec, n: int, batch_size: int, seed: int, world_size: int, rank: int) -> _Schedule:
-    schedule = _Schedule(n, batch_size, seed, world_size, rank)
+def _checked_schedule(spec: DataSpec, n: int, batch_size: int, seed: int, world_size: int, rank: int) -> Schedule:
+    schedule = Schedule(n, batch_size, seed, world_size, rank)
     if schedule.num_batches == 0:
         raise UserError(f"batch_size {batch_size} exceeds the {n} training images of {spec.name}"
                         " (lower the batch size or raise data.train_limit)")
@@ -47,7 +47,7 @@ def _checked_schedule(spec: DataSpec, n: int, batch_size: int, seed: int, world_
 
 
 def _build_array_data(spec, batch_size, device, seed, world_size, rank):
-    arrays = _arrays(spec)
+    arrays = load_arrays(spec)
     schedule = _checked_schedule(spec, len(arrays.train_y), batch_size, seed, world_size, rank)
     normalise = _Normaliser(arrays.mean, arrays.std, device)
     pad = _crop_pad(arrays.train_x.shape[-1])
@@ -75,14 +75,14 @@ def _build_folder_data(spec, batch_size, device, seed, world_size, rank):
             raise UserError("data.loader nvjpeg: this torchvision cannot decode JPEG on the GPU (use turbo or pil)")
         if device.type != "cuda":
             raise UserError(f"data.loader nvjpeg decodes on a CUDA GPU; the device is {device} (use turbo or pil)")
-        train = GpuDecodeTrainData(_EncodedImages(train_source, size, seed), _sample_tickets(schedule), spec,
+        train = GpuDecodeTrainData(EncodedImages(train_source, size, seed), _sample_tickets(schedule), spec,
                                    schedule, normalise, device)
-        val = GpuDecodeValData(_EncodedImages(val_source, size, seed), schedule.per_rank, spec, normalise, device,
+        val = GpuDecodeValData(EncodedImages(val_source, size, seed), schedule.per_rank, spec, normalise, device,
                                world_size, rank)
         return train, val
-    train = WorkerTrainData(_FolderImages(train_source, size, seed, backend), _sample_tickets(schedule), spec,
+    train = WorkerTrainData(FolderImages(train_source, size, seed, backend), _sample_tickets(schedule), spec,
                             schedule, normalise, device)
-    val = WorkerValData(_FolderImages(val_source, size, seed, backend), schedule.per_rank, spec, normalise, device,
+    val = WorkerValData(FolderImages(val_source, size, seed, backend), schedule.per_rank, spec, normalise, device,
                         world_size, rank)
     train.loader = backend
     return train, val

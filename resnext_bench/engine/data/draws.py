@@ -18,7 +18,7 @@ def _seed_of(*parts) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
-class _Schedule:
+class Schedule:
     """Which samples each rank's batch k of epoch e holds, and their crop/flip draws.
 
     Global batch k is positions k*B .. (k+1)*B of the epoch's permutation; rank r takes the

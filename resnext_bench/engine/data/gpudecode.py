@@ -21,11 +21,11 @@ import torch.nn.functional as F
 
 from .decode import pixel_box, rgb_jpeg_size
 from ...errors import UserError
-from .workers import StopData, WorkerTrainData, WorkerValData, _FolderImages
+from .workers import StopData, WorkerTrainData, WorkerValData, FolderImages
 
 
-class _EncodedImages(_FolderImages):
-    """Tickets as for `_FolderImages`; items are (kind, payload, extra, flip, label, index): ("jpeg",
+class EncodedImages(FolderImages):
+    """Tickets as for `FolderImages`; items are (kind, payload, extra, flip, label, index): ("jpeg",
     bytes, box, ...) for nvjpeg, ("pixels", image, None, ...) for what only PIL decodes, or ("skip",
     None, why, ...) for an unreadable sample (a `StopData` why: a damaged shard)."""
 
@@ -102,14 +102,14 @@ def decode_batch(items: list, size: int, device: torch.device) -> tuple[torch.Te
 class GpuDecodeTrainData(WorkerTrainData):
     loader = "nvjpeg"
 
-    def __init__(self, dataset: _EncodedImages, tickets, spec, schedule, normalise, device):
+    def __init__(self, dataset: EncodedImages, tickets, spec, schedule, normalise, device):
         super().__init__(dataset, tickets, spec, schedule, normalise, device, collate_fn=_as_list)
         self.size = dataset.size
         self.skips.decode = lambda items: decode_batch(items, self.size, self.device)
 
 
 class GpuDecodeValData(WorkerValData):
-    def __init__(self, dataset: _EncodedImages, batch_size, spec, normalise, device, world_size, rank):
+    def __init__(self, dataset: EncodedImages, batch_size, spec, normalise, device, world_size, rank):
         super().__init__(dataset, batch_size, spec, normalise, device, world_size, rank, collate_fn=_as_list)
         self.size = dataset.size
         self.skips.decode = lambda items: decode_batch(items, self.size, self.device)

@@ -8,7 +8,7 @@ from typing import Iterator, Optional
 
 import torch
 
-from .draws import _Schedule
+from .draws import Schedule
 
 
 class _Normaliser:
@@ -33,7 +33,7 @@ class TrainData:
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
-    def __init__(self, schedule: _Schedule, normalise: _Normaliser, device: torch.device):
+    def __init__(self, schedule: Schedule, normalise: _Normaliser, device: torch.device):
         self.schedule, self.normalise, self.device = schedule, normalise, device
         self.num_batches = schedule.num_batches
         self.images_per_batch = schedule.per_rank

@@ -46,7 +46,7 @@ import numpy as np
 from ...errors import UserError
 from ...fsutil import atomic_write, write_json, write_text
 from ...progress import progress
-from .layout import FOLDER_LAYOUT, _scan_folder_tree
+from .folders import FOLDER_LAYOUT, scan_folder_tree
 
 FORMAT, VERSION = "resnext-bench-shards", 1
 SPLITS = ("train", "val")
@@ -254,7 +254,7 @@ def pack(root: str | Path, out: str | Path, options: PackOptions = PackOptions()
     if not root.is_dir():
         raise UserError(f"{root}: not a directory (expected {FOLDER_LAYOUT})")
     root = root.resolve()
-    tree = _scan_folder_tree(root)
+    tree = scan_folder_tree(root)
     samples = {split: getattr(tree, split) for split in SPLITS}
     if max(len(tree.classes), *(len(s) for s in samples.values())) >= 2 ** 32:
         raise UserError(f"{root}: too many images or classes for the index's 32-bit columns")

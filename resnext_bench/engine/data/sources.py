@@ -26,7 +26,7 @@ SYNTHETIC_STATS = ((0.5, 0.5, 0.5), (0.2887, 0.2887, 0.2887))  # uniform 0..255
 # ---------------------------------------------------------------- in-memory data sets
 
 @dataclass(frozen=True)
-class _Arrays:
+class Arrays:
     """Both splits of a small data set as uint8 (N, C, H, W) tensors with int64 labels."""
 
     train_x: torch.Tensor
@@ -39,7 +39,7 @@ class _Arrays:
     flip: bool  # mirror-symmetric images (not digits)
 
 
-def _raw_arrays(spec: DataSpec) -> _Arrays:
+def _raw_arrays(spec: DataSpec) -> Arrays:
     """The full splits at native size (cached: dataset_info and build_data read the files once)."""
     if spec.name == "digits":
         return _digits_arrays()
@@ -51,7 +51,7 @@ def _raw_arrays(spec: DataSpec) -> _Arrays:
 
 
 @lru_cache(maxsize=1)
-def _digits_arrays() -> _Arrays:
+def _digits_arrays() -> Arrays:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -63,25 +63,25 @@ def _digits_arrays() -> _Arrays:
         np.arange(len(labels)), test_size=0.2, stratify=labels, random_state=0)
     train_x = torch.from_numpy(images[train_idx])
     pixels = train_x.double() / 255.0
-    return _Arrays(
+    return Arrays(
         train_x, torch.from_numpy(labels[train_idx]),
         torch.from_numpy(images[val_idx]), torch.from_numpy(labels[val_idx]),
         10, (float(pixels.mean()),), (float(pixels.std()),), flip=False)
 
 
 @lru_cache(maxsize=2)
-def _synthetic_arrays(size: int) -> _Arrays:
+def _synthetic_arrays(size: int) -> Arrays:
     g = torch.Generator().manual_seed(0)
     n = SYNTHETIC_TRAIN + SYNTHETIC_VAL
     images = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
     labels = torch.randint(0, NUM_CLASSES["synthetic"], (n,), generator=g)
     cut = SYNTHETIC_TRAIN
-    return _Arrays(images[:cut], labels[:cut], images[cut:], labels[cut:],
+    return Arrays(images[:cut], labels[:cut], images[cut:], labels[cut:],
                    NUM_CLASSES["synthetic"], *SYNTHETIC_STATS, flip=True)
 
 
 @lru_cache(maxsize=2)
-def _cifar_arrays(name: str, root: str, stamp: tuple) -> _Arrays:
+def _cifar_arrays(name: str, root: str, stamp: tuple) -> Arrays:
     folder, train_files, val_files, label_key = CIFAR_FILES[name]
     base = Path(root) / folder
     train_x, train_y = _read_cifar_files([base / f for f in train_files], label_key)
@@ -91,7 +91,7 @@ def _cifar_arrays(name: str, root: str, stamp: tuple) -> _Arrays:
     for labels, files in ((train_y, train_files), (val_y, val_files)):
         if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
             raise UserError(f"data root {root}: {folder}/{files[0]}: labels outside 0..{num_classes - 1}")
-    return _Arrays(train_x, train_y, val_x, val_y, num_classes, mean, std, flip=True)
+    return Arrays(train_x, train_y, val_x, val_y, num_classes, mean, std, flip=True)
 
 
 def _read_cifar_files(paths: list[Path], label_key: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,7 +103,7 @@ def _read_cifar_files(paths: list[Path], label_key: str) -> tuple[torch.Tensor, 
     return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
 
 
-def _arrays(spec: DataSpec) -> _Arrays:
+def load_arrays(spec: DataSpec) -> Arrays:
     """The splits after limits, resized once when image_size differs from the native size."""
     raw = _raw_arrays(spec)
     train_x, train_y = raw.train_x[: spec.train_limit], raw.train_y[: spec.train_limit]
@@ -111,7 +111,7 @@ def _arrays(spec: DataSpec) -> _Arrays:
     size = spec.image_size
     if size is not None and size != train_x.shape[-1]:
         train_x, val_x = _resize_uint8(train_x, size), _resize_uint8(val_x, size)
-    return _Arrays(train_x, train_y, val_x, val_y, raw.num_classes, raw.mean, raw.std, raw.flip)
+    return Arrays(train_x, train_y, val_x, val_y, raw.num_classes, raw.mean, raw.std, raw.flip)
 
 
 def _resize_uint8(images: torch.Tensor, size: int, chunk: int = 2048) -> torch.Tensor:

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ...config.spec import DataSpec
 from ...errors import UserError
 from .decode import CPU_DECODERS, Unreadable, ticket_view, unreadable_note
-from .draws import _Schedule
+from .draws import Schedule
 from .seam import TrainData, ValData
 
 
@@ -38,7 +38,7 @@ class _TensorImages(Dataset):
         return (image.flip(-1) if flip else image).contiguous(), self.labels[index]
 
 
-class _FolderImages(Dataset):
+class FolderImages(Dataset):
     """ImageNet samples decoded by one CPU backend (engine/data/decode.py). A ticket (index, epoch)
     augments; a plain index takes the central box. An unreadable sample comes back as
     `(None, index, why)`, which `_collate` drops and counts.
@@ -130,7 +130,7 @@ def _make_loader(dataset: Dataset, sampler: Sampler, spec: DataSpec, device: tor
 
 def _collate_for(dataset: Dataset):
     """Decoded files may be unreadable (`_collate` drops them); in-memory images never are."""
-    return _collate if isinstance(dataset, _FolderImages) else None
+    return _collate if isinstance(dataset, FolderImages) else None
 
 
 def _log(msg: str) -> None:
@@ -202,7 +202,7 @@ class WorkerValData(ValData):
         yield from self.skips.batches(self._loader, self.device, self.normalise)
 
 
-def _crop_tickets(schedule: _Schedule, pad: int, flip: bool):
+def _crop_tickets(schedule: Schedule, pad: int, flip: bool):
     """Tickets (index, oy, ox, flip) with the same draws the device path makes."""
     def for_epoch(epoch: int):
         order = schedule.order(epoch)
@@ -215,7 +215,7 @@ def _crop_tickets(schedule: _Schedule, pad: int, flip: bool):
     return for_epoch
 
 
-def _sample_tickets(schedule: _Schedule):
+def _sample_tickets(schedule: Schedule):
     """Tickets (index, epoch): the worker seeds each sample's augmentation from them."""
     def for_epoch(epoch: int):
         order = schedule.order(epoch)
