@@ -227,3 +227,21 @@ def test_status_says_how_each_run_ended(tmp_path, monkeypatch, capsys):
     table = format_status(list(rows.values()), sweep=tmp_path / "sweep")
     for r in rows.values():
         assert (f"    ended: {r['ended']}\n" in table) == (r["ended"] != "completed"), r["run_id"]
+
+
+def test_submitits_requeue_handler_still_has_what_near_time_limit_reads():
+    """submitit's internals the job relies on to tell a time limit from a preemption: fail loudly if they move."""
+    import inspect
+
+    from submitit.core import job_environment
+    from submitit.core.job_environment import SignalHandler
+
+    from resnext_bench.cluster.job import near_time_limit
+
+    assert "handler.checkpoint_and_try_requeue" in inspect.getsource(job_environment.JobEnvironment)
+    assert callable(getattr(SignalHandler, "has_timed_out", None))
+    handler = SignalHandler.__new__(SignalHandler)  # no job here: only its time check is stubbed
+    for verdict in (True, False):
+        handler.has_timed_out = lambda verdict=verdict: verdict
+        assert near_time_limit(handler.checkpoint_and_try_requeue) is verdict
+    assert near_time_limit(signal.default_int_handler) is False  # not submitit's: no time limit claimed
