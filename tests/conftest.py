@@ -8,7 +8,7 @@ from typing import Callable, Optional
 import pytest
 import torch
 
-from resnext_bench.config.spec import ModelSpec
+from resnext_bench.config.specs import ModelSpec
 
 
 @pytest.fixture(autouse=True, scope="module")

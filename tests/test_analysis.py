@@ -12,7 +12,7 @@ import yaml
 
 from resnext_bench.analysis.collect import collect
 from resnext_bench.config.runs import Run
-from resnext_bench.config.spec import BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec
+from resnext_bench.config.specs import BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec
 from resnext_bench.record import runwrite
 from resnext_bench.record.schema import Epoch, Result
 from resnext_bench.errors import UserError
@@ -23,7 +23,7 @@ from resnext_bench.analysis.paper import STUDY_TABLES, load_reference
 from resnext_bench.analysis.render import latex_escape, leaf_names, to_latex
 from resnext_bench.analysis.runs import load_runs
 from resnext_bench.analysis.tables import build_table3, build_tables, write_tables
-from resnext_bench.config.spec import STUDIES
+from resnext_bench.config.specs import STUDIES
 
 from resnext_bench.reference import REFERENCE_DIR as REFERENCE
 

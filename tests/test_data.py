@@ -12,7 +12,7 @@ from PIL import Image
 
 from resnext_bench.engine.data import build_data, check_data, dataset_info
 from resnext_bench.errors import UserError
-from resnext_bench.config.spec import DataSpec
+from resnext_bench.config.specs import DataSpec
 
 CPU = torch.device("cpu")
 

@@ -19,7 +19,7 @@ from torch import nn
 from ..config.complexity import complexity, measured_complexity
 from ..errors import UserError
 from ..models import build_model, named_spec
-from ..config.spec import BaselineSpec
+from ..config.specs import BaselineSpec
 from ..progress import progress
 from ..reference import REFERENCE_DIR
 

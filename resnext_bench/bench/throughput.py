@@ -44,7 +44,8 @@ from ..config.complexity import complexity, measured_complexity
 from ..errors import UserError
 from ..fsutil import write_text
 from ..models import NAMED, build_model
-from ..config.spec import TEMPLATES, BaselineSpec, ModelSpec
+from ..config.templates import TEMPLATES
+from ..config.specs import BaselineSpec, ModelSpec
 from ..engine.environment import cpu_model
 
 from .options import PRECISIONS, add_bench_arguments

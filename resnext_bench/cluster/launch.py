@@ -25,7 +25,8 @@ from typing import Optional, Sequence
 
 from ..units import plural
 from ..config.runs import Run, resolve_runs
-from ..config.spec import AblationSpec, build, load_yaml
+from ..config.specs import AblationSpec
+from ..config.load import build, load_yaml
 from ..record import runfolder, runstate, runwrite, schema
 from ..errors import UserError
 from ..record import sweep as sweep_layout

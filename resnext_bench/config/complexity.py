@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .spec import ModelSpec, get_template, stage_widths
+from .templates import get_template
+from .specs import ModelSpec, stage_widths
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Optional
 from .complexity import Complexity, block_params, complexity, measured_complexity
 from ..errors import UserError
 from ..units import si
-from .spec import AblationSpec, BaselineSpec, ConfigEntry, ModelSpec
+from .specs import AblationSpec, BaselineSpec, ConfigEntry, ModelSpec
 
 MAX_WIDTH = 1 << 14
 

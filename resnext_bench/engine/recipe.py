@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..config.spec import RecipeSpec
+from ..config.specs import RecipeSpec
 
 
 def _sgd(params, recipe: RecipeSpec) -> torch.optim.Optimizer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import UserError
-from ..config.spec import BaselineSpec, ModelSpec
+from ..config.specs import BaselineSpec, ModelSpec
 from .resnext import ResNeXt, copy_grouped_weights
 
 # Named configurations of the paper and of torchvision/timm (ImageNet heads unless stated).
