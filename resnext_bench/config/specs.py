@@ -9,8 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import UserError
+from .registries import LOSSES, OPTIMIZERS, PRECISIONS, SCHEDULES
 from .templates import BLOCK_FORMS, EXPANSION, get_template
-from .validate import require_int, require_number
+from .validate import require_choice, require_int, require_number
+
+# A field added after run ids were first hashed carries this metadata: `to_dict` leaves it out
+# while it holds its default, so the runs that predate it keep their ids (config/runs.py).
+OMIT_DEFAULT = {"omit_default": True}
 
 
 @dataclass(frozen=True)
@@ -132,16 +137,19 @@ class RecipeSpec:
     lr_batch: int = 64
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    nesterov: bool = False
-    schedule: str = "cosine"  # cosine | step
+    nesterov: bool = False  # SGD only; `optimizer: sgd-nesterov` says the same
+    schedule: str = "cosine"  # a name of registries.SCHEDULES: cosine | step
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
     warmup_epochs: int = 0
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0  # for either loss; `loss: label-smoothing` takes 0.1 when it is left at 0
+    optimizer: str = field(default="sgd", metadata=OMIT_DEFAULT)  # registries.OPTIMIZERS: sgd | sgd-nesterov | adamw
+    loss: str = field(default="cross-entropy", metadata=OMIT_DEFAULT)  # registries.LOSSES: cross-entropy | label-smoothing
 
     def __post_init__(self):
-        if self.schedule not in ("cosine", "step"):
-            raise UserError(f"recipe.schedule: expected cosine or step, got {self.schedule!r}")
+        require_choice("recipe.schedule", self.schedule, SCHEDULES)
+        require_choice("recipe.optimizer", self.optimizer, OPTIMIZERS)
+        require_choice("recipe.loss", self.loss, LOSSES)
         for key in ("epochs", "batch_size", "lr_batch"):
             require_int(f"recipe.{key}", getattr(self, key), 1)
         require_number("recipe.lr", self.lr, 0, low_open=True)
@@ -194,7 +202,7 @@ class RuntimeSpec:
     """How to run (not what): device, precision, memory layout, compile, checkpoint cadence."""
 
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "fp32"  # fp32 | bf16 | fp16
+    precision: str = "fp32"  # a name of registries.PRECISIONS: fp32 | bf16 | fp16
     channels_last: bool = False
     compile: bool = False
     cudnn_benchmark: bool = True
@@ -203,8 +211,7 @@ class RuntimeSpec:
     tensorboard: bool = False  # also write TensorBoard events to RUN/events/ (rank 0; metrics.jsonl stays the record)
 
     def __post_init__(self):
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise UserError(f"runtime.precision: expected fp32, bf16 or fp16, got {self.precision!r}")
+        require_choice("runtime.precision", self.precision, PRECISIONS)
         if self.device not in ("auto", "cpu", "cuda"):
             raise UserError(f"runtime.device: expected auto, cpu or cuda, got {self.device!r}")
         require_number("runtime.checkpoint_minutes", self.checkpoint_minutes, 0, low_open=False)  # 0: at every step
@@ -312,11 +319,14 @@ class AblationSpec:
 
 
 def to_dict(spec) -> Any:
-    """A spec as plain YAML-able data (tuples become lists)."""
+    """A spec as plain YAML-able data (tuples become lists); OMIT_DEFAULT fields at their default are left out."""
     def plain(v):
-        if isinstance(v, tuple):
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)
+                    if not (f.metadata.get("omit_default") and getattr(v, f.name) == f.default)}
+        if isinstance(v, (tuple, list)):
             return [plain(x) for x in v]
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
         return v
-    return plain(dataclasses.asdict(spec))
+    return plain(spec)
