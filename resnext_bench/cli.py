@@ -14,7 +14,7 @@ from .errors import UserError
 
 def cmd_grid(args) -> int:
     """List an ablation's equal-complexity configurations with params and FLOPs."""
-    from .config.spec import load_ablation
+    from .config.load import load_ablation
 
     ablation = load_ablation(args.ablation, args.set)  # validate before importing torch
     from .config.grid import expand, format_table
@@ -37,7 +37,7 @@ def cmd_grid(args) -> int:
 def cmd_train(args) -> int:
     """Train one run in-process (resuming from its checkpoint; a completed run is not retrained)."""
     from .config.runs import with_runtime
-    from .config.spec import load_ablation
+    from .config.load import load_ablation
     from .record import runfolder, runwrite, schema
     from .engine.data import check_data
 
@@ -103,7 +103,7 @@ def cmd_launch(args) -> int:
     from .cluster.launch import launch
     from .cluster.plan import plan_launch
     from .cluster.profile import load_profile
-    from .config.spec import load_ablation
+    from .config.load import load_ablation
     from .record.store import store_for
 
     overrides = list(args.set) + (["runtime.tensorboard=true"] if args.tensorboard else [])

@@ -94,7 +94,7 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
     from .cluster.launch import launch
     from .cluster.profile import load_profile
     from .analysis.report import write_report
-    from .config.spec import load_ablation
+    from .config.load import load_ablation
 
     started = time.monotonic()
     ablation = load_ablation(ablation_path, overrides)

@@ -19,7 +19,7 @@ from resnext_bench.analysis.paper import STUDY_TABLES, load_reference
 from resnext_bench.analysis.render import latex_escape, leaf_names, to_latex
 from resnext_bench.analysis.runs import load_runs
 from resnext_bench.analysis.tables import build_table3, build_tables, write_tables
-from resnext_bench.config.spec import STUDIES
+from resnext_bench.config.specs import STUDIES
 
 from resnext_bench.reference import REFERENCE_DIR as REFERENCE
 

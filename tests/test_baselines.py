@@ -15,7 +15,7 @@ from resnext_bench.bench.baselines import (
     published_for,
 )
 from resnext_bench.models import build_model
-from resnext_bench.config.spec import ModelSpec
+from resnext_bench.config.specs import ModelSpec
 
 # A narrow ResNeXt-50 (2 x 4d): the layout of resnext50_32x4d at a fraction of its cost.
 SMALL = ModelSpec("imagenet-50", 2, 4, num_classes=10)

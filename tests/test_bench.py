@@ -17,7 +17,7 @@ from resnext_bench.bench.throughput import (
     run_bench_matrix,
 )
 from resnext_bench.errors import UserError
-from resnext_bench.config.spec import ModelSpec
+from resnext_bench.config.specs import ModelSpec
 
 TINY = ModelSpec("cifar-29", 1, 8, base_planes=8, stem_width=8, num_classes=10)
 TINY_2X4D = ModelSpec("cifar-29", 2, 4, base_planes=8, stem_width=8, num_classes=10)

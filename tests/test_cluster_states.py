@@ -249,7 +249,7 @@ def shims(tmp_path, monkeypatch, **scripts):
 
 def recorded_sweep(tmp_path, job_id="424242"):
     from resnext_bench.config.runs import resolve_runs
-    from resnext_bench.config.spec import load_ablation
+    from resnext_bench.config.load import load_ablation
 
     grid = write_grid(tmp_path)
     sweep = tmp_path / "sweep"
@@ -361,7 +361,7 @@ def test_retry_lifts_the_limit_for_the_named_run_only_and_retry_failed_for_all(t
     argv = ["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]
     from resnext_bench.cluster.plan import plan_launch
     from resnext_bench.cluster.profile import load_profile
-    from resnext_bench.config.spec import load_ablation
+    from resnext_bench.config.load import load_ablation
 
     plan = plan_launch(load_ablation(grid), load_profile(debug), sweep)
     for rid, run_dir in plan.run_dirs.items():  # both runs failed once already: the limit (0 retries) is reached

@@ -10,7 +10,8 @@ from torch import nn
 
 from resnext_bench.config.complexity import block_params, complexity
 from resnext_bench.models import NAMED, ResNeXt, build_model, measured_complexity
-from resnext_bench.config.spec import TEMPLATES, ModelSpec
+from resnext_bench.config.templates import TEMPLATES
+from resnext_bench.config.specs import ModelSpec
 
 from support.ablations import small_spec
 

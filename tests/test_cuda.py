@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from resnext_bench.config.runs import resolve_runs
-from resnext_bench.config.spec import load_ablation
+from resnext_bench.config.load import load_ablation
 from resnext_bench.record import runfolder, runwrite
 from resnext_bench.engine.checkpoint import load_checkpoint as load_latest
 from resnext_bench.engine.train import Stopped, train_run

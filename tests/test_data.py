@@ -10,7 +10,7 @@ from PIL import Image
 
 from resnext_bench.engine.data import build_data, check_data, dataset_info
 from resnext_bench.errors import UserError
-from resnext_bench.config.spec import DataSpec
+from resnext_bench.config.specs import DataSpec
 
 from support.data import write_cifar
 

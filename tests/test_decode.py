@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from resnext_bench.config.spec import DataSpec
+from resnext_bench.config.specs import DataSpec
 from resnext_bench.engine.data import build_data
 from resnext_bench.engine.data.build import _checked_schedule
 from resnext_bench.engine.data.decode import (Unreadable, center_box, dct_scale, decode_pil,
@@ -270,7 +270,7 @@ def test_dataset_info_reads_a_pack_without_torch(tree, tmp_path):
     from resnext_bench.engine.data.shards import pack
 
     pack(tree, tmp_path / "packed", workers=1)
-    code = ("import sys; from resnext_bench.engine.data import dataset_info; from resnext_bench.config.spec import "
+    code = ("import sys; from resnext_bench.engine.data import dataset_info; from resnext_bench.config.specs import "
             f"DataSpec; i = dataset_info(DataSpec('imagenet', root={str(tmp_path / 'packed')!r})); "
             "print(i.num_classes, i.train_size, i.val_size, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
@@ -292,7 +292,7 @@ runtime: {{threads: 1, checkpoint_minutes: 10}}
 
 def imagenet_run(tmp_path: Path, name: str, root: Path, loader: str, workers: int = 0) -> Path:
     from resnext_bench.config.runs import resolve_runs
-    from resnext_bench.config.spec import load_ablation
+    from resnext_bench.config.load import load_ablation
     from resnext_bench.record import runwrite
 
     tmp_path.mkdir(parents=True, exist_ok=True)

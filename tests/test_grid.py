@@ -11,7 +11,7 @@ import pytest
 from resnext_bench.cli import main
 from resnext_bench.errors import UserError
 from resnext_bench.config.grid import expand, select
-from resnext_bench.config.spec import load_ablation
+from resnext_bench.config.load import load_ablation
 
 ROOT = Path(__file__).resolve().parents[1]
 ABLATIONS = ROOT / "ablations"

@@ -71,7 +71,7 @@ def test_a_failed_run_shows_its_reason_and_a_relaunch_resubmits_it_alone(grid, t
     assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep), "--dry-run"]) == 0
     assert not (sweep / "runs").exists()  # a dry run writes nothing
     from resnext_bench.cluster.plan import plan_launch
-    from resnext_bench.config.spec import load_ablation
+    from resnext_bench.config.load import load_ablation
     plan_launch(load_ablation(grid), load_profile(debug), sweep)
     broken = break_run(sweep, "2x5d", str(tmp_path / "missing-cifar"))
     assert main(["launch", str(grid), "--cluster", str(debug), "--sweep-dir", str(sweep)]) == 0
@@ -191,7 +191,7 @@ def test_a_relaunch_while_squeue_fails_submits_nothing_and_says_why(grid, tmp_pa
     import datetime as dt
 
     from resnext_bench.config.runs import resolve_runs
-    from resnext_bench.config.spec import load_ablation
+    from resnext_bench.config.load import load_ablation
 
     sweep = tmp_path / "sweep"
     runs = resolve_runs(load_ablation(grid))

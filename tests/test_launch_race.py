@@ -11,7 +11,7 @@ from support.ablations import write_launch_grid
 
 from resnext_bench.cluster import snapshot
 from resnext_bench.config.runs import resolve_runs
-from resnext_bench.config.spec import load_ablation
+from resnext_bench.config.load import load_ablation
 from resnext_bench.record import runfolder
 
 ROOT = Path(__file__).resolve().parents[1]

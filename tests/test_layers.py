@@ -16,7 +16,7 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 CONTRACT = "resnext_bench layers"
 
 # Cycles not yet broken, each with why; a cycle no entry allows fails the test. The ablation loader
-# (config.spec; config.load once spec.py is split) reads `sample:` through config.samplers, which
+# (config.load) reads `sample:` through config.samplers, which
 # needs the loader's specs and coercion: allowed while every module of the cycle is in config and
 # samplers is one of them, until the sampler parsing and the loader stop importing each other.
 KNOWN_CYCLES = [

@@ -10,7 +10,8 @@ from torch import nn
 
 from resnext_bench.errors import UserError
 from resnext_bench.models import NAMED, ResNeXt, build_model, copy_grouped_weights, named_spec
-from resnext_bench.config.spec import TEMPLATES, ModelSpec
+from resnext_bench.config.templates import TEMPLATES
+from resnext_bench.config.specs import ModelSpec
 
 from support.ablations import small_spec
 

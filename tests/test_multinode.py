@@ -19,7 +19,7 @@ from resnext_bench.cli import main
 from resnext_bench.cluster.profile import Profile, load_profile
 from resnext_bench.cluster.submit import _executor, plan_arrays
 from resnext_bench.config.runs import resolve_runs
-from resnext_bench.config.spec import load_ablation
+from resnext_bench.config.load import load_ablation
 from resnext_bench.record import runfolder, schema
 from resnext_bench.engine.checkpoint import rng_state, set_rng_state
 from resnext_bench.engine.train import train_run

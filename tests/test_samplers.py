@@ -17,7 +17,8 @@ from resnext_bench.cli import main
 from resnext_bench.config.grid import expand, format_table
 from resnext_bench.config.runs import resolve_runs, run_from_config
 from resnext_bench.config.samplers import DISTRIBUTIONS, FREE_PARAMS
-from resnext_bench.config.spec import DistSpec, ablation_from_dict, load_ablation
+from resnext_bench.config.specs import DistSpec
+from resnext_bench.config.load import ablation_from_dict, load_ablation
 from resnext_bench.record.runcolumns import config_columns
 from resnext_bench.errors import UserError
 
@@ -325,7 +326,7 @@ def test_sampling_1000_models_in_a_band_takes_well_under_a_second():
     spec = ablation_from_dict(raw_ablation(spaces=[space], count=1000,
                                            band={"target": "flops", "lo": 2e6, "hi": 2e7}))
     from resnext_bench.config.samplers import sample_models
-    from resnext_bench.config.spec import ModelSpec
+    from resnext_bench.config.specs import ModelSpec
 
     base = ModelSpec("cifar-29", num_classes=10, in_chans=1, stem_width=16, base_planes=12)
     start = time.process_time()

@@ -140,7 +140,7 @@ def test_a_failed_run_shows_its_reason_and_only_it_is_resubmitted_after_the_fix(
     assert not sweep.exists()
     from resnext_bench.cluster.plan import plan_launch
     from resnext_bench.cluster.profile import load_profile
-    from resnext_bench.config.spec import load_ablation
+    from resnext_bench.config.load import load_ablation
     plan_launch(load_ablation(grid), load_profile(PROFILE), sweep)  # writes the run folders only
     cfg_path = next(p for p in (sweep / "runs").glob("*/config.yaml") if "2x" in p.parent.name)
     good = cfg_path.read_text()

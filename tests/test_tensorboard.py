@@ -6,7 +6,7 @@ import pytest
 from support.ablations import tiny_ablation
 
 from resnext_bench.config.runs import resolve_runs
-from resnext_bench.config.spec import load_ablation
+from resnext_bench.config.load import load_ablation
 from resnext_bench.engine import events as events_mod
 from resnext_bench.record import runfolder, runwrite
 from resnext_bench.engine.train import Stopped, train_run

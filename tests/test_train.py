@@ -18,7 +18,7 @@ from resnext_bench.engine.checkpoint import load_checkpoint
 from resnext_bench.cli import main
 from resnext_bench.config.runs import resolve_runs
 from resnext_bench.record import locks, runfolder, runwrite
-from resnext_bench.config.spec import load_ablation
+from resnext_bench.config.load import load_ablation
 from resnext_bench.engine.train import Stopped, train_run
 
 

@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from resnext_bench.config.spec import RECIPES, load_ablation
+from resnext_bench.config.specs import RECIPES
+from resnext_bench.config.load import load_ablation
 from resnext_bench.errors import UserError
 
 SMALL = """\

@@ -28,7 +28,7 @@ import pandas as pd
 from ..errors import UserError
 from ..reference import REFERENCE_DIR
 
-# study (config.spec.STUDIES, every one of them) -> the table its runs feed
+# study (config.specs.STUDIES, every one of them) -> the table its runs feed
 STUDY_TABLES = {"table3": "table3", "table4": "table4", "residual": "residual", "table7": "table7", "fig7": "table7"}
 PAPER_DATA = {"table3": {"imagenet"}, "table4": {"imagenet"}, "residual": {"imagenet"},
               "table7": {"cifar10", "cifar100"}}

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..config.runs import SLUG_FIELDS
-from ..config.spec import TEMPLATES, ModelSpec
+from ..config.templates import TEMPLATES
+from ..config.specs import ModelSpec
 from ..errors import UserError
 from ..record.schema import first_line
 from .collect import RUN_COLUMNS

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from ..config.spec import DATASET_SHAPES
+from ..config.specs import DATASET_SHAPES
 from ..record import schema
 
 ALPHA = 0.05

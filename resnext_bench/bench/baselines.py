@@ -19,7 +19,7 @@ from torch import nn
 from ..config.complexity import complexity
 from ..errors import UserError
 from ..models import build_model, measured_complexity, named_spec
-from ..config.spec import BaselineSpec
+from ..config.specs import BaselineSpec
 from ..progress import progress
 from ..reference import REFERENCE_DIR
 

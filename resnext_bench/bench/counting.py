@@ -11,7 +11,8 @@ import statistics
 import time
 
 from ..config.complexity import complexity
-from ..config.spec import TEMPLATES, ModelSpec
+from ..config.templates import TEMPLATES
+from ..config.specs import ModelSpec
 
 
 def time_counts(repeats: int = 5) -> tuple[float, float]:

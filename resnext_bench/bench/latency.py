@@ -40,7 +40,7 @@ sys.exit(code or 0)
 def fabricate_sweep(sweep: Path, seeds: int = 3) -> Path:
     """A finished Table-3-like sweep (4 cardinalities x `seeds`) written through record/runwrite.py."""
     from ..config.runs import Run
-    from ..config.spec import DataSpec, ModelSpec, RecipeSpec, RuntimeSpec
+    from ..config.specs import DataSpec, ModelSpec, RecipeSpec, RuntimeSpec
     from ..record import runwrite
     from ..record.schema import Epoch, Result
     from ..record.sweep import run_entry

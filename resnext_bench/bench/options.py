@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+from ..config.registries import PRECISIONS
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:

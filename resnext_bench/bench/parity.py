@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..config.spec import DataSpec, ModelSpec
+from ..config.specs import DataSpec, ModelSpec
 from ..fsutil import write_text
 from ..models import build_model
 

@@ -44,7 +44,8 @@ from ..config.complexity import complexity
 from ..errors import UserError
 from ..fsutil import write_text
 from ..models import NAMED, build_model, measured_complexity
-from ..config.spec import TEMPLATES, BaselineSpec, ModelSpec
+from ..config.templates import TEMPLATES
+from ..config.specs import BaselineSpec, ModelSpec
 from ..engine.environment import cpu_model
 
 from .options import PRECISIONS, add_bench_arguments
@@ -244,9 +245,10 @@ class Runner:
         self.y = torch.randint(0, num_classes, (batch_size,), generator=gen).to(device)
         self.optimizer = torch.optim.SGD(module.parameters(), lr=1e-4, momentum=0.9, weight_decay=1e-4)
         self.model = torch.compile(self.module) if setting.compile else self.module
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(setting.precision)
+        precision = PRECISIONS[setting.precision]  # the training engine's registry: same dtype, same scaling
+        dtype = getattr(torch, precision.autocast) if precision.autocast else None
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
-        self.scaler = torch.amp.GradScaler(device.type) if setting.precision == "fp16" else None
+        self.scaler = torch.amp.GradScaler(device.type) if precision.grad_scaler else None
 
     def train_step(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..config.spec import AblationSpec
+from ..config.specs import AblationSpec
 from ..errors import UserError
 from ..record import sweep as sweep_layout
 from ..record.store import Store, store_for

@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 
 from ..units import plural
 from ..config.runs import Run, resolve_runs
-from ..config.spec import AblationSpec
+from ..config.specs import AblationSpec
 from ..record import runfolder, runstate, runwrite, schema
 from ..errors import UserError
 from ..record import sweep as sweep_layout

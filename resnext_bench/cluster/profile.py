@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..units import plural
-from ..config.spec import build, load_yaml
+from ..config.load import build, load_yaml
 from ..errors import UserError
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
-from .spec import BaselineSpec, ModelSpec, get_template, stage_widths
+from .specs import BaselineSpec, ModelSpec, stage_widths
+from .templates import get_template
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Optional
 from .complexity import Complexity, baseline_complexity, block_params, complexity
 from ..errors import UserError
 from ..units import si
-from .spec import AblationSpec, BaselineSpec, ConfigEntry, ModelSpec
+from .specs import AblationSpec, BaselineSpec, ConfigEntry, ModelSpec
 
 MAX_WIDTH = 1 << 14
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 
 from ..errors import UserError
-from .spec import (AblationSpec, BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec, apply_overrides,
-                   build, resolve_recipe, to_dict)
+from .specs import AblationSpec, BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec, to_dict
+from .load import apply_overrides, build, resolve_recipe
 
 # Data fields that say where the data lives or how it is read, not what is trained on: they do
 # not enter the run id (the same run on a cluster and a workstation keeps its id).

@@ -23,8 +23,10 @@ from typing import Any, Callable, Optional
 from ..errors import UserError
 from ..units import si
 from .complexity import Complexity, complexity
-from .spec import (TEMPLATES, BandSpec, DistSpec, ModelSpec, SampleSpec, SpaceSpec, _coerce, _require_int,
-                   _require_number, build)
+from .templates import TEMPLATES
+from .specs import BandSpec, DistSpec, ModelSpec, SampleSpec, SpaceSpec
+from .load import build, coerce
+from .validate import require_int, require_number
 
 
 # ---------------------------------------------------------------- distributions
@@ -78,7 +80,7 @@ DISTRIBUTIONS: dict[str, Distribution] = {
 # ---------------------------------------------------------------- free parameters
 
 def _check_positive_int(key: str, value) -> None:
-    _require_int(key, value, 1)
+    require_int(key, value, 1)
 
 
 def _check_template(key: str, value) -> None:
@@ -160,7 +162,7 @@ def _dist_from_dict(raw, param: str, where: str) -> DistSpec:
         for key in ("lo", "hi"):
             if getattr(spec, key) is None:
                 raise UserError(f"{where}.{key}: required key is missing ({spec.dist} draws from [lo, hi])")
-            _require_int(f"{where}.{key}", getattr(spec, key), 1)
+            require_int(f"{where}.{key}", getattr(spec, key), 1)
         if spec.lo > spec.hi:
             raise UserError(f"{where}.lo: expected lo <= hi, got lo = {spec.lo} > hi = {spec.hi}")
         if dist.support(spec) < 1:
@@ -209,8 +211,8 @@ def _band_from_dict(raw, where: str) -> BandSpec:
     for key in ("lo", "hi"):
         if key not in raw:
             raise UserError(f"{where}.{key}: required key is missing")
-        bounds[key] = _coerce(raw[key], float, f"{where}.{key}")  # 0.9e6 (a string to YAML 1.1) is a number
-        _require_number(f"{where}.{key}", bounds[key], 0, low_open=False)
+        bounds[key] = coerce(raw[key], float, f"{where}.{key}")  # 0.9e6 (a string to YAML 1.1) is a number
+        require_number(f"{where}.{key}", bounds[key], 0, low_open=False)
     if bounds["lo"] > bounds["hi"]:
         raise UserError(f"{where}.lo: expected lo <= hi, got lo = {bounds['lo']:g} > hi = {bounds['hi']:g}")
     return BandSpec(lo=bounds["lo"], hi=bounds["hi"], target=target)
@@ -221,11 +223,11 @@ def sample_from_dict(raw, where: str = "sample") -> SampleSpec:
     raw = _mapping(raw, where, "{seed: 0, count: 32, band: {...}, spaces: [...]}")
     _refuse_unknown(raw, ("seed", "count", "band", "spaces"), where)
     seed = raw.get("seed", 0)
-    _require_int(f"{where}.seed", seed, 0)
+    require_int(f"{where}.seed", seed, 0)
     if "count" not in raw:
         raise UserError(f"{where}.count: required key is missing (models drawn per space)")
     count = raw["count"]
-    _require_int(f"{where}.count", count, 1)
+    require_int(f"{where}.count", count, 1)
     band = None if raw.get("band") is None else _band_from_dict(raw["band"], f"{where}.band")
     spaces = raw.get("spaces")
     if not isinstance(spaces, list) or not spaces:

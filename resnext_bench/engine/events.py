@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..config.runs import Run
-from ..config.spec import BaselineSpec, to_dict
+from ..config.specs import BaselineSpec, to_dict
 from ..record import runfolder, schema
 from ..record.schema import Epoch
 

@@ -18,6 +18,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from ..config.registries import PRECISIONS, build_loss, build_optimizer, lr_at
 from ..config.runs import Run
 from ..errors import UserError
 from ..record import runfolder, runwrite, schema
@@ -25,7 +26,6 @@ from .checkpoint import DamagedCheckpoint, load_checkpoint, rng_state, save_chec
 from .distributed import Dist, all_reduce, device_for, join_process_group, wrap_model
 from .environment import device_name, git_commit, versions
 from .events import open_events
-from .recipe import build_loss, build_optimizer, lr_at
 from ..record.locks import RunLock
 from ..record.schema import EPOCH_FIELDS, Epoch, Result
 from .stopping import StopFlag, Stopped
@@ -57,10 +57,10 @@ class State:
 
 
 def _autocast(device, precision):
-    if precision == "fp32":
+    dtype = PRECISIONS[precision].autocast
+    if dtype is None:
         return nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=getattr(torch, dtype))
 
 
 @torch.no_grad()
@@ -114,7 +114,7 @@ class Trainer:
         self.model = model
         self.optimizer = build_optimizer(model.parameters(), run.recipe)
         self.loss_fn = build_loss(run.recipe)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=rt.precision == "fp16")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=PRECISIONS[rt.precision].grad_scaler)
         self.forward = wrap_model(model, dist, self.device)
         if rt.compile:
             self.forward = torch.compile(self.forward)

@@ -5,7 +5,7 @@ from torch import nn
 
 from ..errors import UserError
 from ..config.complexity import Complexity
-from ..config.spec import BaselineSpec, ModelSpec
+from ..config.specs import BaselineSpec, ModelSpec
 from .complexity import measured_complexity
 from .resnext import ResNeXt, copy_grouped_weights
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config.spec import ModelSpec, get_template, stage_widths
+from ..config.templates import get_template
+from ..config.specs import ModelSpec, stage_widths
 
 
 class BottleneckC(nn.Module):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from ..config.spec import TEMPLATES
+from ..config.templates import TEMPLATES
 from .schema import NO_STUDY, RESERVED_COLUMNS, Result, _int, _num, _str
 
 def config_columns(config: Optional[dict]) -> dict:

@@ -1,7 +1,7 @@
 """Small ablations written to disk, and reduced-width specs: whole runs train in seconds on one core."""
 from pathlib import Path
 
-from resnext_bench.config.spec import ModelSpec
+from resnext_bench.config.specs import ModelSpec
 
 
 def small_spec(template: str, cardinality: int, width: int, **overrides) -> ModelSpec:

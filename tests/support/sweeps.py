@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from resnext_bench.config.runs import Run
-from resnext_bench.config.spec import BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec
+from resnext_bench.config.specs import BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec
 from resnext_bench.record import runwrite
 from resnext_bench.record.schema import Epoch, Result
 

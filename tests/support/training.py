@@ -4,7 +4,7 @@ from pathlib import Path
 import torch
 
 from resnext_bench.config.runs import resolve_runs
-from resnext_bench.config.spec import load_ablation
+from resnext_bench.config.load import load_ablation
 from resnext_bench.engine.checkpoint import load_checkpoint
 from resnext_bench.record import runfolder, runwrite
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ...errors import UserError
-from ...config.spec import DataSpec
+from ...config.specs import DataSpec
 from .decode import nvjpeg_available, resolve_backend
 from .device import DeviceTrainData, DeviceValData
 from .gpudecode import GpuDecodeTrainData, GpuDecodeValData, EncodedImages

@@ -12,12 +12,12 @@ from typing import Optional
 
 import numpy as np
 
-from ...config.spec import DATASET_SHAPES, DataSpec
+from ...config.specs import DATASET_SHAPES, DataSpec
 from ...errors import UserError
 from .folders import FOLDER_LAYOUT, scan_folder_tree
 
 
-# Classes and native image size come from the one table in spec.py (also used without the data).
+# Classes and native image size come from the one table in config/specs.py (also used without the data).
 NATIVE_SIZE = {name: size for name, (_, _, size) in DATASET_SHAPES.items()}
 NUM_CLASSES = {name: classes for name, (classes, _, _) in DATASET_SHAPES.items()}
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...config.spec import DataSpec
+from ...config.specs import DataSpec
 from ...errors import UserError
 from .layout import (CIFAR_FILES, NATIVE_SIZE, NUM_CLASSES, SYNTHETIC_TRAIN, SYNTHETIC_VAL, _check_cifar_files,
                      _files_stamp, _read_cifar_pickle, _root_path)

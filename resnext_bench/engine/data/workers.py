@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ...config.spec import DataSpec
+from ...config.specs import DataSpec
 from ...errors import UserError
 from .decode import CPU_DECODERS, Unreadable, ticket_view, unreadable_note
 from .draws import Schedule
