@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.polling import wait_until
+from support.slurm import release_requeued, slurm_diagnosis
 from support.ablations import write_launch_grid
 
 from resnext_bench.cli import main
@@ -112,12 +113,12 @@ def test_a_preempted_job_shows_requeued_and_its_attempts_are_in_job_json(tmp_pat
                    interval=0.5)
         assert row(sweep)["state"] == "requeued"
 
-        def resumed_and_settled():  # a requeued job waits for a BeginTime: start it now
-            if (squeue(job_id) or ("",))[0] == "PENDING":
-                subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True)
+        def resumed_and_settled():
+            release_requeued(job_id)
             return row(sweep)["state"] not in schema.LIVE
 
-        wait_until(resumed_and_settled, "the requeued job to finish", timeout=300, interval=0.5)
+        wait_until(resumed_and_settled, "the requeued job to finish", timeout=300, interval=0.5,
+                   context=lambda: slurm_diagnosis(job_id, sweep))
         assert row(sweep)["state"] == "completed"
         first, second = runfolder.read_job(run_dir).attempt_log
         assert first.job_id == second.job_id == job_id

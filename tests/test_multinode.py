@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from support.ddp import DDP_PROBE
-from support.slurm import require_slurm
+from support.slurm import job_fields, release_requeued, require_slurm, slurm_diagnosis
 from support.polling import wait_until
 from support.training import assert_same_outcome, make_run, quiet
 
@@ -216,16 +216,6 @@ def test_a_checkpoint_holds_and_restores_its_own_gpus_generator_only():
 
 # ---------------------------------------------------------------- the real Slurm: a 2-task job, preempted
 
-def _queue_state(job_id: str) -> str:
-    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
-
-
-def _restarts(job_id: str) -> int:
-    out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True).stdout
-    fields = dict(f.split("=", 1) for f in out.split() if "=" in f)
-    return int(fields.get("Restarts", -1))
-
-
 @pytest.mark.slurm
 def test_more_nodes_than_the_partition_has_is_one_line_and_exit_2(tmp_path, capsys):
     require_slurm()
@@ -258,7 +248,7 @@ def test_a_preempted_two_task_job_requeues_whole_and_ends_like_torchrun(tmp_path
     wait_until(lambda: len(runfolder.epochs_of(job_dir)) >= 1, "the first epoch", timeout=300, interval=0.5)
     # what a cluster does on preemption or near the time limit: USR2 to every task of the job
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
-    wait_until(lambda: _restarts(job_id) >= 1, "the whole job to be requeued", timeout=240, interval=0.5)
+    wait_until(lambda: int(job_fields(job_id).get("Restarts", -1)) >= 1, "the whole job to be requeued", timeout=240, interval=0.5)
     logs = lambda: "".join(p.read_text() for p in sorted((sweep / "submitit").rglob("*_log.err")))  # noqa: E731
     first = logs()
     assert first.count("stopped (USR2") == 1, first[-3000:]  # rank 0 checkpointed, once
@@ -268,15 +258,13 @@ def test_a_preempted_two_task_job_requeues_whole_and_ends_like_torchrun(tmp_path
     assert epoch < 4 and step > 0, (epoch, step)  # mid-epoch: each rank's partial sums are in the checkpoint
 
     def released_and_settled():
-        # A requeued job waits for a BeginTime: move it to now while it is pending.
-        if _queue_state(job_id) in ("PENDING", "REQUEUE_HOLD"):
-            subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True)
-            subprocess.run(["scontrol", "release", job_id], capture_output=True)
+        release_requeued(job_id)
         return all(r["state"] not in schema.LIVE for r in sweep_status(sweep))  # requeued and held are live too
 
-    wait_until(released_and_settled, "the requeued job to finish", timeout=400, interval=0.5)
+    wait_until(released_and_settled, "the requeued job to finish", timeout=400, interval=0.5,
+               context=lambda: slurm_diagnosis(job_id, sweep))
     result = runfolder.result_of(job_dir) or {}
-    assert result.get("status") == "completed" and result["world_size"] == 2, logs()[-3000:]
+    assert result.get("status") == "completed" and result["world_size"] == 2, logs()[-3000:] + slurm_diagnosis(job_id)
     assert f"x2, from epoch {epoch + 1} step {step}" in logs()  # the same job resumed at the checkpoint
     job = runfolder.read_job(job_dir)
     assert (job.job_id, job.attempts) == (job_id, 1)  # requeued, not resubmitted

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.slurm import require_slurm
+from support.slurm import queue_state, release_requeued, require_slurm, slurm_diagnosis
 from support.polling import wait_until
 from support.ablations import write_launch_grid
 import yaml
@@ -65,21 +65,18 @@ def test_a_preempted_run_requeues_resumes_and_ends_like_the_run_left_alone(tmp_p
     wait_until(lambda: len(runfolder.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.5)
     # what a cluster does on preemption or near the time limit: USR2 to the job's processes
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
-    wait_until(lambda: _queue_state(job_id) in ("PENDING", "REQUEUED", "REQUEUE_HOLD", ""), "the requeue", timeout=240, interval=0.5)
+    wait_until(lambda: queue_state(job_id) in ("PENDING", "REQUEUED", "REQUEUE_HOLD", ""), "the requeue", timeout=240, interval=0.5)
     ckpt_epoch_step = _checkpoint_position(run_dir)
     assert ckpt_epoch_step != (6, 0), "the run finished before it could be preempted"
 
     def released_and_settled():
-        # A requeued job waits for a BeginTime (~2 min) that may be set a moment after it turns
-        # PENDING: keep moving it to now while it is pending.
-        if _queue_state(job_id) in ("PENDING", "REQUEUE_HOLD"):
-            subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True)
-            subprocess.run(["scontrol", "release", job_id], capture_output=True)
+        release_requeued(job_id)
         return settled(sweep)
 
-    wait_until(released_and_settled, "the requeued job to finish", timeout=300, interval=0.5)
+    wait_until(released_and_settled, "the requeued job to finish", timeout=300, interval=0.5,
+               context=lambda: slurm_diagnosis(job_id, sweep))
     log = "".join(p.read_text() for p in (sweep / "submitit").rglob("*_log.err"))
-    assert (runfolder.result_of(run_dir) or {}).get("status") == "completed", log[-3000:]
+    assert (runfolder.result_of(run_dir) or {}).get("status") == "completed", log[-3000:] + slurm_diagnosis(job_id)
     assert "stopped (USR2" in log and "from epoch" in log
     # the same run, uninterrupted, in this process
     alone = tmp_path / "alone" / run_dir.name
@@ -101,7 +98,7 @@ def test_scancel_mid_epoch_checkpoints_at_that_step_and_a_relaunch_ends_identica
     job_id = runfolder.read_job(run_dir).job_id
     wait_until(lambda: len(runfolder.epochs_of(run_dir)) >= 1, "the first epoch", timeout=240, interval=0.2)
     subprocess.run(["scancel", job_id], check=True)  # SIGTERM to the job, SIGKILL after KillWait
-    wait_until(lambda: _queue_state(job_id) == "", "the cancelled job to leave the queue", timeout=120, interval=0.5)
+    wait_until(lambda: queue_state(job_id) == "", "the cancelled job to leave the queue", timeout=120, interval=0.5)
     log = "".join(p.read_text() for p in (sweep / "submitit").rglob("*_log.err"))
     assert "stopped (SIGTERM" in log, log[-3000:]  # the signal arrived and was honoured at a step boundary
     epoch, step = _checkpoint_position(run_dir)
@@ -121,11 +118,6 @@ def test_scancel_mid_epoch_checkpoints_at_that_step_and_a_relaunch_ends_identica
     strip = lambda ms: [{k: v for k, v in m.items() if k not in timing} for m in ms]  # noqa: E731
     assert strip(runfolder.epochs_of(run_dir)) == strip(runfolder.epochs_of(alone))
     assert runfolder.result_of(run_dir)["final_val_top1_err"] == runfolder.result_of(alone)["final_val_top1_err"]
-
-
-def _queue_state(job_id):
-    out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout
-    return out.strip()
 
 
 def _checkpoint_position(run_dir):
