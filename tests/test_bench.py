@@ -5,19 +5,15 @@ import math
 import pandas as pd
 import pytest
 
-from resnext_bench.bench import throughput as bench
-from resnext_bench.bench.throughput import (
-    REQUIRED_COLUMNS,
-    Setting,
-    add_bench_arguments,
-    bench_from_args,
-    parse_setting,
-    resolve_model,
-    run_bench,
-    run_bench_matrix,
-)
+from resnext_bench.bench import measure, results, throughput
+from resnext_bench.bench.options import add_bench_arguments
+from resnext_bench.bench.report import noise_warnings
+from resnext_bench.bench.results import REQUIRED_COLUMNS, add_ratios
+from resnext_bench.bench.settings import Setting, parse_setting, resolve_model
+from resnext_bench.bench.throughput import bench_from_args, run_bench, run_bench_matrix
 from resnext_bench.errors import UserError
 from resnext_bench.config.specs import ModelSpec
+from resnext_bench.models import build_model
 
 TINY = ModelSpec("cifar-29", 1, 8, base_planes=8, stem_width=8, num_classes=10)
 TINY_2X4D = ModelSpec("cifar-29", 2, 4, base_planes=8, stem_width=8, num_classes=10)
@@ -39,7 +35,7 @@ def test_the_csv_has_every_timm_column_with_positive_finite_numbers(tmp_path):
         frame["train_samples_per_sec"].iloc[1] / frame["train_samples_per_sec"].iloc[0])
     assert (written["error"].isna() | (written["error"] == "")).all()
     assert written["param_count"].iloc[0] == pytest.approx(sum(
-        p.numel() for p in bench.build_model(TINY).parameters()) / 1e6)
+        p.numel() for p in build_model(TINY).parameters()) / 1e6)
 
 
 def _fake_measure(calls):
@@ -51,7 +47,7 @@ def _fake_measure(calls):
 
 def test_repeats_interleave_every_model_and_setting(monkeypatch):
     calls = []
-    monkeypatch.setattr(bench, "_measure_mode", _fake_measure(calls))
+    monkeypatch.setattr(measure, "_measure_mode", _fake_measure(calls))
     frame = run_bench_matrix([TINY, TINY_2X4D], [Setting(), Setting(channels_last=True)], **{**QUICK, "repeats": 3})
     pairs = [(label, setting) for label, setting, train in calls if train]
     assert len(pairs) == 3 * 4
@@ -69,8 +65,8 @@ def test_repeats_interleave_every_model_and_setting(monkeypatch):
 
 
 def test_mfu_counts_three_forward_passes_of_two_flops_per_multiply_add(monkeypatch):
-    monkeypatch.setattr(bench, "_measure_mode", _fake_measure([]))
-    monkeypatch.setattr(bench, "peak_bf16_flops", lambda device: 1e12)
+    monkeypatch.setattr(measure, "_measure_mode", _fake_measure([]))
+    monkeypatch.setattr(results, "peak_bf16_flops", lambda device: 1e12)
     frame = run_bench([TINY], **QUICK)
     row = frame.iloc[0]
     assert row["train_samples_per_sec"] == pytest.approx(2 * 1000 / 10.0)
@@ -79,7 +75,7 @@ def test_mfu_counts_three_forward_passes_of_two_flops_per_multiply_add(monkeypat
 
 
 def test_cpu_has_no_mfu_and_names_its_memory_method(monkeypatch):
-    monkeypatch.setattr(bench, "_measure_mode", _fake_measure([]))
+    monkeypatch.setattr(measure, "_measure_mode", _fake_measure([]))
     row = run_bench([TINY], **QUICK).iloc[0]
     assert math.isnan(row["train_mfu"])
     assert row["peak_mem_method"] in ("vmhwm_growth", "unavailable")
@@ -135,14 +131,14 @@ def _two_models(ms_first, ms_second) -> pd.DataFrame:
         "infer_samples_per_sec": [1000 / pd.Series(ms_first).median(), 1000 / pd.Series(ms_second).median()],
         "train_ms_repeats": [list(ms_first), list(ms_second)], "infer_ms_repeats": [list(ms_first), list(ms_second)],
     })
-    bench.add_ratios(frame)
+    add_ratios(frame)
     return frame
 
 
 def test_a_ratio_within_the_repeats_spread_is_flagged_as_no_measured_difference():
     noisy = _two_models([10.0, 20.0, 10.0], [10.5, 10.0, 20.0])  # repeats disagree far more than 5 %
     assert noisy["train_ratio_spread_pct"].iloc[1] > 50
-    warnings = bench.noise_warnings(noisy)
+    warnings = noise_warnings(noisy)
     assert len(warnings) == 2 and all("not a measured difference" in w for w in warnings)
 
 
@@ -150,7 +146,7 @@ def test_a_ratio_well_beyond_the_spread_is_not_flagged():
     clear = _two_models([10.0, 11.0, 10.5], [20.0, 22.0, 21.0])  # half the speed in every repeat
     assert clear["train_ratio_paired"].iloc[1] == pytest.approx(0.5)
     assert clear["train_ratio_spread_pct"].iloc[1] == pytest.approx(0.0)
-    assert bench.noise_warnings(clear) == []
+    assert noise_warnings(clear) == []
 
 
 def test_cpu_defaults_are_one_thread_and_small_shapes(monkeypatch, capsys):
@@ -160,7 +156,7 @@ def test_cpu_defaults_are_one_thread_and_small_shapes(monkeypatch, capsys):
         seen.update(kw)
         raise UserError("stop here")
 
-    monkeypatch.setattr(bench, "run_bench_matrix", fake_matrix)
+    monkeypatch.setattr(throughput, "run_bench_matrix", fake_matrix)
     parser = argparse.ArgumentParser()
     add_bench_arguments(parser)
     with pytest.raises(UserError, match="stop here"):

@@ -230,7 +230,7 @@ def test_nvjpeg_on_the_gpu_sees_the_reference_samples_and_crops(tmp_path, capsys
 
 @pytest.mark.parametrize("backend", ["pil", "turbo"])
 def test_a_pack_of_the_tree_gives_the_folders_batches_bit_for_bit(tree, tmp_path, backend):
-    from resnext_bench.engine.data.shards import pack
+    from resnext_bench.engine.data.packing import pack
 
     packed = tmp_path / "packed"
     pack(tree, packed, workers=1)
@@ -247,7 +247,7 @@ def test_a_pack_of_the_tree_gives_the_folders_batches_bit_for_bit(tree, tmp_path
 
 @pytest.mark.parametrize("workers", [0, 1])
 def test_a_truncated_shard_stops_the_epoch_naming_the_shard(tree, tmp_path, workers):
-    from resnext_bench.engine.data.shards import pack
+    from resnext_bench.engine.data.packing import pack
 
     packed = tmp_path / "packed"
     pack(tree, packed, workers=1)
@@ -267,7 +267,7 @@ def test_dataset_info_reads_a_pack_without_torch(tree, tmp_path):
     import subprocess
     import sys
 
-    from resnext_bench.engine.data.shards import pack
+    from resnext_bench.engine.data.packing import pack
 
     pack(tree, tmp_path / "packed", workers=1)
     code = ("import sys; from resnext_bench.engine.data import dataset_info; from resnext_bench.config.specs import "
@@ -310,7 +310,7 @@ def test_a_training_run_stopped_mid_epoch_resumes_to_the_same_end(tmp_path, back
     uninterrupted one (weights and metrics), on a folder and on its pack, with DataLoader workers."""
     from resnext_bench.engine.checkpoint import load_checkpoint
     from resnext_bench.engine.train import Stopped, train_run
-    from resnext_bench.engine.data.shards import pack
+    from resnext_bench.engine.data.packing import pack
     from support.training import StopAfter, assert_same_outcome
 
     write_tree(tmp_path / "tree", per_class=4)

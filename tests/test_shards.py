@@ -18,9 +18,10 @@ from PIL import Image
 
 from support.polling import wait_until
 from resnext_bench.cli import main
-from resnext_bench.engine.data import shards
+from resnext_bench.engine.data import packing
 from resnext_bench.engine.data.folders import scan_folder_tree
-from resnext_bench.engine.data.shards import PackOptions, open_shards, pack
+from resnext_bench.engine.data.packing import PackOptions, pack
+from resnext_bench.engine.data.shards import open_shards
 from resnext_bench.errors import UserError
 
 CLASSES = ("n01", "n02", "n03")
@@ -171,7 +172,7 @@ def test_reencoding_bounds_the_longest_side_and_keeps_small_jpegs(tree, tmp_path
 def test_interrupted_pack_resumes_to_the_uninterrupted_shards(tree, tmp_path, monkeypatch):
     root, _ = tree
     reference = pack_quiet(root, tmp_path / "whole", shard_samples=3, workers=2)  # the pool path
-    real, calls = shards._prepare, []
+    real, calls = packing._prepare, []
 
     def failing(task, **kw):
         calls.append(task[0])
@@ -179,7 +180,7 @@ def test_interrupted_pack_resumes_to_the_uninterrupted_shards(tree, tmp_path, mo
             raise RuntimeError("injected failure")
         return real(task, **kw)
 
-    monkeypatch.setattr(shards, "_prepare", failing)
+    monkeypatch.setattr(packing, "_prepare", failing)
     out = tmp_path / "resumed"
     with pytest.raises(RuntimeError, match="injected failure"):
         pack_quiet(root, out, shard_samples=3)
@@ -188,7 +189,7 @@ def test_interrupted_pack_resumes_to_the_uninterrupted_shards(tree, tmp_path, mo
     assert (out / ".train-000002.tar.partial").is_file()  # interrupted mid-shard
     assert not (out / "manifest.json").exists() and not list(out.glob("val-*"))
 
-    monkeypatch.setattr(shards, "_prepare", real)
+    monkeypatch.setattr(packing, "_prepare", real)
     lines = []
     result = pack_quiet(root, out, shard_samples=3, log=lines.append)
     assert result.reused == {"train": 2, "val": 0}

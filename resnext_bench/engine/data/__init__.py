@@ -24,7 +24,7 @@ _LAZY = {
     "nvjpeg_available": "decode",
     "EncodedImages": "gpudecode", "decode_batch": "gpudecode",
     "FolderImages": "workers",
-    "PackOptions": "shards", "pack": "shards", "stored_bytes": "shards",
+    "PackOptions": "packing", "pack": "packing", "stored_bytes": "packing",
 }
 
 __all__ = ["DatasetInfo", "FolderSource", "IMAGE_EXTENSIONS", "check_data", "dataset_info", "imagenet_backend",

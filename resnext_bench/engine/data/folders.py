@@ -1,6 +1,6 @@
 """ImageNet as class folders: ROOT/{train,val}/CLASS/IMAGE scanned once (torch-free).
 
-Below both `layout` (what a data set is) and `shards` (the pack writer), which each read a tree.
+Below both `layout` (what a data set is) and `packing` (the pack writer), which each read a tree.
 """
 from __future__ import annotations
 

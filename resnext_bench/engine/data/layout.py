@@ -129,7 +129,8 @@ class ImageSets:
 def imagenet_images(spec: DataSpec) -> ImageSets:
     """The classes and samples at data.root: an ImageFolder tree, or a pack written by `pack`
     (recognised by its manifest.json). Raises a one-line UserError for a bad tree or shard."""
-    from .shards import MANIFEST, ShardSource, open_shards
+    from .shardformat import MANIFEST
+    from .shards import ShardSource, open_shards
 
     root = _root_path(spec)
     if (root / MANIFEST).exists():
