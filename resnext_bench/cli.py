@@ -174,6 +174,44 @@ def cmd_logs(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    """Evaluate finished runs' final weights at a crop (Table 5's views) and record it in RUN/evaluations.json."""
+    from .cluster.control import find_run
+    from .record import runfolder, sweep as sweep_layout
+
+    runs: dict = {}  # resolved folder -> (folder, named alone): a run in two named sweeps is evaluated once
+    for target in args.runs:
+        path = Path(target)
+        if args.sweep is None and sweep_layout.runs_dir(path).is_dir():  # a sweep: its finished runs
+            for run_dir in sweep_layout.run_dirs(path):
+                runs.setdefault(run_dir.resolve(), (run_dir, False))
+        else:  # a run folder, or a run id looked up in --sweep, sweeps/*/runs and the store
+            run_dir = find_run(target, Path(args.sweep) if args.sweep else None)
+            runs[run_dir.resolve()] = (run_dir, True)
+    from .engine.evaluate import View, evaluable, evaluate_run, finished_run
+
+    view = View(args.crop, args.resize, args.batch_size, args.device)
+    chosen = []
+    for run_dir, named in runs.values():  # every run is checked before any is evaluated
+        try:
+            finished_run(run_dir)
+        except UserError as e:
+            if named:
+                raise
+            print(f"skip {run_dir.name}: {e}", file=sys.stderr)  # a sweep's unfinished runs wait for later
+            continue
+        evaluable(run_dir, view, args.data_root)
+        chosen.append(run_dir)
+    if not chosen:
+        raise UserError(f"no finished run among {', '.join(args.runs)}; nothing evaluated")
+    for run_dir in chosen:
+        done = evaluate_run(run_dir, view, data_root=args.data_root)
+        print(json.dumps({"run_id": done.run_id or runfolder.recorded_run_id(run_dir), "crop": done.crop,
+                          "resize": done.resize, "top1_err": done.top1_err, "top5_err": done.top5_err,
+                          "images": done.images}))
+    return 0
+
+
 def cmd_collect(args) -> int:
     """Gather run folders into runs.csv and curves.csv."""
     from .analysis.collect import collect
@@ -317,6 +355,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attempt", type=int, help="which submission, 1 = the first (default: the latest)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing what is appended (Ctrl-C stops, exit 130)")
     p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("evaluate", help="score finished runs' final weights at a test crop (Table 5), recorded in "
+                                        "RUN/evaluations.json")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR|SWEEP|RUN_ID",
+                   help="run folders, sweep folders (their finished runs) or run ids (looked up in --sweep, "
+                        "sweeps/*/runs and the store)")
+    p.add_argument("--crop", type=int, help="center crop in pixels, e.g. 320 (default: the size the run trained at)")
+    p.add_argument("--resize", type=int, help="short side before the crop (default: crop * 256/224, e.g. 366 for 320)")
+    p.add_argument("--batch-size", type=int, help="images a forward pass (default: the run's batch size)")
+    p.add_argument("--device", default="auto", help="auto (a GPU when visible), cpu, cuda or cuda:N")
+    p.add_argument("--sweep", help="sweep folder holding the run ids")
+    p.add_argument("--data-root", help="where the run's data set is now (default: its data.root)")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("collect", help="gather run folders into runs.csv and curves.csv")
     p.add_argument("sweeps", nargs="+", help="sweep folders")

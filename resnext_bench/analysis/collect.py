@@ -7,7 +7,9 @@ skipped and reported as (path, reason) in skipped.csv; everything else of that r
 Columns: the suite's own (RUN_COLUMNS: identity, status, outcome, provenance) come first; then
 config.yaml flattened generically (model fields bare, `data.KEY`, `recipe.KEY`, `runtime.KEY`,
 `complexity.KEY`), so a new spec field becomes a column with no edit here; then any other field a
-result carries. A stored key never overwrites a column the suite owns.
+result carries. A stored key never overwrites a column the suite owns. Last, a run's evaluations
+after training (RUN/evaluations.json, `resnext-bench evaluate`): eval_err1_crop320, eval_err5_crop320,
+... one pair a view, ordered by crop, so the columns before them keep their places.
 
 Status is the file state (record/runstate.py): completed (and every epoch recorded once), failed, unknown (a
 result that cannot be used, or "completed" with epochs missing), running (progress on disk) or
@@ -25,7 +27,7 @@ from typing import Any
 
 from ..units import plural
 from .. import fsutil
-from ..record import runcolumns, runfolder, runstate, schema, sweep as sweep_layout
+from ..record import evaluations, runcolumns, runfolder, runstate, schema, sweep as sweep_layout
 from ..errors import UserError
 from ..progress import progress
 from ..record.store import sweeps_listing
@@ -96,7 +98,8 @@ def collect_run(run_dir: Path, sweep: str, skipped: list) -> tuple[dict, list[di
     """One run folder as (runs.csv row, epoch dicts); never raises for damaged files."""
     record = runfolder.read_run(run_dir)
     skipped.extend(record.skipped)
-    return run_row(record, sweep), [e.to_dict() for e in record.epochs]
+    row = {**run_row(record, sweep), **runcolumns.evaluation_columns(evaluations.read_evaluations(run_dir, skipped))}
+    return row, [e.to_dict() for e in record.epochs]
 
 
 def sweep_rows(row: dict, run_dir: Path, sweep: Path, listed: dict[str, list[dict]]) -> list[dict]:
@@ -155,7 +158,9 @@ def collect(sweeps: list[Path], out: Path, verbose: bool = True) -> CollectResul
             row, metrics = collect_run(run_dir, name, result.skipped)
             result.runs.extend(sweep_rows(row, run_dir, sweep, listed))
             curves.extend(_curve_rows(name, row["run_id"], metrics, extra))
-    more = sorted({k for row in result.runs for k in row} - set(RUN_COLUMNS))
+    more = {k for row in result.runs for k in row} - set(RUN_COLUMNS)
+    evaluated = runcolumns.evaluation_order(more)
+    more = sorted(more - set(evaluated)) + evaluated
     fsutil.write_text(result.runs_csv, _csv_text(result.runs, RUN_COLUMNS + more))
     fsutil.write_text(result.curves_csv, _csv_text(curves, ["sweep", "run_id", *METRIC_COLUMNS, *sorted(extra)]))
     fsutil.write_text(out / "skipped.csv", _csv_text([{"path": p, "reason": r} for p, r in result.skipped],

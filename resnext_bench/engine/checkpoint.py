@@ -105,3 +105,19 @@ def load_checkpoint(run_dir: Path, map_location="cpu") -> Optional[Loaded]:
 
 class DamagedCheckpoint(UserError):
     """No checkpoint of the run loads."""
+
+
+def final_weights(run_dir: Path, epochs: int, run_ids: tuple[str, ...], map_location="cpu") -> tuple[dict, int]:
+    """(model state_dict, epoch) of the run's final checkpoint: the one written at the end of epoch
+    `epochs`, of one of `run_ids`. A UserError says why there is none (unfinished, damaged, another run's)."""
+    loaded = load_checkpoint(run_dir, map_location)
+    if loaded is None:
+        raise UserError(f"{Path(run_dir)}: no checkpoint; the run has not trained")
+    state = loaded.state
+    if state.get("run_id") not in run_ids:
+        raise UserError(f"{loaded.path} belongs to run {state.get('run_id')}, not {run_ids[0]}")
+    if state["epoch"] != epochs or state["step_in_epoch"] != 0:
+        why = f" ({loaded.fallback})" if loaded.fallback else ""
+        raise UserError(f"{loaded.path}: written at epoch {state['epoch']} step {state['step_in_epoch']}, not at the "
+                        f"end of epoch {epochs}{why}: no final checkpoint to evaluate")
+    return state["model"], int(state["epoch"])

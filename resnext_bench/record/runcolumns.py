@@ -5,7 +5,11 @@ import json
 from typing import Any, Optional
 
 from ..config.templates import TEMPLATES
+from .evaluations import SPLIT, Evaluation, default_resize
 from .schema import NO_STUDY, RESERVED_COLUMNS, Result, _int, _num, _str
+
+EVAL_PREFIX = "eval_"
+EVAL_METRICS = {"err1": "top1_err", "err5": "top5_err"}  # column word -> Evaluation field
 
 def config_columns(config: Optional[dict]) -> dict:
     """config.yaml flattened generically: model fields bare, data/recipe/runtime as data.KEY, ...
@@ -76,3 +80,27 @@ def result_columns(result: Optional[Result]) -> dict:
     if result.wall_seconds is not None:
         row["gpu_hours"] = result.wall_seconds * max(result.num_gpus or 0, 1) / 3600
     return row
+
+
+def view_name(crop: int, resize: int, split: str) -> str:
+    """'crop320' for the usual resize and the held-out split; '_resizeM' and '_SPLIT' where they differ."""
+    return (f"crop{crop}" + (f"_resize{resize}" if resize != default_resize(crop) and resize != crop else "")
+            + (f"_{split}" if split != SPLIT else ""))
+
+
+def evaluation_columns(entries: list[Evaluation]) -> dict:
+    """A run's evaluations as cells: eval_err1_crop320, eval_err5_crop320, ... (one pair a view)."""
+    row = {}
+    for e in entries:
+        for word, name in EVAL_METRICS.items():
+            row[f"{EVAL_PREFIX}{word}_{view_name(e.crop, e.resize, e.split)}"] = getattr(e, name)
+    return row
+
+
+def evaluation_order(columns) -> list[str]:
+    """The eval_ columns among `columns`, by crop, then view name, then metric (err1 before err5)."""
+    def key(column: str):
+        word, _, view = column[len(EVAL_PREFIX):].partition("_")
+        crop = view.removeprefix("crop").split("_")[0]
+        return (int(crop) if crop.isdigit() else 0, view, word)
+    return sorted((c for c in columns if c.startswith(EVAL_PREFIX)), key=key)

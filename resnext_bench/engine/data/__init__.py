@@ -24,6 +24,7 @@ _LAZY = {
     "nvjpeg_available": "decode",
     "EncodedImages": "gpudecode", "decode_batch": "gpudecode",
     "FolderImages": "workers",
+    "build_eval_data": "evalset", "check_view": "evalset", "trained_size": "evalset",
     "PackOptions": "packing", "pack": "packing", "stored_bytes": "packing",
 }
 

@@ -38,21 +38,21 @@ class Unreadable(Exception):
     """A sample's bytes that no decoder could turn into pixels (corrupt, truncated, not an image)."""
 
 
-def center_box(width: int, height: int, size: int) -> Box:
-    """The box that "resize the short side to size*256/224, take the central size x size" reads."""
-    side = min(width, height) * size / round(size * 256 / 224)
+def center_box(width: int, height: int, size: int, resize: Optional[int] = None) -> Box:
+    """The box that "resize the short side to `resize` (default size*256/224), take the central size x size" reads."""
+    side = min(width, height) * size / (resize or round(size * 256 / 224))
     left, top = (width - side) / 2, (height - side) / 2
     return left, top, left + side, top + side
 
 
-def ticket_view(ticket, seed: int, size: int) -> tuple[int, Callable[[int, int], Box], bool]:
+def ticket_view(ticket, seed: int, size: int, resize: Optional[int] = None) -> tuple[int, Callable[[int, int], Box], bool]:
     """(index, box of an image's (width, height), mirror flag) of a ticket: (index, epoch) takes the
-    training draws of (seed, epoch, index); a plain index the evaluation's central box."""
+    training draws of (seed, epoch, index); a plain index the evaluation's central box (`center_box`)."""
     from .draws import _inception_box, _sample_draws
 
     index, epoch = ticket if isinstance(ticket, tuple) else (ticket, None)
     if epoch is None:
-        return index, (lambda w, h: center_box(w, h, size)), False
+        return index, (lambda w, h: center_box(w, h, size, resize)), False
     draws = _sample_draws(seed, epoch, index)
     return index, (lambda w, h: _inception_box(w, h, draws)), draws[22] < 0.5
 

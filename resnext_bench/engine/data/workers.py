@@ -44,6 +44,8 @@ class FolderImages(Dataset):
     `(None, index, why)`, which `_collate` drops and counts.
     """
 
+    resize: Optional[int] = None  # the short side before evaluation's center crop (None: size*256/224)
+
     def __init__(self, source, size: int, seed: int, backend: str = "pil"):
         self.source, self.size, self.seed = source, size, seed
         self.decode = CPU_DECODERS[backend]
@@ -52,7 +54,7 @@ class FolderImages(Dataset):
         return len(self.source)
 
     def __getitem__(self, ticket):
-        index, box_of, flip = ticket_view(ticket, self.seed, self.size)
+        index, box_of, flip = ticket_view(ticket, self.seed, self.size, self.resize)
         label = self.source.label(index)
         try:
             return self._item(self.source.read(index), box_of, flip, label, index)
