@@ -31,3 +31,22 @@ def write_cifar(root: Path, name: str, per_file: int = 20, seed: int = 0):
             ys.extend(labels)
         written[split] = (np.concatenate(xs), np.array(ys))
     return (*written["train"], *written["val"])
+
+
+def write_jpeg_tree(root: Path, classes: int = 3, train_per_class: int = 4, val_per_class: int = 4) -> Path:
+    """An ImageNet-format tree ROOT/{train,val}/cK/*.JPEG of smooth photographs, landscape and portrait
+    (each class its own colours, so a small model can learn something); returns ROOT."""
+    from PIL import Image
+
+    for split, count in (("train", train_per_class), ("val", val_per_class)):
+        for c in range(classes):
+            folder = Path(root) / split / f"c{c}"
+            folder.mkdir(parents=True)
+            for i in range(count):
+                rng = np.random.default_rng(1000 * c + 10 * i + (split == "val"))
+                tint = np.array([255 if k == c % 3 else 60 for k in range(3)], dtype=float)
+                base = (rng.random((4, 4, 3)) * 0.5 + 0.5) * tint
+                size = (96, 72) if i % 2 else (72, 96)
+                Image.fromarray(base.astype(np.uint8)).resize(size, Image.BICUBIC).save(
+                    folder / f"img{i}.JPEG", quality=95)
+    return Path(root)
