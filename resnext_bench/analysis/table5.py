@@ -97,7 +97,9 @@ def build_table5(runs: pd.DataFrame, reference: Optional[dict] = None) -> Option
     shown_views = views(runs)
     if not shown_views:
         return None
-    paper = (reference or load_reference(REFERENCE_DIR))["table5"]
+    paper = (reference or load_reference(REFERENCE_DIR)).get("table5")
+    if paper is None:  # a reference folder without Table 5: ours alone
+        paper = pd.DataFrame(columns=["cardinality", "bottleneck_width", "depth", "test_size", "top1_err", "top5_err"])
     evaluated = runs[pd.concat([pd.to_numeric(runs[f"{EVAL_PREFIX}err1_{v}"], errors="coerce").notna()
                                 for v in shown_views], axis=1).any(axis=1)]
     by_model = models(evaluated)
