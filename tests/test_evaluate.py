@@ -83,10 +83,12 @@ def run_cli(argv, capsys) -> tuple[int, str, str]:
 
 # ---------------------------------------------------------------- the native crop
 
-def test_the_native_crop_reproduces_the_final_validation_error_training_recorded(digits, tmp_path):
+def test_the_native_crop_reproduces_the_final_validation_error_training_recorded(digits, tmp_path, capsys):
     run_dir = copy_sweeps(digits, tmp_path)
     result = runfolder.result_of(run_dir)
+    capsys.readouterr()
     done = evaluate_run(run_dir, View(), log=quiet)
+    assert f"evaluate {digits.name} crop 8: 4/4 batches" in capsys.readouterr().err  # progress, off a terminal
     assert (done.crop, done.resize, done.split) == (8, 8, "val")  # digits' 8x8 images, whole
     assert done.top1_err == result["final_val_top1_err"] and done.top5_err == result["final_val_top5_err"]
     assert done.images == 120 and done.checkpoint_epoch == 2
@@ -114,6 +116,8 @@ def test_a_view_reads_the_center_crop_of_the_resized_image_at_its_size(folder):
     wide = next(build_eval_data(spec, 48, 96, 12, "cpu").batches())[0]
     tight = next(build_eval_data(spec, 48, 48, 12, "cpu").batches())[0]
     assert not (wide == tight).all()  # resizing to 96 before a 48 crop shows the center only
+    with pytest.raises(UserError, match="smaller than --crop 48"):
+        build_eval_data(spec, 48, 40, 12, "cpu")
 
 
 # ---------------------------------------------------------------- the record
@@ -250,3 +254,15 @@ def test_table5_sets_our_imagenet_rows_beside_the_papers_and_differences_only_on
     shown = {(r[0].split(",")[0], r[2]): r for r in table.rows}
     assert shown[("imagenet", "320")][4] == "19.20 ± 0.28 (2)" and shown[("imagenet", "320")][6] == "+0.10"
     assert shown[("digits", "320")][6].startswith("n/a")
+
+
+def test_a_view_read_with_another_decoder_than_training_says_so(folder, tmp_path, monkeypatch):
+    from resnext_bench.engine.data import evalset
+
+    run_dir = copy_sweeps(folder[0], tmp_path)
+    monkeypatch.setattr(evalset, "resolve_loader", lambda spec, device: "turbo")  # as `auto` on another machine
+    lines = []
+    done = evaluate_run(run_dir, View(), log=lines.append)
+    assert done.data_loader == "turbo" and runfolder.result_of(run_dir)["data_loader"] == "pil"
+    warnings = [line for line in lines if "warning" in line]
+    assert len(warnings) == 1 and "trained reading data with pil, evaluating with turbo" in warnings[0]

@@ -5,7 +5,9 @@ The model is rebuilt from the run's config.yaml and loaded from its final checkp
 written at the end of the last epoch); the images are those training validated on, through the
 same decoder and in the same order, and the forward pass is training's own (`train.evaluate`:
 the run's precision and memory format). So the view training validated at (the run's image size,
-resized by 256/224 on ImageNet) gives the final validation error training recorded, exactly.
+resized by 256/224 on ImageNet) gives the final validation error training recorded, exactly,
+when it runs where training ran: another ImageNet decoder (`auto` resolves by device) changes
+pixels by rounding (the log warns), and a run trained with torch.compile is evaluated eagerly.
 """
 from __future__ import annotations
 
@@ -124,6 +126,10 @@ def evaluate_run(run_dir: Path, view: View, log: Callable[[str], None] = _print,
         model = model.to(memory_format=torch.channels_last)
     log(f"{run.run_id}: evaluating epoch {epoch} weights on {plural(val.size, 'image')} of {spec.name} at crop {crop} "
         f"(resize {resize}) on {device_name(device)}")
+    trained_with = (runfolder.result_of(run_dir) or {}).get("data_loader")
+    if trained_with and getattr(val, "loader", None) not in (None, trained_with):
+        log(f"{run.run_id}: warning: trained reading data with {trained_with}, evaluating with {val.loader}: the same "
+            "images, pixels differ by decoder rounding")
     counted = _Counted(val, f"evaluate {run.run_id} crop {crop}")
     start = time.perf_counter()
     loss, top1, top5 = evaluate(model, counted, device, run.runtime.precision, run.runtime.channels_last, Dist())
