@@ -1,4 +1,5 @@
 """Experiment trackers (runtime.trackers): W&B and MLflow hold each run once, resumed runs included, and never fail it."""
+import socket
 import sys
 import threading
 import time
@@ -172,3 +173,19 @@ def test_a_damaged_trackers_file_costs_one_warning_and_new_tracker_runs(tmp_path
     assert runfolder.TRACKERS in warning and "not JSON" in warning
     ml = mlflow_view(where["mlflow"], runfolder.read_trackers(run_dir)["mlflow"]["run_id"])
     assert ml["metrics"]["loss/val"] == expected_steps(run_dir, "val_loss")
+
+
+def test_a_tracking_server_that_is_down_costs_one_warning(tmp_path, monkeypatch):
+    offline_trackers(monkeypatch, tmp_path)
+    with socket.socket() as s:  # a port nothing listens on once this socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # refused at once, not after minutes of backoff
+    run_dir = tracked_run(tmp_path, "down", "[mlflow]")
+    lines = []
+    assert train_run(run_dir, log=lines.append)["status"] == "completed"
+    (warning,) = warnings_in(lines)
+    assert "MLflow tracking off" in warning and str(port) in warning
+    assert not (run_dir / runfolder.TRACKERS).exists()  # no tracker run was made, so none is recorded
+    assert [m["epoch"] for m in runfolder.epochs_of(run_dir)] == [1, 2]
