@@ -241,7 +241,12 @@ def cmd_report(args) -> int:
     """collect + tables + plots + report.md with a reading of each."""
     from .analysis.report import write_report
 
-    print(write_report([Path(s) for s in args.sweeps], Path(args.out)))
+    report = write_report([Path(s) for s in args.sweeps], Path(args.out))
+    print(report)
+    if args.html:
+        from .analysis.html import write_html
+
+        print(write_html(report))
     return 0
 
 
@@ -387,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="collect, tables, plots and report.md in one go")
     p.add_argument("sweeps", nargs="+", help="sweep folders")
     p.add_argument("-o", "--out", required=True, help="results folder, e.g. results/NAME")
+    p.add_argument("--html", action="store_true",
+                   help="also write report.html: one self-contained page (figures embedded, tables sortable)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="the whole suite on the embedded data set: launch, wait, report")

@@ -93,6 +93,7 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
     from .engine.data import check_data
     from .cluster.launch import launch
     from .cluster.profile import load_profile
+    from .analysis.html import write_html
     from .analysis.report import write_report
     from .config.load import load_ablation
 
@@ -133,5 +134,7 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
         f"- wall time of this invocation: {elapsed / 60:.1f} min\n"
     )
     write_text(report, report.read_text() + note)
-    log(f"demo: {len(rows) - len(bad)}/{len(rows)} runs completed in {elapsed / 60:.1f} min; report: {report}")
+    page = write_html(report)
+    log(f"demo: {len(rows) - len(bad)}/{len(rows)} runs completed in {elapsed / 60:.1f} min; report: {report} "
+        f"(browse: {page})")
     return report

@@ -197,6 +197,11 @@ RECIPES: dict[str, RecipeSpec] = {
 }
 
 
+# Experiment trackers a run can feed (engine/trackers.py); `runtime.tensorboard: true` is the same as
+# listing tensorboard here.
+TRACKERS = ("tensorboard", "wandb", "mlflow")
+
+
 @dataclass(frozen=True)
 class RuntimeSpec:
     """How to run (not what): device, precision, memory layout, compile, checkpoint cadence."""
@@ -209,13 +214,24 @@ class RuntimeSpec:
     checkpoint_minutes: float = 10.0  # also at every epoch end and on a stop signal; 0 = at every step
     threads: Optional[int] = None
     tensorboard: bool = False  # also write TensorBoard events to RUN/events/ (rank 0; metrics.jsonl stays the record)
+    trackers: tuple[str, ...] = ()  # experiment trackers fed by rank 0 (TRACKERS); views, never the record
 
     def __post_init__(self):
         require_choice("runtime.precision", self.precision, PRECISIONS)
+        if not isinstance(self.trackers, tuple):
+            raise UserError(f"runtime.trackers: expected a list of {', '.join(TRACKERS)}, got {self.trackers!r}")
+        for i, name in enumerate(self.trackers):
+            require_choice(f"runtime.trackers[{i}]", name, TRACKERS)
         if self.device not in ("auto", "cpu", "cuda"):
             raise UserError(f"runtime.device: expected auto, cpu or cuda, got {self.device!r}")
         require_number("runtime.checkpoint_minutes", self.checkpoint_minutes, 0, low_open=False)  # 0: at every step
         require_int("runtime.threads", self.threads, 1, optional=True)
+
+    @property
+    def active_trackers(self) -> tuple[str, ...]:
+        """The trackers this run feeds, each once: `trackers`, and tensorboard when the older switch is on."""
+        names = (("tensorboard",) if self.tensorboard else ()) + self.trackers
+        return tuple(dict.fromkeys(names))
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ class EventLog:
 
 
 def open_events(run: Run, run_dir: Path, history: list[Epoch], log: Callable[[str], None]) -> Optional[EventLog]:
-    """The run's event writer when runtime.tensorboard is on, else None (nothing imported, no folder)."""
-    if not run.runtime.tensorboard:
+    """The run's event writer when tensorboard is among the run's trackers, else None (nothing imported, no folder)."""
+    if "tensorboard" not in run.runtime.active_trackers:
         return None
     return EventLog.open(run, run_dir, history, log)

@@ -25,7 +25,7 @@ from ..record import runfolder, runwrite, schema
 from .checkpoint import DamagedCheckpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import Dist, all_reduce, device_for, join_process_group, wrap_model
 from .environment import device_name, git_commit, versions
-from .events import open_events
+from .trackers import Trackers, open_trackers
 from ..record.locks import RunLock
 from ..record.schema import EPOCH_FIELDS, Epoch, Result
 from .stopping import StopFlag, Stopped
@@ -366,13 +366,14 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
             runwrite.archive_failure(run_dir)  # a failed attempt, or a completed one with damaged metrics
         runwrite.remove_stale_temporaries(run_dir)
     trainer = None
-    events = None  # the TensorBoard writer (rank 0, runtime.tensorboard): a view that never fails the run
+    trackers = Trackers()  # rank 0's experiment trackers (runtime.trackers): views that never fail the run
 
     def fail(reason: str, failed_epoch: Optional[int]) -> Result:
         history = trainer.history if trainer else record.epochs
         result = _result(run, trainer, history, schema.FAILED, reason, failed_epoch)
         if dist.main:
             runwrite.write_result(run_dir, result)
+        trackers.finish(result)
         return result
 
     def epoch_in_progress() -> int:
@@ -396,7 +397,7 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
             where = f"epoch {s.epoch + 1} step {s.step_in_epoch}" if resumed else "the start"
             log(f"{run.run_id}: training {run.configuration} seed {run.seed} on {device_name(trainer.device)}"
                 f" x{dist.world_size}, from {where}")
-            events = open_events(run, run_dir, trainer.history, log)  # after the epochs the checkpoint holds
+            trackers = open_trackers(run, run_dir, trainer.history, log)  # after the epochs the checkpoint holds
         while s.epoch < run.recipe.epochs:
             failure = trainer.train_epoch()
             if failure:
@@ -404,8 +405,7 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
                     log(f"{run.run_id}: failed: {failure}")
                 return fail(failure, s.epoch + 1).to_dict()
             m = trainer.end_epoch()
-            if events is not None:
-                events.epoch(m)
+            trackers.log_epoch(m)
             if dist.main:
                 log(f"{run.run_id}: epoch {m.epoch}/{run.recipe.epochs} train loss {m.train_loss:.4f} "
                     f"err {m.train_top1_err:.2f}% | val err {m.val_top1_err:.2f}% top-5 {m.val_top5_err:.2f}% "
@@ -419,6 +419,7 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
         result = _result(run, trainer, trainer.history, schema.COMPLETED, None)
         if dist.main:
             runwrite.write_result(run_dir, result)
+        trackers.finish(result)
         return result.to_dict()
     except Stopped as e:
         if dist.main:
@@ -437,7 +438,6 @@ def _train_locked(run_dir: Path, run: Run, dist: Dist, stop: StopFlag, log: Call
         fail(f"{type(e).__name__}: {e}", epoch_in_progress())
         raise
     finally:
-        if events is not None:
-            events.close()
+        trackers.close()
         if own_group:
             torch.distributed.destroy_process_group()

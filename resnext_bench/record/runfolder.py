@@ -9,6 +9,7 @@
     sweeps              the sweeps that list the run (record/store.py)
     .lock               held (flock) by the process training the run
     events/             TensorBoard event files (only with runtime.tensorboard; a view, never the record)
+    trackers.json       the W&B / MLflow runs this run feeds (runtime.trackers): their ids, so a resume continues them
 
 `read_run` never raises for a damaged folder: it returns one `RunRecord` with what it could read
 and, in `skipped`, each (path, reason) it had to leave out. Writers are in runwrite.py. No torch
@@ -59,6 +60,9 @@ JOB_LOCK = ".job.lock"  # serialises read-modify-write of job.json (a job and th
 
 
 EVENTS = "events"  # folder of TensorBoard event files (engine/events.py)
+
+
+TRACKERS = "trackers.json"  # tracker name -> {its run id, the last epoch it holds, ...} (engine/trackers.py)
 
 
 try:  # the C loader is ~10x faster, which matters for thousands of runs
@@ -295,6 +299,22 @@ def read_job(run_dir: Path, skipped: Optional[list] = None) -> Optional[Job]:
             attempt = dataclasses.replace(attempt, end=None)
         attempts.append(attempt)
     return dataclasses.replace(job, attempt_log=tuple(attempts))
+
+
+def read_trackers(run_dir: Path, skipped: Optional[list] = None) -> dict[str, dict]:
+    """trackers.json as {tracker: its entry}; {} when absent or damaged (the damage goes to `skipped`)."""
+    skipped = [] if skipped is None else skipped
+    path = Path(run_dir) / TRACKERS
+    text = _read_text(path, skipped)
+    if text is None:
+        return {}
+    data, why = _json(text)
+    if why is None and not (isinstance(data, dict) and all(isinstance(v, dict) for v in data.values())):
+        why = "not a mapping of tracker entries"
+    if why is not None:
+        skipped.append((str(path), why))
+        return {}
+    return data
 
 
 def has_checkpoint(run_dir: Path) -> bool:

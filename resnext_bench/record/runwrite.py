@@ -17,7 +17,7 @@ from .. import fsutil
 from ..config.runs import Run
 from ..errors import UserError
 from .locks import HeldLock
-from .runfolder import (CONFIG, FAILURES, JOB, JOB_LOCK, METRICS, RESULT, _json, _read_text, identity_id, in_epoch_order,
+from .runfolder import (CONFIG, FAILURES, JOB, JOB_LOCK, METRICS, RESULT, TRACKERS, _json, _read_text, identity_id, in_epoch_order,
                         read_config, read_epochs, read_job)
 from .schema import ATTEMPT_ENDS, CANCELLED, FAILED, Attempt, Epoch, Job, Result, _short
 
@@ -76,6 +76,11 @@ def truncate_metrics(run_dir: Path, epochs_done: int, history: Optional[list[Epo
 
 def write_result(run_dir: Path, result: Result) -> None:
     fsutil.write_json(Path(run_dir) / RESULT, result.to_dict())
+
+
+def write_trackers(run_dir: Path, entries: dict[str, dict]) -> None:
+    """Replace trackers.json (atomically) by these {tracker: entry} records."""
+    fsutil.write_json(Path(run_dir) / TRACKERS, entries)
 
 
 def archive_failure(run_dir: Path) -> None:
