@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .units import plural
-from .errors import UserError
+from .errors import UserError, printable
 
 
 def cmd_grid(args) -> int:
@@ -101,7 +101,6 @@ def _place_one(run, sweep: Path, store_flag, ablation) -> Path:
 def cmd_launch(args) -> int:
     """Submit an ablation's runs (configurations x seeds); runs already in the store are reused."""
     from .cluster.launch import launch
-    from .cluster.plan import plan_launch
     from .cluster.profile import load_profile
     from .config.load import load_ablation
     from .record.store import store_for
@@ -124,11 +123,10 @@ def cmd_launch(args) -> int:
             raise
         print(f"warning: {e}")
     if args.dry_run:
-        from .cluster.dryrun import dry_run_report
+        from .cluster.launch import dry_run
 
-        plan = plan_launch(ablation, profile, sweep, write=False, retry=args.retry or (),
-                           retry_failed=args.retry_failed, store=store)
-        print(dry_run_report(plan, profile, args.tflops, args.throughput, args.loader_rate))
+        print(dry_run(ablation, profile, sweep, store, args.retry or (), args.retry_failed, args.tflops,
+                      args.throughput, args.loader_rate))
         return 0
 
     def say_plan(plan) -> None:
@@ -408,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resnext-bench {args.verb}: interrupted", file=sys.stderr)
         return 130
     except OSError as e:  # an unwritable folder, a full disk: the user's to fix, not a bug to trace
-        where = f"{e.filename}: " if e.filename else ""
+        where = f"{printable(e.filename)}: " if e.filename else ""
         print(f"resnext-bench {args.verb}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
 
