@@ -49,10 +49,12 @@ def dry_run_report(plan: LaunchPlan, profile: Profile, tflops: float, throughput
         action = "submit" if r.run_id in plan.to_submit else f"skip ({plan.skipped[r.run_id]})"
         lines.append(f"  {r.run_id:<48} {action}")
     slurm = profile.executor == "slurm"
-    limit = max_array_size() if slurm and slurm_available() else DEFAULT_MAX_ARRAY_SIZE
+    answers = slurm and slurm_available()
+    unread = ": Slurm's default, the cluster's unknown"
+    limit = max_array_size() if answers else DEFAULT_MAX_ARRAY_SIZE
     arrays = plan_arrays(plan.runs, plan.to_submit, profile, limit)
     if slurm:
-        lines.append(f"arrays: {len(arrays)} (MaxArraySize {limit}) of sizes {[len(jobs) for _, jobs in arrays]}, "
+        lines.append(f"arrays: {len(arrays)} (MaxArraySize {limit}{'' if answers else unread}) of sizes {[len(jobs) for _, jobs in arrays]}, "
                      f"at most {profile.array_parallelism} running at once in each")
     else:
         lines.append(f"executor {profile.executor}: {plural(max(sum(len(jobs) for _, jobs in arrays), 1), 'parallel chain')}")

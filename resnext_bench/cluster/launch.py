@@ -84,9 +84,9 @@ def dry_run(ablation: AblationSpec, profile: Profile, sweep: Path, store: Option
     plan = plan_launch(ablation, profile, sweep, write=False, retry=retry, retry_failed=retry_failed,
                        store=store or store_for(sweep))
     if plan.queue_unknown:
-        unknown.append("the queue unknown: squeue failed, so runs whose jobs may be live are not resubmitted")
+        unknown.append("the queue (squeue failed): a run whose job may be live would not be resubmitted")
     lines = [dry_run_report(plan, profile, tflops, throughput, loader_rate)]
-    lines += [f"not checked: {u} (the launch itself refuses until Slurm answers)" for u in unknown]
+    lines += [f"unknown, not checked: {u}; the launch itself refuses until Slurm answers" for u in unknown]
     if not unknown:
         slurm = "the partition, a node's resources, the queue, " if profile.executor == "slurm" else ""
         lines.append(f"checked: {slurm}the sweep folder (writable) and its launch lock (free)")

@@ -201,10 +201,9 @@ def check_resources(profile: Profile, answer_required: bool = True) -> str | Non
     fmt = "%P|%c|%m|%G"
     out = run_cmd(["sinfo", "-h", "-N", "-o", fmt] + (["-p", profile.partition] if profile.partition else []))
     if out is None:
-        unknown = "Slurm does not answer here (sinfo failed)"
         if answer_required:
-            raise UserError(f"{profile.source}: executor is slurm but {unknown}")
-        return f"partition and node resources unknown: {unknown}"
+            raise UserError(f"{profile.source}: executor is slurm but Slurm does not answer here (sinfo failed)")
+        return "the partition and a node's resources (sinfo failed: Slurm does not answer here)"
     nodes = [line.split("|") for line in out.strip().splitlines() if line.count("|") == 3]
     if not nodes:
         known = sorted(set((run_cmd(["sinfo", "-h", "-o", "%R"]) or "").split()))

@@ -99,3 +99,15 @@ def fake_gpu_partition(bin_dir: Path, monkeypatch, partition: str = "gpu", nodes
                     + (f'exec {real} "$@"\n' if real else "exit 1\n"))
     shim.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def silent_slurm(bin_dir: Path, monkeypatch) -> None:
+    """Put Slurm commands first on PATH that fail as they do when no controller answers (sinfo, squeue,
+    scontrol, sbatch, scancel: exit 1 with Slurm's message), whether or not a Slurm runs here."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("sinfo", "squeue", "scontrol", "sbatch", "scancel"):
+        shim = bin_dir / name
+        shim.write_text(f"#!/bin/sh\necho '{name}: error: Unable to contact slurm controller (connect failure)' >&2\n"
+                        "exit 1\n")
+        shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
