@@ -78,10 +78,9 @@ def output_problem(path: str | Path, inputs=(), folder: bool = False) -> str | N
     inside) one of `inputs`, and the nearest folder that exists on its way must take a new file.
     """
     target = Path(path).resolve()
-    for given in inputs:
-        source = Path(given).resolve()
-        if target == source or source in target.parents:
-            return f"is {'the input' if target == source else 'inside the input'} {given}: it would be written into it"
+    inside = inside_input(target, inputs)
+    if inside:
+        return inside
     if target.exists() and target.is_dir() != folder:
         return "is a folder" if not folder else "is a file, not a folder"
     existing = target if folder and target.exists() else target.parent
@@ -94,4 +93,14 @@ def output_problem(path: str | Path, inputs=(), folder: bool = False) -> str | N
             pass
     except OSError as e:
         return f"cannot write in {existing} ({e.strerror or e})"
+    return None
+
+
+def inside_input(path: str | Path, inputs) -> str | None:
+    """Why an output at `path` would write into one of `inputs` (it is one, or lies inside one), or None."""
+    target = Path(path).resolve()
+    for given in inputs:
+        source = Path(given).resolve()
+        if target == source or source in target.parents:
+            return f"is {'the input' if target == source else 'inside the input'} {given}: it would be written into it"
     return None

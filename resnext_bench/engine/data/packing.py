@@ -37,7 +37,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 
 from ...errors import UserError, printable
-from ...fsutil import atomic_write, output_problem, write_json, write_text
+from ...fsutil import atomic_write, inside_input, write_json, write_text
 from ...progress import progress
 from .folders import FOLDER_LAYOUT, scan_folder_tree
 from .shardformat import FORMAT, INDEX_DTYPE, MANIFEST, VERSION, file_problem
@@ -165,7 +165,7 @@ def pack(root: str | Path, out: str | Path, options: PackOptions = PackOptions()
     root = Path(root).expanduser()
     if not root.is_dir():
         raise UserError(f"{root}: not a directory (expected {FOLDER_LAYOUT})")
-    why = output_problem(Path(out).expanduser(), [root], folder=True)  # before the tree is scanned
+    why = inside_input(Path(out).expanduser(), [root])  # before the tree is scanned
     if why:
         raise UserError(f"{printable(out)}: output folder {why}")
     root = root.resolve()
