@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-dir", help="sweep folder (default sweeps/ABLATION)")
     p.add_argument("--store", help="run store shared by sweeps (default $RESNEXT_BENCH_STORE, else store/ beside "
                                    "the sweep folder)")
-    p.add_argument("--dry-run", action="store_true", help="print what would be submitted and a GPU-hour estimate")
+    p.add_argument("--dry-run", action="store_true",
+                   help="make the launch's checks and print what it would submit, with a GPU-hour (CPU-hour) estimate")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard events per run (RUN/events; `tensorboard --logdir SWEEP`)")
     p.add_argument("--throughput", type=float, help="images/s per GPU for the estimate (stated or measured)")

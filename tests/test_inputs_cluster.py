@@ -58,6 +58,7 @@ REFUSALS = {
     "partition": "partition 'nosuch' does not exist here (partitions: ",
     "memory": "no node can run a job with 0 GPUs, 1 CPUs and 100000 GB",
     "sweep folder": "is a file, not a folder",
+    "store": "is a file, not a folder",
     "lock": "is being launched by host ",
 }
 
@@ -66,22 +67,23 @@ REFUSALS = {
 def test_a_dry_run_refuses_what_the_launch_refuses_in_the_same_line(case, tmp_path, capsys):
     work = tmp_path / "work"
     work.mkdir()
-    sweep, profile = work / "sweep", DEBUG
+    sweep, profile, extra = work / "sweep", DEBUG, []
     if case in ("partition", "memory"):  # the local Slurm's: a partition it lacks, memory no node has
         require_slurm()
         profile = local_profile(tmp_path, **({"partition": "nosuch"} if case == "partition" else {"mem_gb": 100000}))
-    elif case == "sweep folder":
+    elif case in ("sweep folder", "store"):
         (work / "file").write_text("not a folder\n")
-        sweep = work / "file" / "sweep"
+        sweep = work / "file" / "sweep" if case == "sweep folder" else sweep
+        extra = ["--store", str(work / "file" / "store")] if case == "store" else []
     else:
         sweep.mkdir()
     with contextlib.ExitStack() as held:
         if case == "lock":  # another launch owns the sweep
             held.enter_context(sweep_layout.launch_lock(sweep))
         before = listing(work)
-        assert launch(profile, sweep, "--dry-run") == 2
+        assert launch(profile, sweep, "--dry-run", *extra) == 2
         dry = one_error_line(capsys)
-        assert launch(profile, sweep) == 2
+        assert launch(profile, sweep, *extra) == 2
         real = one_error_line(capsys)
         assert listing(work) == before  # neither wrote anything
     assert REFUSALS[case] in dry and dry == real
@@ -91,8 +93,8 @@ def test_a_dry_run_on_the_local_slurm_says_what_it_checked(tmp_path, capsys):
     require_slurm()
     assert launch(LOCAL, tmp_path / "sweep", "--dry-run") == 0
     out = capsys.readouterr().out
-    assert ("checked: the partition, a node's resources, the queue, the sweep folder (writable) and its launch lock "
-            "(free)") in out
+    assert ("checked: the partition, a node's resources, the queue, the sweep folder and the store (writable), the "
+            "sweep's launch lock (free)") in out
     assert "unknown" not in out and not (tmp_path / "sweep").exists()
 
 

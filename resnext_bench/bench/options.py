@@ -23,7 +23,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                         help="NAMED configuration, timm:NAME, torchvision:NAME or TEMPLATE:CxDd; "
                              "ratios are to the first")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 8 on a CPU, 32 on a GPU")
-    parser.add_argument("--img-size", type=int, default=None, help="default: 128 on a CPU, 224 on a GPU")
+    parser.add_argument("--img-size", type=int, default=None,
+                        help="default: 128 on a CPU, 224 on a GPU; at most 1024, at least the model's total stride "
+                             "(CIFAR 4, ImageNet 32)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile (warmup covers compilation)")

@@ -43,7 +43,7 @@ def launch(ablation: AblationSpec, profile: Profile, sweep: Path, store: Optiona
     unreadable queue submits nothing (UserError). `on_plan(plan)` is called before submitting.
     """
     store = store or store_for(sweep)
-    preflight(profile, sweep)  # before anything is written
+    preflight(profile, sweep, store)  # before anything is written
     Path(sweep).mkdir(parents=True, exist_ok=True)
     with sweep_layout.launch_lock(sweep):
         with Store(store).submit_lock():
@@ -57,15 +57,16 @@ def launch(ablation: AblationSpec, profile: Profile, sweep: Path, store: Optiona
     return Launched(plan, submitted, store)
 
 
-def preflight(profile: Profile, sweep: Path, answer_required: bool = True) -> list[str]:
+def preflight(profile: Profile, sweep: Path, store: Path, answer_required: bool = True) -> list[str]:
     """The checks a launch makes before writing anything: the partition exists and a node has the
-    resources asked, the sweep folder can be written, no other launch owns the sweep. A failed check
+    resources asked, the sweep folder and the store can be written, no other launch owns the sweep. A failed check
     is a UserError; what could not be checked (Slurm does not answer, not `answer_required`: a dry run)
     is returned as sentences."""
     unknown = [check_resources(profile, answer_required)]
-    why = output_problem(sweep, folder=True)
-    if why:
-        raise UserError(f"sweep folder {printable(sweep)}: {why}")
+    for what, folder in (("sweep folder", sweep), ("store", store)):
+        why = output_problem(folder, folder=True)
+        if why:
+            raise UserError(f"{what} {printable(folder)}: {why}")
     holder = sweep_layout.launch_holder(sweep)
     if holder:
         raise sweep_layout.SweepBusy(sweep_layout.busy_message(sweep, holder))
@@ -80,14 +81,14 @@ def dry_run(ablation: AblationSpec, profile: Profile, sweep: Path, store: Option
     Checks that could not be made (Slurm does not answer) are said to be unknown, never passed."""
     from .dryrun import dry_run_report
 
-    unknown = preflight(profile, sweep, answer_required=False)
-    plan = plan_launch(ablation, profile, sweep, write=False, retry=retry, retry_failed=retry_failed,
-                       store=store or store_for(sweep))
+    store = store or store_for(sweep)
+    unknown = preflight(profile, sweep, store, answer_required=False)
+    plan = plan_launch(ablation, profile, sweep, write=False, retry=retry, retry_failed=retry_failed, store=store)
     if plan.queue_unknown:
         unknown.append("the queue (squeue failed): a run whose job may be live would not be resubmitted")
     lines = [dry_run_report(plan, profile, tflops, throughput, loader_rate)]
     lines += [f"unknown, not checked: {u}; the launch itself refuses until Slurm answers" for u in unknown]
     if not unknown:
         slurm = "the partition, a node's resources, the queue, " if profile.executor == "slurm" else ""
-        lines.append(f"checked: {slurm}the sweep folder (writable) and its launch lock (free)")
+        lines.append(f"checked: {slurm}the sweep folder and the store (writable), the sweep's launch lock (free)")
     return "\n".join(lines)
