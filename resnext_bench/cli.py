@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .units import plural
-from .errors import UserError
+from .errors import UserError, printable
 
 
 def cmd_grid(args) -> int:
@@ -101,7 +101,6 @@ def _place_one(run, sweep: Path, store_flag, ablation) -> Path:
 def cmd_launch(args) -> int:
     """Submit an ablation's runs (configurations x seeds); runs already in the store are reused."""
     from .cluster.launch import launch
-    from .cluster.plan import plan_launch
     from .cluster.profile import load_profile
     from .config.load import load_ablation
     from .record.store import store_for
@@ -124,11 +123,10 @@ def cmd_launch(args) -> int:
             raise
         print(f"warning: {e}")
     if args.dry_run:
-        from .cluster.dryrun import dry_run_report
+        from .cluster.launch import dry_run
 
-        plan = plan_launch(ablation, profile, sweep, write=False, retry=args.retry or (),
-                           retry_failed=args.retry_failed, store=store)
-        print(dry_run_report(plan, profile, args.tflops, args.throughput, args.loader_rate))
+        print(dry_run(ablation, profile, sweep, store, args.retry or (), args.retry_failed, args.tflops,
+                      args.throughput, args.loader_rate))
         return 0
 
     def say_plan(plan) -> None:
@@ -327,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-dir", help="sweep folder (default sweeps/ABLATION)")
     p.add_argument("--store", help="run store shared by sweeps (default $RESNEXT_BENCH_STORE, else store/ beside "
                                    "the sweep folder)")
-    p.add_argument("--dry-run", action="store_true", help="print what would be submitted and a GPU-hour estimate")
+    p.add_argument("--dry-run", action="store_true",
+                   help="make the launch's checks and print what it would submit, with a GPU-hour (CPU-hour) estimate")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard events per run (RUN/events; `tensorboard --logdir SWEEP`)")
     p.add_argument("--throughput", type=float, help="images/s per GPU for the estimate (stated or measured)")
@@ -466,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resnext-bench {args.verb}: interrupted", file=sys.stderr)
         return 130
     except OSError as e:  # an unwritable folder, a full disk: the user's to fix, not a bug to trace
-        where = f"{e.filename}: " if e.filename else ""
+        where = f"{printable(e.filename)}: " if e.filename else ""
         print(f"resnext-bench {args.verb}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
 

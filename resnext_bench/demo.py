@@ -70,6 +70,20 @@ def wait_for_runs(sweep: Path, total: int, poll_s: float = 2.0, timeout_s: float
             time.sleep(poll_s)
 
 
+def cancel_owned(sweep: Path, run_ids: list[str]) -> str:
+    """Cancel the live jobs of the runs this invocation submitted (the demo owns them); one line saying so."""
+    from .cluster.control import cancel
+
+    if not run_ids:
+        return "interrupted: it submitted no job, so none is cancelled"
+    try:
+        cancelled = cancel(sweep, run_ids, log=lambda msg: None)
+    except UserError as e:  # the queue did not answer: the jobs may live on, and the user must know
+        return f"interrupted: its jobs could not be cancelled ({e}); cancel them with: resnext-bench cancel {sweep}"
+    return (f"interrupted: cancelled the live jobs of {plural(len(cancelled), 'run')} it submitted "
+            f"({len(run_ids) - len(cancelled)} had already ended); see: resnext-bench status {sweep}")
+
+
 def machine_description() -> str:
     """CPU model, cores, memory and torch version of this machine, in one line."""
     import torch
@@ -113,7 +127,11 @@ def run_demo(ablation_path: Path, out: Path, sweep: Path, executor: str, overrid
 
     launched = launch(ablation, profile, sweep, log=lambda m: log(f"demo: {m}"), on_plan=say_plan)
     plan, submitted, reused = launched.plan, launched.submitted, counted.get("reused", 0)
-    rows = wait_for_runs(sweep, len(plan.runs), timeout_s=timeout_s)
+    try:
+        rows = wait_for_runs(sweep, len(plan.runs), timeout_s=timeout_s)
+    except KeyboardInterrupt:
+        log(f"demo: {cancel_owned(sweep, submitted)}")
+        raise
     bad = [r for r in rows if r["state"] != schema.COMPLETED]
     for r in bad:
         log(f"demo: run {r['run_id']} ended {r['state']}: {r['last_error'] or 'no result'}")

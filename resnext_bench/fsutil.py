@@ -69,3 +69,38 @@ def append_line(path: str | Path, line: str) -> None:
         f.write(line.rstrip("\n") + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def output_problem(path: str | Path, inputs=(), folder: bool = False) -> str | None:
+    """Why `path` cannot be written as an output (a file, or a `folder`), or None when it can.
+
+    Checked before any long work, without leaving anything behind: the output must not be (or lie
+    inside) one of `inputs`, and the nearest folder that exists on its way must take a new file.
+    """
+    target = Path(path).resolve()
+    inside = inside_input(target, inputs)
+    if inside:
+        return inside
+    if target.exists() and target.is_dir() != folder:
+        return "is a folder" if not folder else "is a file, not a folder"
+    existing = target if folder and target.exists() else target.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        return f"cannot write in {existing} ({e.strerror or e})"
+    return None
+
+
+def inside_input(path: str | Path, inputs) -> str | None:
+    """Why an output at `path` would write into one of `inputs` (it is one, or lies inside one), or None."""
+    target = Path(path).resolve()
+    for given in inputs:
+        source = Path(given).resolve()
+        if target == source or source in target.parents:
+            return f"is {'the input' if target == source else 'inside the input'} {given}: it would be written into it"
+    return None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from support.polling import wait_until
+from support.slurm import fake_gpu_partition
 from support.ablations import write_launch_grid
 import yaml
 
@@ -119,7 +120,8 @@ def test_local_executor_runs_chains_of_runs_from_a_code_snapshot(grid, tmp_path,
     assert (sweep / "code").is_dir() and not list((sweep / "code").rglob("job.json"))
 
 
-def test_dry_run_prints_runs_resources_and_an_estimate_and_submits_nothing(tmp_path, capsys):
+def test_dry_run_prints_runs_resources_and_an_estimate_and_submits_nothing(tmp_path, capsys, monkeypatch):
+    fake_gpu_partition(tmp_path / "bin", monkeypatch)  # the profile's partition, here too
     sweep = tmp_path / "sweep"
     ablation = Path(__file__).resolve().parents[1] / "ablations" / "table3_resnet50.yaml"
     cluster = Path(__file__).resolve().parents[1] / "slurm" / "gpu-cluster.example.yaml"

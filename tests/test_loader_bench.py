@@ -7,6 +7,7 @@ import math
 import pytest
 
 from PIL import Image
+from support.slurm import fake_gpu_partition
 
 from resnext_bench.bench import loader
 from resnext_bench.cli import main
@@ -60,10 +61,11 @@ def test_bad_options_are_one_line_errors(arg, tmp_path, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
-def dry_run(tmp_path, capsys, cpus_per_gpu: int, *extra: str) -> str:
+def dry_run(tmp_path, capsys, monkeypatch, cpus_per_gpu: int, *extra: str) -> str:
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
+    fake_gpu_partition(tmp_path / "bin", monkeypatch)  # the profile's partition, here too
     profile = tmp_path / f"gpu{cpus_per_gpu}.yaml"
     profile.write_text((root / "slurm" / "gpu-cluster.example.yaml").read_text()
                        .replace("cpus_per_gpu: 10 ", f"cpus_per_gpu: {cpus_per_gpu} "))
@@ -72,21 +74,22 @@ def dry_run(tmp_path, capsys, cpus_per_gpu: int, *extra: str) -> str:
     return capsys.readouterr().out
 
 
-def test_the_dry_run_says_whether_the_profiles_cores_keep_the_input_up(tmp_path, capsys):
+def test_the_dry_run_says_whether_the_profiles_cores_keep_the_input_up(tmp_path, capsys, monkeypatch):
     from resnext_bench.cluster.dryrun import LOADER_RATES
 
-    out = dry_run(tmp_path, capsys, 10)  # auto on GPUs: nvjpeg
+    out = dry_run(tmp_path, capsys, monkeypatch, 10)  # auto on GPUs: nvjpeg
     need = math.ceil(3676 / LOADER_RATES["nvjpeg"])
     assert f"needs {need} CPU cores per GPU" in out and "cpus_per_gpu 10: enough" in out and "warning: cpus" not in out
-    out = dry_run(tmp_path, capsys, 4, "--set", "data.loader=turbo")
+    out = dry_run(tmp_path, capsys, monkeypatch, 4, "--set", "data.loader=turbo")
     need = math.ceil(3676 / LOADER_RATES["turbo"])
     assert f"warning: cpus_per_gpu 4 is below the {need} cores per GPU that turbo needs" in out
-    out = dry_run(tmp_path, capsys, 4, "--set", "data.loader=turbo", "--loader-rate", "1000")
+    out = dry_run(tmp_path, capsys, monkeypatch, 4, "--set", "data.loader=turbo", "--loader-rate", "1000")
     assert "needs 4 CPU cores per GPU at 1,000 images/s per core (stated)" in out and "enough" in out
     assert not (tmp_path / "sweep").exists()  # a dry run writes nothing
 
 
-def test_no_input_check_for_data_held_in_memory(tmp_path, capsys):
+def test_no_input_check_for_data_held_in_memory(tmp_path, capsys, monkeypatch):
+    fake_gpu_partition(tmp_path / "bin", monkeypatch)  # the profile's partition, here too
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from support.ddp import DDP_PROBE
-from support.slurm import job_fields, release_requeued, require_slurm, slurm_diagnosis
+from support.slurm import fake_gpu_partition, job_fields, release_requeued, require_slurm, slurm_diagnosis
 from support.polling import wait_until
 from support.training import assert_same_outcome, make_run, quiet
 
@@ -98,7 +98,8 @@ def test_configurations_that_need_other_resources_go_to_separate_arrays():
     ]
 
 
-def test_the_dry_run_shows_nodes_x_gpus_and_the_gpu_hours(tmp_path, capsys):
+def test_the_dry_run_shows_nodes_x_gpus_and_the_gpu_hours(tmp_path, capsys, monkeypatch):
+    fake_gpu_partition(tmp_path / "bin", monkeypatch)  # the profile's partition, here too
     assert main(["launch", str(ROOT / "ablations" / "table4_2x_complexity.yaml"), "--cluster",
                  str(ROOT / "slurm" / "multinode.example.yaml"), "--sweep-dir", str(tmp_path / "s"),
                  "--dry-run", "--throughput", "1000"]) == 0

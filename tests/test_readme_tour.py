@@ -24,6 +24,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from support.slurm import fake_gpu_partition
 
 from resnext_bench.cli import main
 
@@ -196,8 +197,10 @@ def tour_dir(tmp_path, monkeypatch):
         signal.signal(s, h)
 
 
-def test_the_tour_runs_as_written(tour_dir, capsys):
-    # Step 1 of "Run an ablation on your cluster": copy the example profile (my.yaml).
+def test_the_tour_runs_as_written(tour_dir, capsys, monkeypatch, tmp_path_factory):
+    # Step 1 of "Run an ablation on your cluster": copy the example profile (my.yaml), on a cluster that has
+    # its partition (the dry run checks it).
+    fake_gpu_partition(tmp_path_factory.mktemp("bin"), monkeypatch)
     shutil.copy(tour_dir / "slurm" / "gpu-cluster.example.yaml", tour_dir / "my.yaml")
     before = set((REPO / "sweeps").rglob("*")) if (REPO / "sweeps").exists() else set()
     tour = Tour(tour_dir, capsys)

@@ -28,10 +28,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..errors import UserError
 from ..fsutil import write_text
 from ..progress import progress
-from .options import add_loader_bench_arguments
+from .options import add_loader_bench_arguments, check_loader_bench_options
 
 # (width, height, share): landscape 4:3 dominates ImageNet; portraits, 3:2, and a few larger photos.
 SIZE_MIX = ((500, 375, 0.45), (375, 500, 0.15), (500, 333, 0.15), (500, 400, 0.1), (640, 480, 0.1),
@@ -265,14 +264,7 @@ def table(rows: list[Row], train_ips: Optional[float]) -> str:
 def run(args) -> int:
     import torch
 
-    for key in ("images", "size", "repeats", "gpu_batch"):
-        if getattr(args, key) < 1:
-            raise UserError(f"--{key.replace('_', '-')}: expected an integer >= 1, got {getattr(args, key)}")
-    if args.train_ips is not None and not (args.train_ips > 0 and math.isfinite(args.train_ips)):
-        raise UserError(f"--train-ips: expected a number > 0, got {args.train_ips}")
-    for side in args.max_side:
-        if side < 16:
-            raise UserError(f"--max-side: expected an integer >= 16, got {side}")
+    check_loader_bench_options(args)  # before any image is written or measured
     torch.set_num_threads(1)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     samples = make_images(args.data / f"v1-{args.images}", args.images)

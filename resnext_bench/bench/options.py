@@ -5,9 +5,16 @@ Both entry points use them: `resnext-bench bench` and `python -m resnext_bench.b
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from pathlib import Path
 
 from ..config.registries import PRECISIONS
+from ..errors import UserError, printable
+from ..fsutil import output_problem
+
+MAX_IMAGE_SIZE = 1024  # beyond any model here: a typo (e.g. 2240), not a measurement
+DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +23,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                         help="NAMED configuration, timm:NAME, torchvision:NAME or TEMPLATE:CxDd; "
                              "ratios are to the first")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 8 on a CPU, 32 on a GPU")
-    parser.add_argument("--img-size", type=int, default=None, help="default: 128 on a CPU, 224 on a GPU")
+    parser.add_argument("--img-size", type=int, default=None,
+                        help="default: 128 on a CPU, 224 on a GPU; at most 1024, at least the model's total stride "
+                             "(CIFAR 4, ImageNet 32)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile (warmup covers compilation)")
@@ -49,3 +58,47 @@ def add_loader_bench_arguments(p: argparse.ArgumentParser) -> None:
                    help="also measure the set as `pack --max-side N` stores it (repeatable)")
     p.add_argument("--gpu-batch", type=int, default=256, help="nvjpeg: images per decoded batch (default 256)")
     p.add_argument("--out", type=Path, default=None, help="also write the report (Markdown) here")
+
+
+def check_range(flag: str, value, low, high=None) -> None:
+    """Refuse a numeric option outside [low, high] (one line, before any work)."""
+    if value is None:
+        return
+    if not (math.isfinite(value) and value >= low and (high is None or value <= high)):
+        bound = f">= {low}" if high is None else f"from {low} to {high}"
+        raise UserError(f"{flag}: expected a number {bound}, got {value}")
+
+
+def check_output(out, inputs=()) -> None:
+    """Refuse an --out that cannot be written (or lies inside an input) before anything is measured."""
+    if out is None:
+        return
+    why = output_problem(out, inputs)
+    if why:
+        raise UserError(f"--out {printable(out)}: {why}")
+
+
+def check_bench_options(args: argparse.Namespace) -> None:
+    """`bench`'s options within bounds, its device one torch knows and its --out writable, before any work.
+
+    (The smallest image a model takes, its total stride, is checked once the models are known.)"""
+    if not DEVICE.match(args.device):
+        raise UserError(f"--device {printable(args.device)}: expected auto, cpu, cuda or cuda:N")
+    for flag, value, low, high in (("--batch-size", args.batch_size, 1, None), ("--img-size", args.img_size, 1, MAX_IMAGE_SIZE),
+                                   ("--repeats", args.repeats, 1, None), ("--warmup", args.warmup, 0, None),
+                                   ("--steps", args.steps, 1, None), ("--num-classes", args.num_classes, 1, None),
+                                   ("--threads", args.threads, 1, None)):
+        check_range(flag, value, low, high)
+    check_output(args.out)
+
+
+def check_loader_bench_options(args: argparse.Namespace) -> None:
+    """`loader-bench`'s options within bounds and its --out writable (not inside --data), before any work."""
+    for flag, value, low, high in (("--images", args.images, 1, None), ("--size", args.size, 16, MAX_IMAGE_SIZE),
+                                   ("--repeats", args.repeats, 1, None), ("--gpu-batch", args.gpu_batch, 1, None)):
+        check_range(flag, value, low, high)
+    if args.train_ips is not None and not (args.train_ips > 0 and math.isfinite(args.train_ips)):
+        raise UserError(f"--train-ips: expected a number > 0, got {args.train_ips}")
+    for side in args.max_side:
+        check_range("--max-side", side, 16)
+    check_output(args.out, [args.data])

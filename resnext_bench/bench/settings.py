@@ -15,8 +15,8 @@ import torch
 
 from ..config.registries import PRECISIONS
 from ..config.specs import BaselineSpec, ModelSpec
-from ..config.templates import TEMPLATES
-from ..errors import UserError
+from ..config.templates import TEMPLATES, get_template
+from ..errors import UserError, printable
 from ..models import NAMED
 
 SPEC_STRING = re.compile(r"^(?P<template>[a-z0-9-]+):(?P<c>\d+)x(?P<d>\d+)d?$")
@@ -92,12 +92,23 @@ def resolve_device(device: str) -> torch.device:
     """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a UserError."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):  # torch's words for a device it does not know: a traceback
+        raise UserError(f"device {printable(device)}: expected auto, cpu or cuda") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError("device cuda requested but torch sees no GPU")
     if dev.type not in ("cpu", "cuda"):
         raise UserError(f"device {device!r}: expected auto, cpu or cuda")
     return dev
+
+
+def total_stride(spec) -> int:
+    """How much a model shrinks its input before its last stage: the smallest image it can take whole."""
+    if isinstance(spec, ModelSpec):
+        template = get_template(spec.template)
+        return (4 if template.kind == "imagenet" else 1) * 2 ** (len(template.stage_blocks) - 1)
+    return 32  # timm's and torchvision's ImageNet networks
 
 
 def check_setting(setting: Setting, device: torch.device) -> None:

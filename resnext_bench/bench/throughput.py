@@ -20,7 +20,9 @@ from ..fsutil import write_text
 from .measure import measure_all
 from .options import add_bench_arguments
 from .report import environment_text, format_bench_table, noise_warnings
-from .settings import Setting, check_setting, parse_setting, resolve_device, resolve_model, setting_from_dict
+from .options import check_bench_options
+from .settings import (Setting, check_setting, parse_setting, resolve_device, resolve_model, setting_from_dict,
+                       total_stride)
 
 
 def _stderr(msg: str) -> None:
@@ -57,6 +59,11 @@ def run_bench_matrix(
     for s in settings:
         check_setting(s, dev)
     resolved = [resolve_model(m, num_classes) for m in models]
+    for label, spec in resolved:
+        stride = total_stride(spec)
+        if img_size < stride:
+            raise UserError(f"bench: img_size {img_size} is below {label}'s total stride {stride}: "
+                            f"its last stage would see no image of its own (give at least {stride})")
     labels = [label for label, _ in resolved]
     if len(set(labels)) != len(labels):
         raise UserError(f"bench: a model is listed twice ({', '.join(labels)})")
@@ -103,6 +110,7 @@ def run_bench(
 
 def bench_from_args(args: argparse.Namespace) -> int:
     """Run the benchmark from parsed arguments, print the table and environment; 1 if a pair failed."""
+    check_bench_options(args)  # before torch sees the device or any model is measured
     on_cpu = resolve_device(args.device).type == "cpu"
     # CPU defaults that give stable ratios here: one thread (OpenMP barriers on a shared machine
     # made repeats spread 80-170 %) and shapes that finish a repeat in seconds.

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..record import runfolder, runstate, runwrite, schema, sweep as sweep_layout
-from ..errors import UserError
+from ..errors import UserError, printable
 from ..record.store import store_in
 from ..units import plural
 from .queue import queue_states
@@ -78,7 +78,7 @@ def cancel(sweep: Path, run_ids: Sequence[str] = (), log=print) -> list[str]:
     records = {rec.run_id: rec for rec in sweep_layout.iter_records(sweep, [])}
     strangers = [rid for rid in run_ids if rid not in records]
     if strangers:
-        raise UserError(f"{strangers[0]}: no such run in {sweep}/runs")
+        raise UserError(f"{printable(strangers[0])}: no such run in {printable(sweep)}/runs")
     chosen = [records[rid] for rid in dict.fromkeys(run_ids)] if run_ids else list(records.values())
     queued = queue_states([rec.job for rec in records.values() if rec.job])
     if queued is None:
@@ -152,10 +152,10 @@ def find_run(target: str, sweep: Optional[Path] = None) -> Path:
     # sweeps that share a run list one folder: it is found once
     found = list({p.resolve(): p for p in found if p.is_dir()}.values())
     if not found:
-        where = f"{sweep}/runs" if sweep is not None else "sweeps/*/runs here"
-        raise UserError(f"{target}: no such run folder or run id in {where}; give the run folder, or --sweep SWEEP")
+        where = f"{printable(sweep)}/runs" if sweep is not None else "sweeps/*/runs here"
+        raise UserError(f"{printable(target)}: no such run folder or run id in {where}; give the run folder, or --sweep SWEEP")
     if len(found) > 1:
-        raise UserError(f"{target}: in several sweeps ({', '.join(str(p) for p in found)}); give the run folder")
+        raise UserError(f"{printable(target)}: in several sweeps ({', '.join(printable(p) for p in found)}); give the run folder")
     return found[0]
 
 
@@ -179,13 +179,13 @@ def show_logs(target: str, sweep: Optional[Path] = None, attempt: Optional[int] 
     run_dir = find_run(target, sweep)
     job = runfolder.read_job(run_dir)
     if job is None:
-        raise UserError(f"{run_dir}: no usable job.json: never launched (`train` logs to its own terminal)")
+        raise UserError(f"{printable(run_dir)}: no usable job.json: never launched (`train` logs to its own terminal)")
     logs = job_logs(run_dir, job)
     if attempt is not None and not 1 <= attempt <= len(logs):
         raise UserError(f"--attempt {attempt}: the run has {plural(len(logs), 'attempt')} (1..{len(logs)})")
     chosen = logs[(attempt or len(logs)) - 1]
     if chosen.stdout is None:
-        raise UserError(f"{run_dir}: job {chosen.job_id} ran with the debug executor, inside `launch`: "
+        raise UserError(f"{printable(run_dir)}: job {chosen.job_id} ran with the debug executor, inside `launch`: "
                         "its output went to that terminal")
     print(f"# {run_dir.name}: attempt {chosen.number} of {len(logs)}, job {chosen.job_id} ({chosen.executor})",
           file=out)
@@ -196,11 +196,25 @@ def show_logs(target: str, sweep: Optional[Path] = None, attempt: Optional[int] 
         print(f"==> {path} <==", file=out)
         offsets[path] = _copy_new(path, 0, out)
         if not path.exists():
-            print("(not written yet: the job has not started)", file=out)
+            print(f"({missing_log_words(job, chosen, chosen.number == len(logs))})", file=out)
     out.flush()
     if follow:
         with ctrl_c_interrupts():
             _follow((chosen.stdout, chosen.stderr), offsets, out, poll_s)
+
+
+def missing_log_words(job: schema.Job, chosen: JobLogs, latest: bool) -> str:
+    """Why a log file of a submission is absent: not written yet, or gone (deleted, or on a disk this
+    machine does not see) once the job has started or ended."""
+    attempts = [a for a in job.attempt_log if a.job_id == chosen.job_id]
+    ended = next((a.end for a in reversed(attempts) if a.end), None) or (None if latest else "resubmitted since")
+    started = any(a.started_at for a in attempts)
+    if not started and ended == schema.CANCELLED:
+        return f"not written: job {chosen.job_id} was cancelled before it started"
+    if ended or started:
+        return (f"missing: job {chosen.job_id} has {f'ended ({ended})' if ended else 'started'}, "
+                "so the file was deleted or is on a disk not seen here")
+    return "not written yet: the job has not started"
 
 
 @contextlib.contextmanager

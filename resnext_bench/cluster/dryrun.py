@@ -1,4 +1,4 @@
-"""`launch --dry-run`: what a launch would submit, with resources and a GPU-hour estimate."""
+"""`launch --dry-run`: what a launch would submit, with resources and a GPU-hour (or CPU-hour) estimate."""
 from __future__ import annotations
 
 import math
@@ -49,10 +49,12 @@ def dry_run_report(plan: LaunchPlan, profile: Profile, tflops: float, throughput
         action = "submit" if r.run_id in plan.to_submit else f"skip ({plan.skipped[r.run_id]})"
         lines.append(f"  {r.run_id:<48} {action}")
     slurm = profile.executor == "slurm"
-    limit = max_array_size() if slurm and slurm_available() else DEFAULT_MAX_ARRAY_SIZE
+    answers = slurm and slurm_available()
+    unread = ": Slurm's default, the cluster's unknown"
+    limit = max_array_size() if answers else DEFAULT_MAX_ARRAY_SIZE
     arrays = plan_arrays(plan.runs, plan.to_submit, profile, limit)
     if slurm:
-        lines.append(f"arrays: {len(arrays)} (MaxArraySize {limit}) of sizes {[len(jobs) for _, jobs in arrays]}, "
+        lines.append(f"arrays: {len(arrays)} (MaxArraySize {limit}{'' if answers else unread}) of sizes {[len(jobs) for _, jobs in arrays]}, "
                      f"at most {profile.array_parallelism} running at once in each")
     else:
         lines.append(f"executor {profile.executor}: {plural(max(sum(len(jobs) for _, jobs in arrays), 1), 'parallel chain')}")
@@ -70,17 +72,36 @@ def dry_run_report(plan: LaunchPlan, profile: Profile, tflops: float, throughput
     estimates = estimate_gpu_hours(todo, tflops, throughput)
     est = {e["run_id"]: e["gpu_hours"] for e in estimates}
     known = [h for h in est.values() if h is not None]
-    basis = (f"{throughput:g} images/s per GPU (stated)" if throughput else
-             f"{tflops:g} effective TFLOP/s per GPU, training = 3 x 2 x forward multiply-adds per image")
+    gpus = profile.gpus_per_node > 0
+    # On GPUs the rate is per GPU and an hour of it a GPU-hour; without, the rate is a run's and each of
+    # its hours costs its CPUs.
+    basis = (f"{throughput:g} images/s per {'GPU' if gpus else 'run'} (stated)" if throughput else
+             f"{tflops:g} effective TFLOP/s per {'GPU' if gpus else 'run'}, "
+             "training = 3 x 2 x forward multiply-adds per image")
+    per_set = []  # (resources, hours of each run), one a set of resources
+    for resources, ids in sets.values():
+        hours = [est[i] for i in ids if est.get(i) is not None]
+        if hours:
+            per_set.append((resources, hours))
     if known:
-        lines.append(f"estimate: {sum(known):.2f} GPU-hours for {plural(len(known), 'run')} at {basis}")
-        for resources, ids in sets.values():
-            hours = [est[i] for i in ids if est.get(i) is not None]
-            if hours:
-                gpus = max(resources.gpus_per_run, 1)
-                lines.append(f"  {resources.nodes} x {plural(resources.gpus_per_node, 'GPU')}: {sum(hours):.2f} "
-                             f"GPU-hours, wall time per run on {plural(gpus, 'GPU')}: up to {max(hours) / gpus:.2f} h")
+        total = sum(sum(hours) * (1 if gpus else _cpus(res)) for res, hours in per_set)
+        lines.append(f"estimate: {total:.2f} {'GPU' if gpus else 'CPU'}-hours for {plural(len(known), 'run')} at {basis}")
+    for resources, hours in per_set:
+        if gpus:
+            n = max(resources.gpus_per_run, 1)
+            lines.append(f"  {resources.nodes} x {plural(resources.gpus_per_node, 'GPU')}: {sum(hours):.2f} "
+                         f"GPU-hours, wall time per run on {plural(n, 'GPU')}: up to {max(hours) / n:.2f} h")
+        else:
+            n = _cpus(resources)
+            lines.append(f"  {resources.nodes} x {plural(resources.tasks_per_node, 'CPU task')}: "
+                         f"{sum(hours) * n:.2f} CPU-hours, wall time per run on {plural(n, 'CPU')}: "
+                         f"up to {max(hours):.2f} h")
     if len(known) < len(est):
         lines.append(f"estimate: unavailable for {plural(len(est) - len(known), 'run')} (data set size unknown: data root missing?)")
     lines += input_lines(todo, estimates, profile, loader_rate)
     return "\n".join(lines)
+
+
+def _cpus(profile: Profile) -> int:
+    """The CPUs one run of a profile without GPUs holds, over all its nodes."""
+    return profile.nodes * profile.tasks_per_node * profile.cpus_per_task

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..config.specs import AblationSpec
-from ..errors import UserError
+from ..errors import UserError, printable
+from ..fsutil import output_problem
 from ..record import sweep as sweep_layout
 from ..record.store import Store, store_for
 from .profile import Profile, check_resources
@@ -42,7 +43,7 @@ def launch(ablation: AblationSpec, profile: Profile, sweep: Path, store: Optiona
     unreadable queue submits nothing (UserError). `on_plan(plan)` is called before submitting.
     """
     store = store or store_for(sweep)
-    check_resources(profile)  # before anything is written
+    preflight(profile, sweep, store)  # before anything is written
     Path(sweep).mkdir(parents=True, exist_ok=True)
     with sweep_layout.launch_lock(sweep):
         with Store(store).submit_lock():
@@ -54,3 +55,40 @@ def launch(ablation: AblationSpec, profile: Profile, sweep: Path, store: Optiona
             submitted = submit(plan, profile, sweep, ablation.name, log=log, run_debug=False)
         run_debug_jobs(plan, log)
     return Launched(plan, submitted, store)
+
+
+def preflight(profile: Profile, sweep: Path, store: Path, answer_required: bool = True) -> list[str]:
+    """The checks a launch makes before writing anything: the partition exists and a node has the
+    resources asked, the sweep folder and the store can be written, no other launch owns the sweep. A failed check
+    is a UserError; what could not be checked (Slurm does not answer, not `answer_required`: a dry run)
+    is returned as sentences."""
+    unknown = [check_resources(profile, answer_required)]
+    for what, folder in (("sweep folder", sweep), ("store", store)):
+        why = output_problem(folder, folder=True)
+        if why:
+            raise UserError(f"{what} {printable(folder)}: {why}")
+    holder = sweep_layout.launch_holder(sweep)
+    if holder:
+        raise sweep_layout.SweepBusy(sweep_layout.busy_message(sweep, holder))
+    return [u for u in unknown if u]
+
+
+def dry_run(ablation: AblationSpec, profile: Profile, sweep: Path, store: Optional[Path] = None,
+            retry: Sequence[str] = (), retry_failed: bool = False, tflops: float = 25.0,
+            throughput: Optional[float] = None, loader_rate: Optional[float] = None) -> str:
+    """What `launch` would do, after every check it makes, without writing or submitting anything.
+
+    Checks that could not be made (Slurm does not answer) are said to be unknown, never passed."""
+    from .dryrun import dry_run_report
+
+    store = store or store_for(sweep)
+    unknown = preflight(profile, sweep, store, answer_required=False)
+    plan = plan_launch(ablation, profile, sweep, write=False, retry=retry, retry_failed=retry_failed, store=store)
+    if plan.queue_unknown:
+        unknown.append("the queue (squeue failed): a run whose job may be live would not be resubmitted")
+    lines = [dry_run_report(plan, profile, tflops, throughput, loader_rate)]
+    lines += [f"unknown, not checked: {u}; the launch itself refuses until Slurm answers" for u in unknown]
+    if not unknown:
+        slurm = "the partition, a node's resources, the queue, " if profile.executor == "slurm" else ""
+        lines.append(f"checked: {slurm}the sweep folder and the store (writable), the sweep's launch lock (free)")
+    return "\n".join(lines)

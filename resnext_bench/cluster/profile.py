@@ -192,19 +192,28 @@ def max_array_size() -> int:
     return DEFAULT_MAX_ARRAY_SIZE
 
 
-def check_resources(profile: Profile) -> None:
-    """Refuse resources no node of the partition can give (one line, before anything is queued)."""
+def check_resources(profile: Profile, answer_required: bool = True) -> str | None:
+    """Refuse a partition that does not exist and resources no node of it can give (one line, before
+    anything is queued). When Slurm does not answer: a UserError, or (not `answer_required`: a dry
+    run) the sentence saying what could not be checked."""
     if profile.executor != "slurm":
-        return
+        return None
     fmt = "%P|%c|%m|%G"
     out = run_cmd(["sinfo", "-h", "-N", "-o", fmt] + (["-p", profile.partition] if profile.partition else []))
     if out is None:
-        raise UserError(f"{profile.source}: executor is slurm but Slurm does not answer here (sinfo failed)")
+        if answer_required:
+            raise UserError(f"{profile.source}: executor is slurm but Slurm does not answer here (sinfo failed)")
+        return "the partition and a node's resources (sinfo failed: Slurm does not answer here)"
     nodes = [line.split("|") for line in out.strip().splitlines() if line.count("|") == 3]
     if not nodes:
+        known = sorted(set((run_cmd(["sinfo", "-h", "-o", "%R"]) or "").split()))
+        if profile.partition and profile.partition not in known:
+            raise UserError(f"{profile.source}: partition {profile.partition!r} does not exist here "
+                            f"(partitions: {', '.join(known) or 'none'})")
         raise UserError(f"{profile.source}: partition {profile.partition!r} has no nodes")
     for variant in profile.variants():  # each override's resources must fit too
         _check_fit(variant, nodes)
+    return None
 
 
 def _gres_gpus(gres: str) -> int:

@@ -68,7 +68,11 @@ LOCK = ".lock"  # in a run folder: held by the process training the run
 
 def lock_holder(run_dir: Path) -> Optional[str]:
     """Who trains the run now ("host H, pid P, since T"), or None when no live process holds its lock."""
-    path = Path(run_dir) / LOCK
+    return live_holder(Path(run_dir) / LOCK)
+
+
+def live_holder(path: Path) -> Optional[str]:
+    """Who holds the lock file `path` now, or None when no live process does (nothing is written)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from .. import fsutil
-from ..errors import UserError
-from .locks import HeldLock, holder_of
+from ..errors import UserError, printable
+from .locks import HeldLock, holder_of, live_holder
 from .runfolder import RunRecord, read_run
 
 SWEEP_FILE = "sweep.json"
@@ -89,13 +89,21 @@ def launch_lock(sweep: Path) -> HeldLock:
     return _SweepLock(Path(sweep) / LAUNCH_LOCK)
 
 
+def launch_holder(sweep: Path) -> Optional[str]:
+    """Who launches the sweep now ("host H, pid P, since T"), or None; reads, never takes, the lock."""
+    return live_holder(Path(sweep) / LAUNCH_LOCK)
+
+
+def busy_message(sweep: Path, holder: str) -> str:
+    return f"sweep {sweep} is being launched by {holder}; wait for that launch to end"
+
+
 class _SweepLock(HeldLock):
     def __enter__(self) -> "HeldLock":
         try:
             return super().__enter__()
         except BlockingIOError:
-            raise SweepBusy(f"sweep {self.path.parent} is being launched by {holder_of(self.path)}; "
-                            "wait for that launch to end") from None
+            raise SweepBusy(busy_message(self.path.parent, holder_of(self.path))) from None
 
 
 # ---------------------------------------------------------------- listing a sweep
@@ -108,15 +116,15 @@ def run_dirs(sweep: Path, skipped: Optional[list] = None) -> list[Path]:
     sweep = Path(sweep)
     skipped = [] if skipped is None else skipped
     if not sweep.is_dir():
-        raise UserError(f"sweep {sweep}: no such directory")
+        raise UserError(f"sweep {printable(sweep)}: no such directory")
     runs = runs_dir(sweep)
     if not runs.is_dir():
-        raise UserError(f"sweep {sweep}: no runs/ folder (is it a sweep directory?)")
+        raise UserError(f"sweep {printable(sweep)}: no runs/ folder (is it a sweep directory?)")
     found = []
     try:
         entries = list(os.scandir(runs))
     except OSError as e:
-        raise UserError(f"sweep {sweep}: cannot list runs/ ({e.strerror or e})") from None
+        raise UserError(f"sweep {printable(sweep)}: cannot list runs/ ({e.strerror or e})") from None
     for entry in entries:
         if entry.name.startswith("."):
             continue

@@ -81,3 +81,33 @@ def slurm_diagnosis(job_id: str, sweep: Optional[Path] = None) -> str:
         for path in sorted(Path(sweep).rglob(f"{job_id}*_log.*")):
             parts.append(f"$ tail {path}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-30:]))
     return "\n\n".join(parts)
+
+
+def fake_gpu_partition(bin_dir: Path, monkeypatch, partition: str = "gpu", nodes: int = 4, cpus: int = 96,
+                       mem_gb: int = 512, gpus: int = 8) -> None:
+    """Put an `sinfo` first on PATH that lists a GPU partition the local Slurm lacks (`nodes` nodes of
+    `cpus` CPUs, `mem_gb` GB and `gpus` GPUs each) and passes every other question to the real sinfo,
+    so that a GPU profile's dry run is checked as on a GPU cluster (none is needed to print its plan)."""
+    import shutil
+
+    real = shutil.which("sinfo")
+    node = f"{partition}|{cpus}|{mem_gb * 1024}|gpu:h100:{gpus}(S:0-1)"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    shim = bin_dir / "sinfo"
+    shim.write_text("#!/bin/sh\n"
+                    f'case " $* " in *" -p {partition} "*) for i in $(seq {nodes}); do echo "{node}"; done; exit 0;; esac\n'
+                    + (f'exec {real} "$@"\n' if real else "exit 1\n"))
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def silent_slurm(bin_dir: Path, monkeypatch) -> None:
+    """Put Slurm commands first on PATH that fail as they do when no controller answers (sinfo, squeue,
+    scontrol, sbatch, scancel: exit 1 with Slurm's message), whether or not a Slurm runs here."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("sinfo", "squeue", "scontrol", "sbatch", "scancel"):
+        shim = bin_dir / name
+        shim.write_text(f"#!/bin/sh\necho '{name}: error: Unable to contact slurm controller (connect failure)' >&2\n"
+                        "exit 1\n")
+        shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")

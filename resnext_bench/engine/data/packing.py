@@ -36,8 +36,8 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from ...errors import UserError
-from ...fsutil import atomic_write, write_json, write_text
+from ...errors import UserError, printable
+from ...fsutil import atomic_write, inside_input, write_json, write_text
 from ...progress import progress
 from .folders import FOLDER_LAYOUT, scan_folder_tree
 from .shardformat import FORMAT, INDEX_DTYPE, MANIFEST, VERSION, file_problem
@@ -165,6 +165,9 @@ def pack(root: str | Path, out: str | Path, options: PackOptions = PackOptions()
     root = Path(root).expanduser()
     if not root.is_dir():
         raise UserError(f"{root}: not a directory (expected {FOLDER_LAYOUT})")
+    why = inside_input(Path(out).expanduser(), [root])  # before the tree is scanned
+    if why:
+        raise UserError(f"{printable(out)}: output folder {why}")
     root = root.resolve()
     tree = scan_folder_tree(root)
     samples = {split: getattr(tree, split) for split in SPLITS}
