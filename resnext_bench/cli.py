@@ -110,7 +110,7 @@ def cmd_launch(args) -> int:
     ablation = load_ablation(args.ablation, overrides)
     profile = load_profile(args.cluster)
     for flag, value in (("--throughput", args.throughput), ("--tflops", args.tflops),
-                        ("--loader-rate", args.loader_rate)):
+                        ("--loader-rate", args.loader_rate), ("--max-gpu-hours", args.max_gpu_hours)):
         if value is not None and not (value > 0 and value < float("inf")):
             raise UserError(f"{flag}: expected a number > 0, got {value:g}")
     sweep = Path(args.sweep_dir or f"sweeps/{ablation.name}")
@@ -138,8 +138,12 @@ def cmd_launch(args) -> int:
         for rid, why in plan.skipped.items():
             print(f"skip {rid}: {why}")
 
+    from .cluster.budget import HoursCap
+
+    cap = None if args.max_gpu_hours is None else HoursCap(args.max_gpu_hours, args.tflops, args.throughput)
+    report = None if args.report is None else Path(args.report or f"results/{ablation.name}")
     launched = launch(ablation, profile, sweep, store, retry=args.retry or (), retry_failed=args.retry_failed,
-                      on_plan=say_plan)
+                      on_plan=say_plan, cap=cap, report=report)
     plan = launched.plan
     reused = len(plan.reused_from)
     print(f"{plural(len(launched.submitted), 'run')} submitted, {len(plan.skipped)} skipped"
@@ -298,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resubmit these failed or cancelled runs even past the profile's max_retries")
     p.add_argument("--retry-failed", action="store_true",
                    help="resubmit every failed or cancelled run even past the profile's max_retries")
+    p.add_argument("--report", nargs="?", const="", metavar="DIR",
+                   help="also submit a small CPU job that writes the sweep's report (collect, tables, plots, "
+                        "report.md) to DIR when its last run ends, whatever the outcome (default DIR results/ABLATION)")
+    p.add_argument("--max-gpu-hours", type=float, metavar="N",
+                   help="refuse the launch when the dry run's estimate of what would train exceeds N GPU-hours "
+                        "(CPU-hours, cores x hours, on a profile without GPUs) and say which runs fit")
     _add_set(p)
     p.set_defaults(func=cmd_launch)
 
