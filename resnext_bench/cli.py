@@ -129,6 +129,14 @@ def cmd_launch(args) -> int:
         plan = plan_launch(ablation, profile, sweep, write=False, retry=args.retry or (),
                            retry_failed=args.retry_failed, store=store)
         print(dry_run_report(plan, profile, args.tflops, args.throughput, args.loader_rate))
+        if args.max_gpu_hours is not None:
+            from .cluster.budget import HoursCap, check_cap, hours_unit
+
+            try:
+                hours = check_cap(plan, profile, HoursCap(args.max_gpu_hours, args.tflops, args.throughput))
+                print(f"--max-gpu-hours {args.max_gpu_hours:g}: within it ({hours:.2f} {hours_unit(profile)})")
+            except UserError as e:
+                print(f"the launch would be refused: {e}")
         return 0
 
     def say_plan(plan) -> None:

@@ -4,6 +4,7 @@
 The Slurm tests need the local cluster (slurm/local-cluster.sh start) and skip, saying why, without it.
 """
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,30 @@ def test_the_report_appears_after_the_last_run_without_a_second_command(tmp_path
 
 
 @pytest.mark.slurm
+def test_a_relaunch_that_adds_runs_makes_the_waiting_report_job_wait_for_them_too(tmp_path, capsys):
+    require_slurm()
+    sweep, out = tmp_path / "sweep", tmp_path / "results"
+    grid = write_launch_grid(tmp_path, "reportgrow", "[1]")
+    assert launch(grid, SLURM, sweep, "--report", str(out)) == 0
+    job_id = json.loads((sweep / "report_job.json").read_text())["job_id"]
+    subprocess.run(["scontrol", "hold", job_id], check=True)  # waiting, however fast the first run ends
+    try:
+        grid = write_launch_grid(tmp_path, "reportgrow", "[1, 2]")  # the ablation grows by one configuration
+        capsys.readouterr()
+        assert launch(grid, SLURM, sweep) == 0
+        said = capsys.readouterr().out
+        added = next(runfolder.read_job(d).job_id for d in (sweep / "runs").iterdir() if "-2x5d-" in d.name)
+        assert f"report job {job_id} now also waits for {added}" in said
+        assert added in job_fields(job_id).get("Dependency", "")
+        assert json.loads((sweep / "report_job.json").read_text())["depends_on"][-1] == added
+    finally:
+        subprocess.run(["scontrol", "release", job_id], capture_output=True)
+    wait_until(lambda: (out / "report.md").is_file() and not queue_state(job_id), "the report job's report",
+               timeout=420, interval=1.0, context=lambda: slurm_diagnosis(job_id, sweep))
+    assert "runs by status: completed 2 (total 2)" in report_of(out)
+
+
+@pytest.mark.slurm
 def test_a_failed_run_still_gets_its_report_with_the_failure_shown(tmp_path, capsys):
     require_slurm()
     grid, sweep, out = write_launch_grid(tmp_path, "reportfail", "[1, 2]"), tmp_path / "sweep", tmp_path / "results"
@@ -132,9 +157,12 @@ def test_a_launch_over_the_cap_is_refused_in_one_line_and_says_what_fits(tmp_pat
     assert "the cap is in CPU-hours" in err and f"2 of them fit within {cap:g} ({2 * RUN_HOURS:.2f} CPU-hours" in err
     assert "nothing submitted" in err
     assert not list(sweep.glob("runs/*")) and not (sweep / "sweep.json").exists()  # no run placed
-    # within the cap: the same launch goes ahead
+    # the dry run says the same, and that a cap above the estimate lets the launch go ahead
+    assert launch(grid, WORKSTATION, sweep, "--throughput", SLOW, "--max-gpu-hours", f"{cap}", "--dry-run") == 0
+    assert "the launch would be refused: --max-gpu-hours" in capsys.readouterr().out
     assert launch(grid, WORKSTATION, sweep, "--throughput", SLOW, "--max-gpu-hours", f"{3 * RUN_HOURS + 0.01}",
                   "--dry-run") == 0
+    assert f"within it ({3 * RUN_HOURS:.2f} CPU-hours)" in capsys.readouterr().out
 
 
 def test_runs_already_done_in_the_store_do_not_count_against_the_cap(tmp_path, capsys):

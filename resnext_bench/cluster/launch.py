@@ -23,7 +23,7 @@ from ..record.store import Store, store_for
 from .budget import HoursCap, check_cap
 from .profile import Profile, check_resources
 from .plan import LaunchPlan, plan_launch, unknown_queue_message
-from .reportjob import submit_report, write_report_now
+from .reportjob import follow_pending, submit_report, write_report_now
 from .submit import run_debug_jobs, submit
 
 
@@ -69,6 +69,8 @@ def launch(ablation: AblationSpec, profile: Profile, sweep: Path, store: Optiona
             report_job = None
             if report is not None and profile.executor != "debug":
                 report_job = submit_report(plan, profile, sweep, ablation.name, report, submitted, log)
+            elif submitted and profile.executor != "debug":  # a report job already waiting waits for these too
+                report_job = follow_pending(plan, profile, sweep, submitted, log)
         run_debug_jobs(plan, log)
         if report is not None and profile.executor == "debug":
             write_report_now(sweep, report, log)

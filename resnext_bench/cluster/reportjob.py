@@ -105,33 +105,41 @@ def _executor(profile: Profile, sweep: Path, name: str, code_dir: Optional[Path]
     return ex
 
 
+def follow_pending(plan: LaunchPlan, profile: Profile, sweep: Path, submitted: list[str], log=print) -> Optional[str]:
+    """The sweep's pending report job, if any (its id), made to wait for the jobs this launch added too.
+
+    Slurm: scontrol update of its dependency to every live job of the sweep; a local report job waits
+    for every live run of the sweep anyway.
+    """
+    existing = sweep_layout.read_report_job(sweep)
+    if existing is None or not report_pending(existing):
+        return None
+    job_id = existing["job_id"]
+    depends = live_job_ids(plan, submitted) if profile.executor == "slurm" else []
+    added = sorted(set(depends) - set(existing.get("depends_on") or []))
+    if added:
+        if run_cmd(["scontrol", "update", f"JobId={job_id}", f"Dependency=afterany:{':'.join(depends)}"]) is None:
+            log(f"warning: report job {job_id} could not be made to wait for jobs {', '.join(added)} "
+                f"(scontrol update failed): it may write the report before they end")
+        else:
+            sweep_layout.write_report_job(sweep, {**existing, "depends_on": depends})
+            log(f"report job {job_id} now also waits for {', '.join(added)}")
+    return job_id
+
+
 def submit_report(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, out: Path, submitted: list[str],
                   log=print) -> str:
-    """Submit the report job (Slurm or local), or keep the one already pending for the sweep; its job id.
-
-    A pending Slurm report job is made to wait for the jobs this launch added too (scontrol update of
-    its dependency); a pending local one waits for every live run of the sweep anyway.
-    """
+    """Submit the report job (Slurm or local), or keep the one already pending for the sweep; its job id."""
     from ..engine.environment import git_commit
 
     sweep, out = Path(sweep).resolve(), Path(out).resolve()
     slurm = profile.executor == "slurm"
+    pending = follow_pending(plan, profile, sweep, submitted, log)
+    if pending is not None:
+        log(f"report job {pending} is already pending for this sweep "
+            f"(writes {sweep_layout.read_report_job(sweep).get('out')}): no second one submitted")
+        return pending
     depends = live_job_ids(plan, submitted) if slurm else []
-    existing = sweep_layout.read_report_job(sweep)
-    if existing is not None and report_pending(existing):
-        job_id = existing["job_id"]
-        added = sorted(set(depends) - set(existing.get("depends_on") or []))
-        if slurm and added:
-            failed = run_cmd(["scontrol", "update", f"JobId={job_id}", f"Dependency=afterany:{':'.join(depends)}"]) is None
-            if failed:
-                log(f"warning: report job {job_id} could not be made to wait for jobs {', '.join(added)} "
-                    f"(scontrol update failed): it may write the report before they end")
-            else:
-                sweep_layout.write_report_job(sweep, {**existing, "depends_on": depends})
-                log(f"report job {job_id} now also waits for {', '.join(added)}")
-        log(f"report job {job_id} is already pending for this sweep (writes {existing.get('out')}): "
-            "no second one submitted")
-        return job_id
     code_dir = snapshot_code(sweep) if profile.snapshot else None
     commit = git_commit()
     with submitting_from(code_dir, profile.executor, commit):
