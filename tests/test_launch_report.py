@@ -4,6 +4,7 @@
 The Slurm tests need the local cluster (slurm/local-cluster.sh start) and skip, saying why, without it.
 """
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from resnext_bench.cluster.profile import load_profile
 from resnext_bench.config.load import load_ablation
 from resnext_bench.errors import UserError
 from resnext_bench.record import runfolder
+from resnext_bench.record import sweep as sweep_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM = ROOT / "slurm" / "local.yaml"
@@ -200,3 +202,20 @@ def test_a_cap_below_zero_is_refused_in_one_line(tmp_path, capsys):
     grid = write_launch_grid(tmp_path, "capbad", "[1]")
     assert launch(grid, DEBUG, tmp_path / "sweep", "--max-gpu-hours", "-1") == 2
     assert "--max-gpu-hours: expected a number > 0" in capsys.readouterr().err
+
+
+def test_status_says_when_a_report_job_ended_without_its_report(tmp_path, capsys):
+    grid, sweep, out = write_launch_grid(tmp_path, "reportgone", "[1]"), tmp_path / "sweep", tmp_path / "results"
+    plan_launch(load_ablation(grid), load_profile(WORKSTATION), sweep)  # a sweep whose run never ran
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a report job's process that is over without having written the report
+    stale = out / "report.md"  # a report older than the job: not its report
+    stale.parent.mkdir()
+    stale.write_text("an older report\n")
+    os.utime(stale, (0, 0))
+    sweep_layout.write_report_job(sweep, {"job_id": str(ended.pid), "executor": "local", "out": str(out),
+                                          "depends_on": [], "submitted_at": "2026-01-01T00:00:00+00:00",
+                                          "log": str(tmp_path / "log.out")})
+    assert main(["status", str(sweep)]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line == f"report job {ended.pid}: ended without writing {stale}; its log: {tmp_path / 'log.out'}"

@@ -10,6 +10,7 @@ a second.
 """
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import time
@@ -76,12 +77,25 @@ def live_job_ids(plan: LaunchPlan, submitted: list[str]) -> list[str]:
     return sorted(ids, key=lambda j: (len(j), j))
 
 
+def slurm_state(job_id: str) -> Optional[tuple[str, str]]:
+    """(squeue's state, its reason) of one job; ("", "") when squeue no longer lists it, None when squeue fails."""
+    out = run_cmd(["squeue", "-h", "-t", "all", "-o", "%i|%T|%r"])
+    if out is None:
+        return None
+    for line in out.splitlines():
+        jid, state, reason = (line.split("|", 2) + ["", ""])[:3]
+        if jid.strip() == job_id:
+            return state.strip(), reason.strip()
+    return "", ""
+
+
 def report_pending(record: dict) -> bool:
-    """Whether the recorded report job has yet to write its report: Slurm's job queued, or the local process alive."""
+    """Whether the recorded report job has yet to write its report: Slurm's job queued (or squeue silent:
+    never taken for gone), or the local process alive."""
     if record.get("executor") == "local":
         return str(record["job_id"]).isdigit() and _alive(int(record["job_id"]))
-    out = run_cmd(["squeue", "-h", "-j", str(record["job_id"]), "-o", "%T"])
-    return bool(out) and out.split()[0] in PENDING_WORDS
+    state = slurm_state(str(record["job_id"]))
+    return state is None or state[0] in PENDING_WORDS
 
 
 def _executor(profile: Profile, sweep: Path, name: str, code_dir: Optional[Path], commit: Optional[str],
@@ -172,11 +186,22 @@ def report_job_line(sweep: Path) -> Optional[str]:
     if record.get("executor") == "local":
         live = "waiting for the runs, then writing" if report_pending(record) else ""
     else:
-        state = (run_cmd(["squeue", "-h", "-j", job_id, "-o", "%T|%r"]) or "").strip()
-        word, _, reason = state.partition("|")
-        live = {"PENDING": f"pending ({reason or 'no reason given'})", "RUNNING": "running"}.get(word, word.lower())
+        state = slurm_state(job_id)
+        if state is None:
+            return f"report job {job_id}: unknown (squeue did not answer); writes {report}"
+        word, reason = state
+        live = (f"{word.lower()} ({reason or 'no reason given'})" if word in PENDING_WORDS else
+                "running" if word in ("RUNNING", "COMPLETING") else "")
     if live:
         return f"report job {job_id}: {live}; writes {report}"
-    if report.is_file():
+    if report.is_file() and report.stat().st_mtime >= _epoch(record.get("submitted_at")):
         return f"report job {job_id}: ended; report: {report}"
     return f"report job {job_id}: ended without writing {report}; its log: {record.get('log') or '?'}"
+
+
+def _epoch(stamp) -> float:
+    """A job.json time stamp in seconds since the epoch (0 when absent or unreadable: any report is newer)."""
+    try:
+        return dt.datetime.fromisoformat(str(stamp)).timestamp()
+    except ValueError:
+        return 0.0

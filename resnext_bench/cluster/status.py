@@ -12,7 +12,6 @@ from pathlib import Path
 from ..units import plural
 from ..record import runfolder, runstate, schema, sweep as sweep_layout
 from .control import log_path
-from .reportjob import report_job_line
 from .queue import queue_states, record_observed_ends, reread_left
 
 COLUMNS = ["run_id", "configuration", "seed", "state", "job_id", "attempts", "epoch", "epochs_planned",
@@ -132,6 +131,8 @@ def format_status(rows: list[dict], fmt: str = "table", sweep: Path | None = Non
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
     lines.append(f"{plural(len(rows), 'run')}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    from .reportjob import report_job_line  # only the table shows it
+
     report = report_job_line(Path(sweep)) if sweep is not None else None
     if report:
         lines.append(report)
