@@ -109,7 +109,7 @@ def cmd_launch(args) -> int:
     ablation = load_ablation(args.ablation, overrides)
     profile = load_profile(args.cluster)
     for flag, value in (("--throughput", args.throughput), ("--tflops", args.tflops),
-                        ("--loader-rate", args.loader_rate)):
+                        ("--loader-rate", args.loader_rate), ("--max-gpu-hours", args.max_gpu_hours)):
         if value is not None and not (value > 0 and value < float("inf")):
             raise UserError(f"{flag}: expected a number > 0, got {value:g}")
     sweep = Path(args.sweep_dir or f"sweeps/{ablation.name}")
@@ -122,11 +122,14 @@ def cmd_launch(args) -> int:
         if not args.dry_run:
             raise
         print(f"warning: {e}")
+    from .cluster.budget import HoursCap
+
+    cap = None if args.max_gpu_hours is None else HoursCap(args.max_gpu_hours, args.tflops, args.throughput)
     if args.dry_run:
         from .cluster.launch import dry_run
 
         print(dry_run(ablation, profile, sweep, store, args.retry or (), args.retry_failed, args.tflops,
-                      args.throughput, args.loader_rate))
+                      args.throughput, args.loader_rate, cap))
         return 0
 
     def say_plan(plan) -> None:
@@ -136,8 +139,11 @@ def cmd_launch(args) -> int:
         for rid, why in plan.skipped.items():
             print(f"skip {rid}: {why}")
 
+    if args.report_dir and not args.report:
+        raise UserError("--report-dir: only with --report (the report job writes there)")
+    report = Path(args.report_dir or f"results/{ablation.name}") if args.report else None
     launched = launch(ablation, profile, sweep, store, retry=args.retry or (), retry_failed=args.retry_failed,
-                      on_plan=say_plan)
+                      on_plan=say_plan, cap=cap, report=report)
     plan = launched.plan
     reused = len(plan.reused_from)
     print(f"{plural(len(launched.submitted), 'run')} submitted, {len(plan.skipped)} skipped"
@@ -340,6 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resubmit these failed or cancelled runs even past the profile's max_retries")
     p.add_argument("--retry-failed", action="store_true",
                    help="resubmit every failed or cancelled run even past the profile's max_retries")
+    p.add_argument("--report", action="store_true",
+                   help="also submit a small CPU job that writes the sweep's report (collect, tables, plots, "
+                        "report.md) when its last run ends, whatever the outcome")
+    p.add_argument("--report-dir", metavar="DIR",
+                   help="where --report writes (default results/ABLATION)")
+    p.add_argument("--max-gpu-hours", type=float, metavar="N",
+                   help="refuse the launch when the dry run's estimate of what would train exceeds N GPU-hours "
+                        "(CPU-hours, cores x hours, on a profile without GPUs) and say which runs fit")
     _add_set(p)
     p.set_defaults(func=cmd_launch)
 

@@ -131,6 +131,11 @@ def format_status(rows: list[dict], fmt: str = "table", sweep: Path | None = Non
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
     lines.append(f"{plural(len(rows), 'run')}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    from .reportjob import report_job_line  # only the table shows it
+
+    report = report_job_line(Path(sweep)) if sweep is not None else None
+    if report:
+        lines.append(report)
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,7 @@
 """Submit a plan's runs: Slurm arrays within MaxArraySize, local parallel chains, or in-process (debug)."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -40,15 +41,48 @@ def release_held(plan: LaunchPlan, log=print) -> None:
                 f"(scontrol update nodename={node} state=resume)")
 
 
-def _executor(profile: Profile, sweep: Path, name: str, code_dir: Optional[Path], commit: Optional[str]):
-    import submitit
-
-    folder = sweep_layout.submitit_dir(sweep) / "%j"
+def job_exports(code_dir: Optional[Path], commit: Optional[str]) -> list[str]:
+    """The lines a Slurm job's script runs first so that it imports the code snapshot (and names its commit)."""
     exports = []
     if code_dir is not None:
         exports.append(f"export PYTHONPATH={code_dir}${{PYTHONPATH:+:$PYTHONPATH}}")
     if commit:
         exports.append(f"export RESNEXT_BENCH_GIT_COMMIT={commit}")
+    return exports
+
+
+@contextlib.contextmanager
+def submitting_from(code_dir: Optional[Path], executor: str, commit: Optional[str]):
+    """Submit jobs that import the snapshot `code_dir`: from inside it, and (local jobs, which inherit this
+    process's environment) with PYTHONPATH pointing at it; everything is restored after."""
+    env_backup = os.environ.get("PYTHONPATH")
+    commit_backup = os.environ.get("RESNEXT_BENCH_GIT_COMMIT")
+    if code_dir is not None and executor == "local":
+        os.environ["PYTHONPATH"] = str(code_dir) + (os.pathsep + env_backup if env_backup else "")
+        if commit:
+            os.environ["RESNEXT_BENCH_GIT_COMMIT"] = commit
+    cwd = os.getcwd()
+    if code_dir is not None:
+        # Jobs start in the submission directory and `python -m` puts it first on sys.path, so a
+        # checkout there would shadow the snapshot: submit from inside the snapshot instead.
+        os.chdir(code_dir)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        if code_dir is not None and executor == "local":
+            for key, value in (("PYTHONPATH", env_backup), ("RESNEXT_BENCH_GIT_COMMIT", commit_backup)):
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def _executor(profile: Profile, sweep: Path, name: str, code_dir: Optional[Path], commit: Optional[str]):
+    import submitit
+
+    folder = sweep_layout.submitit_dir(sweep) / "%j"
+    exports = job_exports(code_dir, commit)
     if profile.executor == "slurm":
         ex = submitit.SlurmExecutor(folder=folder, python=sys.executable)
         params = dict(
@@ -138,18 +172,7 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
         if run_debug:
             run_debug_jobs(plan, log)
         return submitted
-    env_backup = os.environ.get("PYTHONPATH")
-    if code_dir is not None and profile.executor == "local":
-        # Local subprocesses inherit this environment: point them at the snapshot.
-        os.environ["PYTHONPATH"] = str(code_dir) + (os.pathsep + env_backup if env_backup else "")
-        if commit:
-            os.environ["RESNEXT_BENCH_GIT_COMMIT"] = commit
-    cwd = os.getcwd()
-    if code_dir is not None:
-        # Jobs start in the submission directory and `python -m` puts it first on sys.path, so a
-        # checkout there would shadow the snapshot: submit from inside the snapshot instead.
-        os.chdir(code_dir)
-    try:
+    with submitting_from(code_dir, profile.executor, commit):
         for resources, batch in batches:
             ex = _executor(resources, sweep, name, code_dir, commit)
             fns = [TrainJob([str(run_dirs[rid]) for rid in group]) for group in batch]
@@ -162,13 +185,6 @@ def submit(plan: LaunchPlan, profile: Profile, sweep: Path, name: str, log=print
             log(f"submitted {plural(len(jobs), 'job')} for {plural(sum(map(len, batch)), 'run')} "
                 f"({profile.executor}{', array ' + jobs[0].job_id.split('_')[0] if profile.executor == 'slurm' else ''}; "
                 f"each {resources.describe()})")
-    finally:
-        os.chdir(cwd)
-        if code_dir is not None and profile.executor == "local":
-            if env_backup is None:
-                os.environ.pop("PYTHONPATH", None)
-            else:
-                os.environ["PYTHONPATH"] = env_backup
     return submitted
 
 

@@ -8,6 +8,8 @@
                           store, the run folder itself)
     SWEEP/code/HASH       the code snapshot its jobs import
     SWEEP/submitit/       the scheduler's job folders and logs
+    SWEEP/report_job.json the job that writes the sweep's report when its runs end (`launch --report`):
+                          {job_id, executor, out, depends_on, submitted_at, folder}
     SWEEP/.launch.lock    held by the one launch that owns the sweep while it plans and submits
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ RUNS = "runs"
 CODE = "code"
 SUBMITIT = "submitit"
 LAUNCH_LOCK = ".launch.lock"
+REPORT_JOB = "report_job.json"
 LABELS = ("configuration", "ablation", "study", "space", "seed")  # a sweep entry's fields besides run_id
 
 
@@ -78,6 +81,20 @@ def write_sweep(sweep: Path, name: str, source: Optional[Path], store: Path, run
     fsutil.write_json(sweep / SWEEP_FILE, data)
     if source is not None and Path(source).is_file():
         fsutil.write_text(sweep / ABLATION_FILE, Path(source).read_text())
+
+
+def read_report_job(sweep: Path) -> Optional[dict]:
+    """The sweep's report job (`launch --report`) as recorded, or None when there is none (or it is unreadable)."""
+    try:
+        data = json.loads((Path(sweep) / REPORT_JOB).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("job_id"), str) else None
+
+
+def write_report_job(sweep: Path, record: dict) -> None:
+    """Record the sweep's report job (replacing the one recorded before)."""
+    fsutil.write_json(Path(sweep) / REPORT_JOB, record)
 
 
 class SweepBusy(UserError):
