@@ -17,7 +17,8 @@ from resnext_bench.analysis.paper import load_reference
 from resnext_bench.analysis.render import (COUNT_COLUMNS, Table, displayed, latex_table, leaf_names, to_csv, to_latex,
                                            to_markdown)
 from resnext_bench.analysis.runs import load_runs
-from resnext_bench.analysis.tables import build_table3, build_tables, write_tables
+from resnext_bench.analysis.table3 import build_table3
+from resnext_bench.analysis.tables import build_tables, write_tables
 
 G50, G101 = "50-layer (digits, short, 3 ep)", "101-layer (digits, short, 3 ep)"
 

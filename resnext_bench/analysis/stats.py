@@ -34,6 +34,7 @@ from ..config.specs import DATASET_SHAPES
 from ..record import schema
 
 ALPHA = 0.05
+ERR = "final_val_top1_err"  # the number every table and reading is about
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,14 @@ def one_run_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
     order = frame.assign(_done=frame["status"] != schema.COMPLETED).sort_values(["_done", "sweep", "run_id"], kind="stable")
     keep = ~order["run_id"].duplicated().to_numpy() | order["run_id"].isna().to_numpy()
     return frame.loc[order.index[keep]].sort_index()
+
+
+def completed(runs: pd.DataFrame, table: str | None = None) -> pd.DataFrame:
+    """Completed runs with a final error (one a run id), optionally only those feeding `table`.
+
+    The table is chosen first: a run that two sweeps list for two studies feeds each of their tables."""
+    done = runs[(runs["status"] == schema.COMPLETED) & runs[ERR].notna()]
+    return one_run_per_seed(done[done["table"] == table] if table else done)
 
 
 def stat_of(frame: pd.DataFrame, column: str = "final_val_top1_err") -> Stat:
