@@ -6,19 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from ..errors import UserError
 from .paper import REFERENCE_DIR, load_reference
-from .runs import load_runs
+from .runs import load_curves, load_runs
 from .studies import FIGURES
 from .study import Context
 from .style import FORMATS, Plot, save_figure
-
-
-def load_curves(results_dir: Path) -> pd.DataFrame:
-    path = Path(results_dir) / "curves.csv"
-    return pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
 
 
 def draw_plots(ctx: Context) -> list[Plot]:

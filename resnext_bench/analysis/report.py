@@ -15,9 +15,9 @@ from .baselines import baselines_section
 from .collect import collect
 from .header import header, methods_section
 from .paper import REFERENCE_DIR, load_reference
-from .plots import draw_plots, load_curves, save_plots
+from .plots import draw_plots, save_plots
 from .render import to_markdown
-from .runs import load_runs
+from .runs import load_curves, load_runs
 from .space_report import design_space_section
 from .studies import FIGURES, TABLES
 from .study import Context
