@@ -7,7 +7,7 @@ import matplotlib.ticker
 import pandas as pd
 
 from .cells import ABSENT, NOT_SAME_DATA, fmt_count, fmt_diff, fmt_num, fmt_stat
-from .paper import REFERENCE_DIR, load_reference, PAPER_DATA, match_rows, paper_name, paper_value
+from .paper import PAPER_DATA, REFERENCE_DIR, load_reference, match_rows, paper_name, paper_value
 from .render import Table
 from .rows import STAT_NOTE, diff_notes, diff_of, table_row, tidy_frame
 from .runs import (complexity_of, config_order, configurations, group_label, in_group, runs_of, setting_label,

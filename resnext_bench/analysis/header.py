@@ -10,7 +10,8 @@ import pandas as pd
 from ..record import schema
 from ..units import plural
 from .collect import STATUSES, CollectResult
-from .stats import ALPHA, CHANCE_MARGIN, MAX_SEEDS, POWER, POWER_METHOD, TREND_METHOD
+from .power import MAX_SEEDS, POWER, POWER_METHOD
+from .stats import ALPHA, CHANCE_MARGIN, TREND_METHOD
 from .words import listing
 
 

@@ -156,7 +156,8 @@ def _read_table(path: Path, what: str, required: tuple, numbers: tuple) -> pd.Da
         if column not in frame:
             continue
         cells = frame[column]
-        values = pd.to_numeric(cells.where(~cells.astype(str).str.strip().str.lower().isin(NOT_FINITE)), errors="coerce")
+        spelled_out = cells.astype(str).str.strip().str.lower().isin(NOT_FINITE)  # "nan", "inf": damage, not a value
+        values = pd.to_numeric(cells.where(~spelled_out), errors="coerce")
         bad = (cells.notna() & ~np.isfinite(values.fillna(np.inf))) | (values < 0)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])

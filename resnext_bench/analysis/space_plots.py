@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .edf import (SPACE, edf_at, complexity_column, BAND, COLUMN_WORDS, COST_COLUMNS, ERR, MIN_RUNS, PARAM_COLUMNS, RESAMPLES, SEED, bootstrap_band)
+from .edf import (BAND, COLUMN_WORDS, COST_COLUMNS, ERR, MIN_RUNS, PARAM_COLUMNS, RESAMPLES, SEED, SPACE,
+                  bootstrap_band, complexity_column, edf_at)
 from .spaces import SpaceStudy
 from .style import Plot, new_figure, not_drawn, sns
 

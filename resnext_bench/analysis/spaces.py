@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from .edf import (SPACE, BINS, COMPLEXITY, ERR, MIN_RUNS, PERMUTATIONS, SEED, bin_edges, complexity_bins, complexity_column,
-                  complexity_weights, ks_gaps, perm_gaps, space_runs, uncovered_share, weighted_quantile)
+from .edf import (BINS, COMPLEXITY, ERR, MIN_RUNS, PERMUTATIONS, SEED, SPACE, bin_edges, complexity_bins,
+                  complexity_column, complexity_weights, ks_gaps, perm_gaps, space_runs, uncovered_share, weighted_quantile)
 from .paper import PAPER_DATA, nearest_depth
 from .runs import depth_of, group_label, sorted_groups
 from .stats import ALPHA, holm

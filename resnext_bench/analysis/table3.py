@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .cells import ABSENT, fmt_diff, fmt_num, fmt_stat, fmt_welch
-from .paper import REFERENCE_DIR, load_reference, PAPER_DATA, nearest_depth
+from .paper import PAPER_DATA, REFERENCE_DIR, load_reference, nearest_depth
 from .render import Table
 from .rows import STAT_NOTE, WELCH_NOTE, diff_notes, diff_of, table_row, tidy_frame
 from .runs import (config_order, configurations, depth_of, group_label, in_group, model_words, runs_of, setting_label,

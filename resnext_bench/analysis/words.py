@@ -32,8 +32,9 @@ import pandas as pd
 
 from ..units import plural, si
 from .cells import ABSENT
-from .stats import (CHANCE_MARGIN, MAX_SEEDS, POWER, Difference, Trend, chance_error, fmt_p, mixed_provenance,
-                    seeds_needed, summarize)
+from .power import MAX_SEEDS, POWER, seeds_needed
+from .stats import (CHANCE_MARGIN, Difference, Trend, chance_error, fmt_p, mixed_provenance,
+                    summarize)
 
 
 # Fixed phrases of the readings (tests look for them).
