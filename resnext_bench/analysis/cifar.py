@@ -16,7 +16,7 @@ from .stats import ERR, at_chance, completed, stat_of, trend
 from .study import Context, FigureStudy, TableStudy
 from .words import (CHANCE, NO_CLAIM, NO_TEST, bullets, chance_words, count_words, data_words, sentence, summary_words,
                     trend_words)
-from .style import CI_WORDS, Plot, draw_chance, legend_below, near_chance, new_figure, not_drawn, sns, t_ci95
+from .style import CI_WORDS, Plot, draw_chance, legend_below, near_chance, new_figure, not_drawn, sns, t_ci95, unit_axis
 
 
 def build_table7(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Table | None:
@@ -161,7 +161,7 @@ def plot_cifar_size(runs: pd.DataFrame, reference: dict | None = None) -> Plot:
             chances.append(f"{label}: chance {chance:g}%")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set(title=f"Ours: {label}", xlabel="parameters", ylabel="test top-1 error (%)")
+        ax.set(title=f"Ours: {label}", xlabel=unit_axis(ax, "params"), ylabel="test top-1 error (%)")
         legend_below(ax, ncol=2, title=f"series: {CI_WORDS}; dots = seeds")
     fig.suptitle("Test error against model size (cf. paper Fig. 7)", fontsize="medium")
     caption = (f"Dots: one per seed; diamonds with bars: the {CI_WORDS} of each configuration (labelled CxDd). "

@@ -12,7 +12,7 @@ from .stats import ERR, completed
 from .study import Context, FigureStudy
 from .words import NO_CLAIM
 from ..units import plural
-from .style import Plot, draw_chance, near_chance, new_figure, not_drawn, relative_span, sns
+from .style import Plot, draw_chance, near_chance, new_figure, not_drawn, relative_span, sns, unit_axis
 
 
 MIN_SPAN = 0.10  # a complexity axis spanning less (max/min - 1) holds one value equal by construction ...
@@ -33,7 +33,6 @@ def _complexity_axis(ax, values, what: str) -> None:
             ax.text(0.03, 0.03, f"{what} equal by construction\n(span {100 * relative_span(values):.1f}%)",
                     transform=ax.transAxes, fontsize=7, color="0.3", ha="left", va="bottom")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
-    ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
 
 
 def _span_words(values, what: str) -> str:
@@ -70,7 +69,7 @@ def plot_error_vs_complexity(runs: pd.DataFrame) -> Plot:
         part = data[data["dataset"] == dataset]
         ours, base = part[part["family"] != "baseline"], part[part["family"] == "baseline"]
         chance = near_chance(dataset, part["top1_err"])
-        for ax, x, xlabel in zip(row, ("flops", "params"), ("FLOPs (multiply-adds)", "parameters")):
+        for ax, x in zip(row, ("flops", "params")):
             present = [c for c in c_order if c in set(ours["C"])]
             if not ours.empty:
                 sns.scatterplot(data=ours, x=x, y="top1_err", hue="C", style="C", hue_order=present, style_order=present,
@@ -80,6 +79,7 @@ def plot_error_vs_complexity(runs: pd.DataFrame) -> Plot:
             if chance is not None:
                 draw_chance(ax, chance)
             _complexity_axis(ax, part[x], "FLOPs" if x == "flops" else "params")
+            xlabel = unit_axis(ax, x)
             for b in base.itertuples():  # the name on the side of the point facing the middle of the panel
                 left, right = ax.get_xlim()
                 scale = np.log if ax.get_xscale() == "log" else float

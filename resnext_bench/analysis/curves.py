@@ -17,6 +17,17 @@ from .style import (Plot, draw_chance, fit_limits, in_group_order, legend_below,
                     setting_order, setting_palette, sns)
 
 
+FENCE = 3.0  # a y-range keeps the errors within this many interquartile ranges of the quartiles
+
+
+def robust_range(values) -> tuple[float, float]:
+    """(low, high) of the errors, a spike beyond FENCE interquartile ranges of the quartiles left out."""
+    v = np.asarray(values, dtype=float)
+    q1, q3 = np.quantile(v, [0.25, 0.75])
+    iqr = q3 - q1
+    return max(float(v.min()), q1 - FENCE * iqr), min(float(v.max()), q3 + FENCE * iqr)
+
+
 def plot_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> Plot:
     """Fig. 5: val and train top-1 error per epoch, one line per configuration, y fitted to the last half."""
     name = "fig_curves"
@@ -42,7 +53,7 @@ def plot_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> Plot:
     data = data.iloc[np.argsort([labels.index(x) for x in data["group_label"]], kind="stable")].reset_index(drop=True)
     palette = setting_palette(setting_order(data))
     fig, axes = new_figure(len(labels), 2, width=5.0, height=3.9)
-    words = []
+    words, clipped = [], []
     for row, label in zip(axes, labels):
         group = data[data["group_label"] == label]
         last_epoch = int(group["epoch"].max())
@@ -60,7 +71,9 @@ def plot_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> Plot:
             for line, setting in zip(drawn, order):
                 line.set_gid(f"curve:{setting}")
             tail = part[part["epoch"] > last_epoch / 2]
-            lo, hi = float(tail["top1_err"].min()), float(tail["top1_err"].max())
+            lo, hi = robust_range(tail["top1_err"])
+            if lo > float(tail["top1_err"].min()) or hi < float(tail["top1_err"].max()):
+                clipped.append(f"{label}, {'validation' if split == 'val' else 'training'}")
             chance = near_chance(part["dataset"].iloc[0], tail["top1_err"])
             if chance is not None:
                 draw_chance(ax, chance)
@@ -69,14 +82,17 @@ def plot_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> Plot:
             ax.set_ylim(*ylim)
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
             split_words = "validation" if split == "val" else "training"
-            ax.set(title=f"{label}: {split_words}", xlabel="epoch", ylabel=f"{split_words} top-1 error (%)")
+            ax.set(title=f"{label}: {split_words}", xlabel="epoch", ylabel=f"{split_words} top-1 error (%)"
+                   + (", clipped" if clipped and clipped[-1].startswith(f"{label}, {split_words}") else ""))
             if split == "train":
                 legend_below(ax, ncol=min(len(order) + (chance is not None), 4), title="configuration (CxDd)")
         first = int(group[group["epoch"] > last_epoch / 2]["epoch"].min())
         words.append(f"{label}: {len(settings)} configurations, y-range fitted to epochs {first}–{last_epoch}")
     caption = ("One line per configuration: the mean over seeds, the band the seeds' min–max (no band with one seed); "
                "validation left, training right. Each y-range is fitted to the last half of training so the final "
-               "differences show; earlier, higher errors run off the top. " + "; ".join(words) + ".")
+               "differences show; earlier, higher errors run off the top. " + "; ".join(words) + "."
+               + (f" The y-range is robust: errors beyond {FENCE:g} interquartile ranges of the fitted epochs (a "
+                  f"spike) are clipped off in {'; '.join(clipped)}." if clipped else ""))
     fig.suptitle("Top-1 error per epoch, every configuration (cf. paper Fig. 5)", fontsize="medium")
     return Plot(name, fig, data, caption=caption)
 

@@ -30,7 +30,7 @@ completed run with a non-empty `space` column is one sampled model.
   lies above it by more than noise (the one-sided permutation p of the reverse gap >= ALPHA; EDFs
   that cross, as with equal medians and different spreads, rank nothing). Otherwise nothing is
   ranked.
-- Bands (`bootstrap_band`): BAND (90 %) pointwise percentile bands of the weighted EDF from
+- Bands (`bootstrap_band`): BAND (95 %) pointwise percentile bands of the weighted EDF from
   RESAMPLES resamples of the space's models (with replacement, each keeping its weight), SEED.
 - Best models (`best_models`): the lowest-error models of each space (configuration, C, d,
   group width, params, FLOPs, activations, images/s, error), with the paper's Table 3 error at
@@ -55,7 +55,7 @@ SPACE = "space"
 COMPLEXITY = "flops"  # the complexity the EDFs are normalised for (a runs.csv column, or flops | params | acts)
 BINS = 4  # quantile bins of complexity
 MIN_RUNS = 5  # completed runs a space needs to be tested and drawn
-BAND = 0.90  # pointwise bootstrap band of an EDF
+BAND = 0.95  # pointwise bootstrap band of an EDF
 RESAMPLES = 1000  # bootstrap resamples per space
 PERMUTATIONS = 2000  # label permutations of the KS test
 SEED = 0

@@ -42,6 +42,16 @@ def _column_counts(frame: pd.DataFrame, column: str) -> str:
     return _counts(series)
 
 
+def commit_words(commits: pd.Series) -> str:
+    """The commit every run trained with (from the runs, not the report's own), "mixed: ..." when they differ."""
+    known = commits.dropna().astype(str)
+    if known.empty:
+        return "not recorded"
+    if known.nunique() == 1 and len(known) == len(commits):
+        return f"{known.iloc[0]} (all {len(commits)} runs)"
+    return f"mixed: {_counts(commits)}"
+
+
 def provenance_lines(ended: pd.DataFrame) -> list[str]:
     """What the numbers depend on besides the seed, and what that means for reproducing them."""
     devices = _known(ended, "device")
@@ -129,7 +139,8 @@ def header(sweeps: list[Path], result: CollectResult, runs: pd.DataFrame, out: P
                   f"- GPUs per run: {_counts(ended['num_gpus'].astype('Int64'))}",
                   f"- compute: {pd.to_numeric(ended['gpu_hours'], errors='coerce').sum():.2f} device-hours "
                   "(GPU-hours; wall hours on CPU runs)",
-                  f"- git commit: {_counts(ended['git_commit'])}"]
+                  "- git commit the runs trained with: "
+                  + commit_words(ended.drop_duplicates("run_id")["git_commit"])]
         lines += ["", "Reproducing these numbers:", ""] + provenance_lines(ended)
     lines += ["", "Files: `runs.csv` (one row a run), `curves.csv` (one row an epoch), `skipped.csv`; each table "
               "as `.md`, `.tex` (standalone LaTeX) and `.csv` (the numbers)."]

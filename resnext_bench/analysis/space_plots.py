@@ -7,7 +7,7 @@ import pandas as pd
 from .edf import (BAND, COLUMN_WORDS, COST_COLUMNS, ERR, MIN_RUNS, PARAM_COLUMNS, RESAMPLES, SEED, SPACE,
                   bootstrap_band, complexity_column, edf_at)
 from .spaces import SpaceStudy
-from .style import Plot, new_figure, not_drawn, sns
+from .style import Plot, new_figure, not_drawn, sns, unit_axis
 
 
 def _palette(studies: list[SpaceStudy]) -> dict:
@@ -61,7 +61,7 @@ def plot_edf(studies: list[SpaceStudy], resamples: int = RESAMPLES, seed: int = 
     drawn = [s for s in studies if s.drawable]
     palette = _palette(drawn)
     fig, axes = new_figure(1, len(drawn), width=5.5, height=4.2)
-    parts = []
+    parts, scales = [], []
     for ax, study in zip(axes[0], drawn):
         errors = np.concatenate([study.spaces[n].errors for n in study.testable])
         pad = max(float(np.ptp(errors)) * 0.04, 0.05)
@@ -71,12 +71,16 @@ def plot_edf(studies: list[SpaceStudy], resamples: int = RESAMPLES, seed: int = 
             f = edf_at(st.errors, st.weights, grid)
             lo, hi = bootstrap_band(st.errors, st.weights, grid, BAND, resamples, seed)
             colour = palette[n]
-            ax.fill_between(grid, lo, hi, step="post", color=colour, alpha=0.2, linewidth=0)
+            ax.fill_between(grid, lo, hi, step="post", color=colour, alpha=0.2, linewidth=0,
+                            label=f"{n}: pointwise {BAND:.0%} band")
             ax.step(grid, f, where="post", color=colour, linewidth=1.6, label=f"{n} (n = {st.n})")
             parts.append(pd.DataFrame({"group": study.label, "space": n, "error": grid, "edf": f, "band_low": lo,
                                        "band_high": hi}))
         what = COLUMN_WORDS.get(complexity_column(study.complexity), study.complexity)
-        ax.set(title=study.label, xlabel="final top-1 error (%)",
+        if errors.min() > 0 and errors.max() > 10 * errors.min():  # errors over a decade: a log axis
+            ax.set_xscale("log")
+            scales.append("log")
+        ax.set(title=study.label, xlabel="final top-1 error (%)" + (", log scale" if ax.get_xscale() == "log" else ""),
                ylabel=f"cumulative fraction of models (weighted for {what})",
                ylim=(-0.02, 1.02), xlim=(grid[0], grid[-1]))
         ax.legend(title="space", loc="lower right", fontsize=8, title_fontsize=8)
@@ -85,7 +89,8 @@ def plot_edf(studies: list[SpaceStudy], resamples: int = RESAMPLES, seed: int = 
                f"space has the same complexity histogram ({COLUMN_WORDS.get(complexity_column(drawn[0].complexity))}, "
                f"{drawn[0].bins} quantile bins). "
                f"Shaded: {BAND:.0%} pointwise bootstrap bands ({resamples} resamples of the space's models, seed "
-               f"{seed}). A curve further left has more low-error models." + _left_out(studies))
+               f"{seed}). A curve further left has more low-error models. x: the models' errors, clipped to their range"
+               + (" (log scale where they span over a decade)" if scales else "") + "." + _left_out(studies))
     return Plot(name, fig, pd.concat(parts, ignore_index=True), caption=caption)
 
 
@@ -113,7 +118,8 @@ def _scatter_grid(name: str, studies: list[SpaceStudy], columns, title: str, wha
             sns.scatterplot(data=data, x="x", y="error", hue="space", hue_order=study.testable, palette=palette,
                             ax=ax, s=28, alpha=0.75, legend=column == columns[-1])
             _axis(ax, data["x"])
-            ax.set(title=f"{study.label}" if column == columns[0] else "", xlabel=words, ylabel="final top-1 error (%)")
+            ax.set(title=f"{study.label}" if column == columns[0] else "", xlabel=unit_axis(ax, column) or words,
+                   ylabel="final top-1 error (%)")
             parts.append(data.assign(group=study.label, column=column))
         legend = row[-1].get_legend()
         if legend is not None:
@@ -136,7 +142,7 @@ def plot_space_cost(studies: list[SpaceStudy]) -> Plot:
     """Error against FLOPs, params, activations and measured images/s, hue = space, one row per group."""
     return _scatter_grid("fig_space_cost", studies, COST_COLUMNS, "Error against cost",
                          "x: FLOPs, parameters, activations (config complexity) and measured training images/s "
-                         "(result.json)")
+                         "(result.json; measured while other runs may have shared the machine)")
 
 
 def make_space_plots(studies: list[SpaceStudy]) -> list[Plot]:

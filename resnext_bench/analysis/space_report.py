@@ -98,7 +98,7 @@ def _best_table(studies, reference):
     rows = []
     for r in data.to_dict("records"):
         paper = r.get("paper_err_same_c")
-        rows.append([str(r["group"]), str(r["space"]), str(r["rank"]), str(r.get("configuration") or ABSENT)]
+        rows.append([str(r["group"]), str(r["space"]), str(r["rank"]) + ("=" if r.get("tied") else ""), str(r.get("configuration") or ABSENT)]
                     + [fmt_count(r.get(c)) if c in ("params", "flops", "complexity.acts") else
                        (ABSENT if r.get(c) is None or pd.isna(r.get(c)) else f"{r.get(c):.0f}")
                        for c in ("cardinality", "bottleneck_width", "group_width", "params", "flops",
@@ -108,7 +108,11 @@ def _best_table(studies, reference):
     return Table("design_spaces", "Design spaces: the lowest-error models found (3 per space)", columns, rows,
                  notes=["The paper's Table 3 error of the same C at the nearest depth stands beside a model only "
                         "where the data are the paper's (ImageNet); its hand-picked models have the complexity of "
-                        "that depth's ResNet."], data=data, n_label=4)
+                        "that depth's ResNet.",
+                        "rank: 1 = the lowest error of its space; '2=' marks a rank tied with another model of the "
+                        "space (the same error to 2 decimals), which the ranking cannot separate.",
+                        "images/s: measured while other runs may have shared the machine; a throughput, not a "
+                        "property of the model."], data=data, n_label=4)
 
 
 def design_space_section(runs: pd.DataFrame, out: Path | None = None, reference: dict | None = None) -> list[str]:

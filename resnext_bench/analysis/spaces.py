@@ -236,9 +236,11 @@ def best_models(study: SpaceStudy, top: int = 3, reference: dict | None = None) 
     paper = paper_points(study, reference)
     for name in study.spaces:
         mine = study.frame[study.frame[SPACE] == name].sort_values([ERR, "run_id"] if "run_id" in study.frame
-                                                                    else [ERR], kind="stable").head(top)
-        for rank, (_, r) in enumerate(mine.iterrows(), start=1):
-            row = {"group": study.label, "space": name, "rank": rank}
+                                                                    else [ERR], kind="stable")
+        shown = mine[ERR].astype(float).round(2)  # errors equal as the tables print them share a rank
+        ranks, tied = shown.rank(method="min").astype(int), shown.duplicated(keep=False)
+        for _, r in mine.head(top).iterrows():
+            row = {"group": study.label, "space": name, "rank": int(ranks[r.name]), "tied": bool(tied[r.name])}
             for column in BEST_COLUMNS[3:]:
                 row[column] = r.get(column)
             setting = r.get("setting")

@@ -17,10 +17,14 @@ The figures:
 - fig_curves: validation and training top-1 error against epoch, one line per configuration
   (mean over seeds, band = the seeds' min-max), every configuration of the Table 3 runs (the
   Table 7 runs when there are none); one row of panels per group. The y-range is fitted to the
-  last half of training, so the final differences are visible (early epochs run off the top).
+  last half of training, so the final differences are visible (early epochs run off the top), and is
+  robust: an error beyond 3 interquartile ranges of the quartiles (a spike) is clipped off, and the
+  caption and the axis say so.
   Not drawn when no run has two epochs.
 - fig_cardinality: per group, our top-1 error per configuration (x: configurations in order of
-  C), one colour per configuration, one point per seed, the mean with its 95 % t-interval; beside
+  C), one colour per configuration, one point per seed (spread by a jitter from
+  numpy.random.default_rng(SEED), so the same runs give the same bytes), the mean as a point with
+  its 95 % t-interval, no line between configurations; beside
   them the paper's Table 3 (ImageNet) in its own panel. Not drawn when no group has two
   configurations.
 - fig_cifar_size: test error against parameters for the Table 7 runs (the table7 and fig7
@@ -48,6 +52,7 @@ import matplotlib
 import matplotlib.ticker  # noqa: F401  (the figures' axes use it)
 
 matplotlib.use("Agg")  # files only; never open a window
+matplotlib.rcParams["svg.hashsalt"] = "resnext-bench"  # same figure, same bytes (no random SVG ids)
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -166,12 +171,37 @@ def relative_span(values) -> float:
     return float(values.max() / values.min() - 1.0) if len(values) and values.min() > 0 else math.nan
 
 
+# A count axis in the unit the paper speaks: parameters in millions, FLOPs (multiply-adds) in billions.
+UNITS = {"params": (1e6, "parameters (M)"), "flops": (1e9, "FLOPs (GFLOPs, multiply-adds)"),
+         "complexity.acts": (1e6, "activations (M)")}
+JITTER = 0.12  # half-width of the seeded horizontal spread of seed dots on a category axis
+SEED = 0  # every random mark of a figure (jitter) comes from numpy.random.default_rng(SEED)
+
+
+def unit_axis(ax, column: str, axis: str = "x") -> str | None:
+    """Tick labels of a count axis in its unit (UNITS); return the axis label, None for other columns."""
+    if column not in UNITS:
+        return None
+    scale, label = UNITS[column]
+    fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / scale:.3g}")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_formatter(fmt)
+    target.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    return label
+
+
+def jittered(positions, rng: np.random.Generator, width: float = JITTER) -> np.ndarray:
+    """Category positions spread by a seeded uniform jitter, so every dot of a seed stays visible."""
+    positions = np.asarray(positions, dtype=float)
+    return positions + rng.uniform(-width, width, len(positions))
+
+
 def save_figure(fig: Figure, results_dir: Path, name: str) -> list[Path]:
     """Write NAME.png and NAME.pdf atomically; return their paths."""
     paths = []
     for fmt in FORMATS:
         path = Path(results_dir) / f"{name}.{fmt}"
-        meta = {"CreationDate": None} if fmt == "pdf" else {}  # same data, same bytes
+        meta = {"CreationDate": None} if fmt == "pdf" else {"Software": None}  # same data, same bytes
         fsutil.atomic_write(path, lambda f, fmt=fmt: fig.savefig(f, format=fmt, dpi=150, metadata=meta))
         paths.append(path)
     return paths

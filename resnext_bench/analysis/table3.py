@@ -19,7 +19,7 @@ from .study import Context, FigureStudy, TableStudy
 from .words import (NOISE, NO_CLAIM, NO_TEST, bullets, chance_words, data_words, falls_monotonically, listing, n_range,
                     provenance_words, pts, seeds_words, sentence, summary_words, trend_words, verdict, yes_no)
 from ..units import plural
-from .style import (CI_WORDS, Plot, draw_chance, fit_limits, in_group_order, legend_below, near_chance, new_figure,
+from .style import (CI_WORDS, SEED, Plot, jittered, draw_chance, fit_limits, in_group_order, legend_below, near_chance, new_figure,
                     not_drawn, setting_order, setting_palette, sns, t_ci95)
 
 
@@ -77,8 +77,10 @@ def build_table3(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
                 row.append(fmt_diff(s, pval, same))
             if welch_cols[g]:
                 row.append(fmt_welch(p, (c, d, v) == base, p_holm) if s is not None and s.planned else ABSENT)
-            records.append(table_row("table3", g, c, d, s, pval, diff_of(s, pval, same), p, p_holm=p_holm,
-                                   paper_depth=pdepth, baseline=(c, d, v) == base, setting=label))
+            # The CSV holds the number on every row; `same_data` says whether it compares like with like
+            # (on other data it is a difference of level that the paper's numbers cannot judge).
+            records.append(table_row("table3", g, c, d, s, pval, diff_of(s, pval, True), p, p_holm=p_holm,
+                                   paper_depth=pdepth, baseline=(c, d, v) == base, setting=label, same_data=same))
         table_rows.append(row)
     depths = sorted({(depth_of(g[0]), nearest_depth(depth_of(g[0]), paper["depth"])) for g in groups},
                     key=lambda x: (x[0] or 0, x[1]))
@@ -301,14 +303,19 @@ def plot_cardinality(runs: pd.DataFrame, reference: dict | None = None) -> Plot:
     fig, axes = new_figure(1, len(groups) + 1, width=4.4, height=4.9)
     axes = list(axes[0])
     extents, chances, cis = [], [], []
+    rng = np.random.default_rng(SEED)  # the dots' jitter: the same runs give the same figure
     for ax, g in zip(axes, groups):
         label = group_label(g)
         part = ours[ours["group_label"] == label]
         order = setting_order(part)
-        sns.stripplot(data=part, x="setting", y="top1_err", hue="setting", order=order, hue_order=order,
-                      palette=palette, jitter=0.12, size=5.5, alpha=0.8, ax=ax, legend=True)
+        for i, setting in enumerate(order):  # category i of `order` sits at x = i, as pointplot places it
+            values = part.loc[part["setting"] == setting, "top1_err"]
+            ax.scatter(jittered([i] * len(values), rng), values, color=palette[setting], s=30, alpha=0.8,
+                       label=setting, zorder=3)
+        # Means as points with their intervals on a category axis: no line joins configurations.
         sns.pointplot(data=part, x="setting", y="top1_err", order=order, errorbar=t_ci95, color="black",
-                      markers="D", markersize=5, linewidth=1.2, capsize=0.18, label=CI_WORDS, ax=ax)
+                      markers="D", markersize=5, linewidth=1.2, linestyle="none", capsize=0.18, label=CI_WORDS,
+                      ax=ax, zorder=4)
         ci = part.groupby("setting")["top1_err"].apply(lambda v: t_ci95(v)).reindex(order)
         cis += [(label, s, lo, hi) for s, (lo, hi) in ci.items()]
         lows = [lo for lo, _ in ci if lo == lo] + list(part["top1_err"])
@@ -326,7 +333,7 @@ def plot_cardinality(runs: pd.DataFrame, reference: dict | None = None) -> Plot:
     paper_order = setting_order(paper)
     sns.pointplot(data=paper, x="setting", y="top1_err", hue="group_label", order=paper_order,
                   palette=["0.25", "0.6"][: paper["group_label"].nunique()], errorbar=None, markers="X",
-                  linestyles="--", markersize=6, linewidth=1.2, ax=pax)
+                  linestyle="none", markersize=6, linewidth=1.2, ax=pax)
     pax.set(title=PAPER_TITLE, xlabel="configuration CxDd (C rising, equal complexity)", ylabel="top-1 error (%)")
     legend_below(pax, ncol=1, title="paper, one number per row (no spread published)")
     extents.append(("imagenet", float(paper["top1_err"].min()), float(paper["top1_err"].max())))
@@ -334,7 +341,8 @@ def plot_cardinality(runs: pd.DataFrame, reference: dict | None = None) -> Plot:
         ax.set_ylim(*limits)
     height = axes[0].get_ylim()[1] - axes[0].get_ylim()[0]
     same = len({key for key, _, _ in extents}) == 1
-    caption = (f"Ours, one panel per group: one dot per seed (colour = configuration), black diamonds the {CI_WORDS}; "
+    caption = (f"Ours, one panel per group: one dot per seed (colour = configuration), black diamonds the {CI_WORDS} (points: no line joins "
+               "configurations); dots spread sideways by a seeded jitter; "
                "no interval with one seed. Right: the paper's Table 3 (ImageNet), its own panel. "
                + ("All panels share one y-axis (the same data). " if same else
                   f"Every panel's y-axis spans the same {height:.1f} points, so slopes compare across panels; "
