@@ -12,13 +12,16 @@ import yaml
 
 from resnext_bench.analysis.collect import collect
 from resnext_bench.errors import UserError
-from resnext_bench.analysis.plots import plot_cardinality, plot_cifar_size, plot_curves, write_plots
+from resnext_bench.analysis.cifar import plot_cifar_size
+from resnext_bench.analysis.curves import plot_curves
+from resnext_bench.analysis.plots import write_plots
 from resnext_bench.analysis.report import write_report
 from resnext_bench.analysis.cells import MISSING
 from resnext_bench.analysis.paper import STUDY_TABLES, load_reference
 from resnext_bench.analysis.render import latex_escape, leaf_names, to_latex
 from resnext_bench.analysis.runs import load_runs
-from resnext_bench.analysis.tables import build_table3, build_tables, write_tables
+from resnext_bench.analysis.table3 import build_table3, plot_cardinality
+from resnext_bench.analysis.tables import build_tables, write_tables
 from resnext_bench.config.specs import STUDIES
 
 from resnext_bench.reference import REFERENCE_DIR as REFERENCE

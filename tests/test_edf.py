@@ -1,4 +1,5 @@
-"""Design-space studies (analysis/edf.py) and the report's "Design spaces" section (analysis/report.py).
+"""Design-space studies (analysis/edf.py, spaces.py, space_plots.py) and the report's "Design spaces"
+section (analysis/space_report.py).
 
 Runs are fabricated as runs.csv-like frames (prepared as load_runs prepares them), and once as run
 folders collected by write_report.
@@ -16,10 +17,11 @@ from scipy import stats
 from support.sweeps import make_run
 from support.report import CLAIM, readings, sentences
 
-from resnext_bench.analysis import edf
+from resnext_bench.analysis import edf, space_plots, spaces
 from resnext_bench.analysis.collect import RUN_COLUMNS
 from resnext_bench.analysis.paper import load_reference
-from resnext_bench.analysis.report import SPACE_BETTER, SPACE_SAME, design_space_section, write_report
+from resnext_bench.analysis.report import write_report
+from resnext_bench.analysis.space_report import SPACE_BETTER, SPACE_SAME, design_space_section
 from resnext_bench.analysis.runs import load_runs, prepare_runs
 
 
@@ -111,7 +113,7 @@ def test_weights_match_the_complexity_histograms_of_the_spaces():
 
 def test_a_planted_difference_is_found_and_b_called_worse():
     runs = space_frame(planted())
-    (study,) = edf.design_spaces(runs)
+    (study,) = spaces.design_spaces(runs)
     (test,) = study.tests
     assert test.significant and test.p < 0.001
     assert test.better == "A" and test.worse == "B"
@@ -128,7 +130,7 @@ def test_an_identical_pair_is_not_distinguished(identical):
     a = 20.0 + rng.normal(0.0, 1.0, 32)
     b = a.copy() if identical else 20.0 + rng.normal(0.0, 1.0, 32)  # same values, or the same distribution
     runs = space_frame({"A": a, "B": b})
-    (study,) = edf.design_spaces(runs)
+    (study,) = spaces.design_spaces(runs)
     (test,) = study.tests
     assert not test.significant and test.better is None
     if identical:
@@ -142,7 +144,7 @@ def test_crossing_edfs_rank_nothing():
     """Equal medians, different spreads: the KS test sees a difference, but neither EDF lies to the left."""
     rng = np.random.default_rng(5)
     runs = space_frame({"A": 20.0 + rng.normal(0.0, 0.2, 40), "B": 20.0 + rng.normal(0.0, 4.0, 40)})
-    (test,) = edf.design_spaces(runs)[0].tests
+    (test,) = spaces.design_spaces(runs)[0].tests
     assert test.significant and test.better is None
     reading = section_reading(design_space_section(runs))
     assert "the EDFs cross" in reading and claims_in(reading) == []
@@ -150,7 +152,7 @@ def test_crossing_edfs_rank_nothing():
 
 def test_too_few_runs_are_not_tested():
     runs = space_frame({"A": [20.0, 21.0, 22.0], "B": planted()["B"]})
-    (study,) = edf.design_spaces(runs)
+    (study,) = spaces.design_spaces(runs)
     assert study.tests == []
     reading = section_reading(design_space_section(runs))
     assert "A: 3 completed runs, fewer than 5: no test is possible" in reading and claims_in(reading) == []
@@ -160,7 +162,7 @@ def test_too_few_runs_are_not_tested():
 
 def test_bootstrap_bands_contain_the_edf():
     runs = space_frame(planted())
-    plot = edf.plot_edf(edf.design_spaces(runs))
+    plot = space_plots.plot_edf(spaces.design_spaces(runs))
     assert plot.figure is not None
     data = plot.data
     assert set(data["space"]) == {"A", "B"}
@@ -174,9 +176,9 @@ def test_bootstrap_bands_contain_the_edf():
 
 def test_figures_are_not_drawn_for_a_single_space():
     for runs in (space_frame({"A": planted()["A"]}), space_frame({"A": planted()["A"], "B": [30.0, 31.0]})):
-        for plot in edf.make_space_plots(edf.design_spaces(runs)):
+        for plot in space_plots.make_space_plots(spaces.design_spaces(runs)):
             assert plot.figure is None and "fewer than 2 design spaces" in plot.reason
-    plots = edf.make_space_plots([])
+    plots = space_plots.make_space_plots([])
     assert all(p.figure is None and p.reason == "no completed run of a design space" for p in plots)
 
 
@@ -196,8 +198,8 @@ def test_figures_and_table_are_written(tmp_path):
 
 def test_the_papers_points_stand_beside_on_its_data():
     runs = space_frame(planted(), dataset="imagenet")
-    (study,) = edf.design_spaces(runs)
-    best = edf.best_models(study, 3, load_reference())
+    (study,) = spaces.design_spaces(runs)
+    best = spaces.best_models(study, 3, load_reference())
     a = best[best["space"] == "A"]
     assert (a["paper_setting_same_c"] == "1x64d").all() and (a["paper_err_same_c"] == 23.9).all()
     text = "\n".join(design_space_section(runs, None, load_reference()))

@@ -19,7 +19,8 @@ from resnext_bench.analysis.collect import collect
 from resnext_bench.analysis.paper import load_reference
 from resnext_bench.analysis.render import LATEX_PREAMBLE, Table, latex_escape, latex_table, to_latex
 from resnext_bench.analysis.runs import load_runs
-from resnext_bench.analysis.tables import BUILDERS, build_tables, write_tables
+from resnext_bench.analysis.studies import TABLES
+from resnext_bench.analysis.tables import build_tables, write_tables
 
 TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended texlive-latex-extra"
 TIMEOUT_S = 60
@@ -65,7 +66,7 @@ def test_every_generated_tex_compiles(tmp_path, dataset):
     """digits: diff columns dropped; imagenet: diff columns shown (Table 3 with four leaves a group)."""
     out = _results(tmp_path, dataset)
     paths = write_tables(out, formats="latex", verbose=False)
-    assert sorted(p.stem for p in paths) == sorted(BUILDERS), "every table type"
+    assert sorted(p.stem for p in paths) == sorted(s.name for s in TABLES), "every table type"
     for tex in paths:
         compile_tex(tex)
 

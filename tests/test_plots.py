@@ -24,8 +24,11 @@ from support.sweeps import TABLE3_RUNS, make_run, make_table3_sweep
 
 from resnext_bench.analysis.collect import collect
 from resnext_bench.analysis.paper import load_reference
-from resnext_bench.analysis.plots import (CI_WORDS, chance_error, make_plots, plot_cardinality, plot_curves,
-                                          save_plots, t_ci95)
+from resnext_bench.analysis.curves import plot_curves
+from resnext_bench.analysis.plots import make_plots, save_plots
+from resnext_bench.analysis.stats import chance_error
+from resnext_bench.analysis.style import CI_WORDS, t_ci95
+from resnext_bench.analysis.table3 import plot_cardinality
 from resnext_bench.analysis.runs import load_runs
 
 G50, G101 = "50-layer (digits, short, 3 ep)", "101-layer (digits, short, 3 ep)"

@@ -1,4 +1,4 @@
-"""What report.md's readings may claim: only what the statistics support (analysis/report.py, stats.py).
+"""What report.md's readings may claim: only what the statistics support (analysis/words.py, the study modules, stats.py).
 
 Each test fabricates a sweep (make_run), writes the report and reads its "**Reading.**" blocks.
 A claim word (lower, higher, reproduced, falls, ...) may stand only in a sentence that says the

@@ -16,10 +16,15 @@ import pytest
 from support.sweeps import make_run
 
 from resnext_bench.analysis import edf
+from resnext_bench.analysis import spaces as space_study
 from resnext_bench.analysis.collect import RUN_COLUMNS, CollectResult
 from resnext_bench.analysis.paper import load_reference
-from resnext_bench.analysis.plots import plot_cardinality, plot_cifar_size, plot_curves, plot_error_vs_complexity
-from resnext_bench.analysis.report import header, shared_lines, write_report
+from resnext_bench.analysis.cifar import plot_cifar_size
+from resnext_bench.analysis.complexity import plot_error_vs_complexity
+from resnext_bench.analysis.curves import plot_curves
+from resnext_bench.analysis.table3 import plot_cardinality
+from resnext_bench.analysis.header import header, shared_lines
+from resnext_bench.analysis.report import write_report
 from resnext_bench.analysis.runs import prepare_runs
 from resnext_bench.analysis.tables import build_tables
 from resnext_bench.record.store import Store, link_into
@@ -117,10 +122,10 @@ def test_models_differing_only_in_base_planes_are_two_rows_in_every_figure_input
                            for s, r in zip(t3["sweep"], t3["run_id"]) for e in (1, 2, 3)])
     drawn = plot_curves(runs, curves).data
     assert drawn["run_id"].nunique() == 8 and drawn["setting"].nunique() == 4
-    spaces = edf.space_runs(runs)
-    assert sorted(spaces["setting"]) == ["1x11d-bp16", "1x11d-bp64"], "two sampled models, two labels"
-    study = edf.study_of(spaces, spaces["group"].iloc[0], permutations=10)
-    assert sorted(edf.best_models(study)["configuration"]) == ["1x11d-bp16", "1x11d-bp64"]
+    sampled = edf.space_runs(runs)
+    assert sorted(sampled["setting"]) == ["1x11d-bp16", "1x11d-bp64"], "two sampled models, two labels"
+    study = space_study.study_of(sampled, sampled["group"].iloc[0], permutations=10)
+    assert sorted(space_study.best_models(study)["configuration"]) == ["1x11d-bp16", "1x11d-bp64"]
 
 
 def test_the_same_run_listed_by_two_sweeps_counts_once():
@@ -138,9 +143,9 @@ def test_the_same_run_listed_by_two_sweeps_counts_once():
     assert plot.figure is not None, f"the run feeds Table 3 whichever sweep's row is kept: {plot.reason}"
     assert len(plot.data[plot.data["source"] == "ours"]) == 4
     assert len(plot_error_vs_complexity(runs).data) == 9
-    spaces = edf.space_runs(runs)
-    assert sorted(spaces["run_id"]) == [f"ds-{i}" for i in range(5)], "one model of the space a run id"
-    (study,) = edf.design_spaces(runs, permutations=10)
+    sampled = edf.space_runs(runs)
+    assert sorted(sampled["run_id"]) == [f"ds-{i}" for i in range(5)], "one model of the space a run id"
+    (study,) = space_study.design_spaces(runs, permutations=10)
     assert study.spaces["resnet"].n == 5
 
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from resnext_bench.analysis.power import MAX_SEEDS, fmt_seeds, seeds_needed, t_test_power
 from resnext_bench.analysis.stats import (
-    MAX_SEEDS, Stat, at_chance, chance_error, compare_to_baseline, contrast, difference, fmt_seeds, holm,
-    holm_adjust, pooled_std, seeds_needed, summarize, t_test_power, trend, welch)
+    Stat, at_chance, chance_error, compare_to_baseline, contrast, difference, holm, holm_adjust, pooled_std,
+    summarize, trend, welch)
 
 SAMPLES = [
     ([30.0, 31.0, 32.0], [29.0, 30.0, 31.0]),

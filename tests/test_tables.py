@@ -17,7 +17,8 @@ from resnext_bench.analysis.paper import load_reference
 from resnext_bench.analysis.render import (COUNT_COLUMNS, Table, displayed, latex_table, leaf_names, to_csv, to_latex,
                                            to_markdown)
 from resnext_bench.analysis.runs import load_runs
-from resnext_bench.analysis.tables import build_table3, build_tables, write_tables
+from resnext_bench.analysis.table3 import build_table3
+from resnext_bench.analysis.tables import build_tables, write_tables
 
 G50, G101 = "50-layer (digits, short, 3 ep)", "101-layer (digits, short, 3 ep)"
 
@@ -103,7 +104,9 @@ def test_table3_has_no_diff_column_when_no_run_is_on_the_papers_data(tmp_path):
     assert "diff" not in _md_header(md)[1] and "n/a (different data)" not in md
     assert " diff " not in _latex_header(tex) and "different data" not in tex
     assert any("no diff for runs on digits" in note for note in table.notes), "the notes say why there is none"
-    assert table.data["diff"].isna().all(), "the CSV keeps the column, empty"
+    known = table.data["paper"].notna() & (table.data["n"] > 0)
+    assert table.data.loc[known, "diff"].notna().all() and known.any(), "the CSV holds ours - paper on every row"
+    assert not table.data["same_data"].any(), "... marked as not the paper's data (a difference of level only)"
     assert "diff" in pd.read_csv(io.StringIO(to_csv(table))).columns
 
 

@@ -134,7 +134,7 @@ def test_grid_table_reads_in_units_and_csv_stays_exact(capsys):
 
 
 def test_report_prose_counts():
-    from resnext_bench.analysis.report import count_words, rho_words
+    from resnext_bench.analysis.words import count_words, rho_words
 
     assert count_words(11_688_960.0) == "11.7M" and count_words(float("nan")) == "—" and count_words(None) == "—"
     assert rho_words(float("nan"), 1) == "undefined (1 point, or no spread)"

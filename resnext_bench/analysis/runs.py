@@ -126,19 +126,75 @@ def prepare_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
-def load_runs(results_dir: Path) -> pd.DataFrame:
-    """results_dir/runs.csv, prepared (see `prepare_runs`); a missing file is a UserError."""
-    path = Path(results_dir) / "runs.csv"
+# Columns without which no table, figure or reading can be made; the others an older collect may lack.
+RUN_REQUIRED = ("run_id", "sweep", "status", "template", "dataset", "recipe", "cardinality", "bottleneck_width",
+                "final_val_top1_err")
+# Numbers that are never negative: counts, sizes and errors (%); a cell may be empty (a failed run has no error).
+RUN_NUMBERS = ("depth", "cardinality", "bottleneck_width", "group_width", "base_planes", "epochs_planned", "seed",
+               "params", "flops", "final_val_top1_err", "final_val_top5_err", "best_val_top1_err",
+               "best_val_top5_err", "epochs", "failed_epoch", "wall_seconds", "num_gpus", "world_size", "gpu_hours",
+               "images_per_sec", "threads", "complexity.acts", "complexity.flops", "complexity.params")
+CURVE_REQUIRED = ("sweep", "run_id", "epoch")
+CURVE_NUMBERS = ("epoch", "train_top1_err", "val_top1_err", "val_top5_err", "epoch_seconds", "images_per_sec")
+NOT_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+
+
+def _read_table(path: Path, what: str, required: tuple, numbers: tuple) -> pd.DataFrame:
+    """`path` parsed as CSV, its required columns present and its numbers finite and >= 0; else a UserError
+    naming the file and the column. Only empty cells are missing values: 'nan' or 'inf' in a number is damage."""
     if not path.is_file():
-        raise UserError(f"{path}: not found (run `resnext-bench collect` first)")
+        raise UserError(f"{path}: not a file (a {what} is a CSV file; rerun `resnext-bench collect`)")
     try:
-        runs = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not a runs table ({first_line(e)}); rerun `resnext-bench collect`") from None
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"{path}: not a {what} ({first_line(e)}); rerun `resnext-bench collect`") from None
+    missing = [c for c in required if c not in frame]
+    if missing:
+        raise UserError(f"{path}: column {missing[0]} missing (a {what} needs {', '.join(required)}); "
+                        "rerun `resnext-bench collect`")
+    for column in numbers:
+        if column not in frame:
+            continue
+        cells = frame[column]
+        spelled_out = cells.astype(str).str.strip().str.lower().isin(NOT_FINITE)  # "nan", "inf": damage, not a value
+        values = pd.to_numeric(cells.where(~spelled_out), errors="coerce")
+        bad = (cells.notna() & ~np.isfinite(values.fillna(np.inf))) | (values < 0)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise UserError(f"{path}: column {column}, line {row + 2}: {str(cells.iloc[row])!r} is not a finite "
+                            "number >= 0; rerun `resnext-bench collect`")
+        frame[column] = values
+    return frame
+
+
+def read_runs(path: Path) -> pd.DataFrame:
+    """THE reader of a runs.csv: parsed and checked (`_read_table`), older collects' columns added."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: not found (run `resnext-bench collect` first)")
+    runs = _read_table(path, "runs table", RUN_REQUIRED, RUN_NUMBERS)
     for column in RUN_COLUMNS:  # a runs.csv from an older collect lacks the newer columns
         if column not in runs:
             runs[column] = None
-    return prepare_runs(runs)
+    return runs
+
+
+def read_curves(path: Path) -> pd.DataFrame:
+    """THE reader of a curves.csv: empty when there is none (no run has per-epoch metrics), else checked."""
+    path = Path(path)
+    if not path.exists() or (path.is_file() and not path.stat().st_size):
+        return pd.DataFrame()
+    return _read_table(path, "curves table", CURVE_REQUIRED, CURVE_NUMBERS)
+
+
+def load_runs(results_dir: Path) -> pd.DataFrame:
+    """results_dir/runs.csv, read (`read_runs`) and prepared (see `prepare_runs`)."""
+    return prepare_runs(read_runs(Path(results_dir) / "runs.csv"))
+
+
+def load_curves(results_dir: Path) -> pd.DataFrame:
+    """results_dir/curves.csv (`read_curves`)."""
+    return read_curves(Path(results_dir) / "curves.csv")
 
 
 # ---------------------------------------------------------------- groups

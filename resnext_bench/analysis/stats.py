@@ -16,7 +16,7 @@ For the report's words (the second half of this module; pure functions):
 - `holm`, `holm_adjust`, `compare_to_baseline`: Holm's step-down correction over the comparisons a
   table makes; "significant" means Holm-adjusted p < ALPHA (`Difference.significant`).
 - `trend`: Spearman's rho over runs (every seed a point, never over means alone) with its p.
-- `t_test_power`, `seeds_needed`: seeds per configuration for 80 % power at ALPHA two-sided,
+- `power.t_test_power`, `power.seeds_needed`: seeds per configuration for 80 % power at ALPHA two-sided,
   exact noncentral-t power of the two-sample t-test (scipy.stats.nct), capped at MAX_SEEDS.
 - `chance_error`, `at_chance`: the error of guessing, 100 * (1 - 1/classes), and whether a mean
   error is within CHANCE_MARGIN points of it.
@@ -34,6 +34,7 @@ from ..config.specs import DATASET_SHAPES
 from ..record import schema
 
 ALPHA = 0.05
+ERR = "final_val_top1_err"  # the number every table and reading is about
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,14 @@ def one_run_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
     order = frame.assign(_done=frame["status"] != schema.COMPLETED).sort_values(["_done", "sweep", "run_id"], kind="stable")
     keep = ~order["run_id"].duplicated().to_numpy() | order["run_id"].isna().to_numpy()
     return frame.loc[order.index[keep]].sort_index()
+
+
+def completed(runs: pd.DataFrame, table: str | None = None) -> pd.DataFrame:
+    """Completed runs with a final error (one a run id), optionally only those feeding `table`.
+
+    The table is chosen first: a run that two sweeps list for two studies feeds each of their tables."""
+    done = runs[(runs["status"] == schema.COMPLETED) & runs[ERR].notna()]
+    return one_run_per_seed(done[done["table"] == table] if table else done)
 
 
 def stat_of(frame: pd.DataFrame, column: str = "final_val_top1_err") -> Stat:
@@ -118,17 +127,13 @@ def baseline_config(frame: pd.DataFrame, variant: tuple | None = None) -> tuple[
 # ---------------------------------------------------------------- inference for the report's words
 #
 # Everything below is a pure function of the numbers it is given. scipy is imported inside the
-# functions that need it (~1 s to import). The report (report.py) turns these results into fixed
+# functions that need it (~1 s to import). The readings (words.py) turn these results into fixed
 # sentences: a difference is called lower or higher only when `Difference.significant`, a trend only
 # when `Trend.significant`; otherwise it reads "within seed noise (p = ...)".
 
 CONFIDENCE = 0.95  # level of every confidence interval
-POWER = 0.80  # target power of `seeds_needed`
-MAX_SEEDS = 1000  # `seeds_needed` gives up above this many seeds per configuration
 CHANCE_MARGIN = 5.0  # points: a mean error this close to the chance level (or above it) is chance level
 TREND_METHOD = "Spearman's rho between C and error over all completed runs (one per seed), two-sided p"
-POWER_METHOD = ("exact power of a two-sided two-sample t-test with equal seeds per configuration (noncentral t, "
-                "scipy.stats.nct), the pooled sample std of the two configurations as the spread")
 
 
 def _values(sample) -> np.ndarray:
@@ -344,63 +349,6 @@ def trend(x, y) -> Trend | None:
     if math.isnan(p):  # perfect correlation of tiny samples can give NaN in old scipy
         p = 0.0 if abs(rho) == 1 else 1.0
     return Trend(rho, p, len(x), levels)
-
-
-def t_test_power(n: int, effect: float, spread: float, alpha: float = ALPHA) -> float:
-    """Power of a two-sided two-sample t-test with n values per side to detect a true `effect`.
-
-    Exact, from the noncentral t: df = 2n - 2, noncentrality effect / (spread * sqrt(2 / n)).
-    Zero spread with a nonzero effect: power 1; zero effect: power alpha.
-    """
-    if n < 2:
-        return 0.0
-    effect, spread = abs(float(effect)), float(spread)
-    if effect == 0:
-        return alpha
-    if spread == 0:
-        return 1.0
-    from scipy import stats  # ~1 s to import: only when a power is due
-
-    df = 2 * n - 2
-    ncp = effect / (spread * math.sqrt(2.0 / n))
-    crit = float(stats.t.ppf(1 - alpha / 2, df))
-    return float(stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp))
-
-
-def seeds_needed(effect: float, spread: float, alpha: float = ALPHA, power: float = POWER,
-                 cap: int = MAX_SEEDS) -> float:
-    """Seeds per configuration for a two-sided two-sample t-test to detect `effect` with `power`.
-
-    The smallest n >= 2 with `t_test_power(n, effect, spread, alpha) >= power` (see POWER_METHOD):
-    exact noncentral-t power, not a normal approximation. Returns math.inf when more than `cap`
-    seeds would be needed or the effect is 0; 2 when the spread is 0 and the effect is not; NaN
-    when the spread is unknown (NaN). alpha is per comparison (before any Holm correction).
-    """
-    effect, spread = abs(float(effect)), float(spread)
-    if math.isnan(effect) or math.isnan(spread):
-        return math.nan
-    if effect == 0:
-        return math.inf
-    if spread == 0:
-        return 2
-    from scipy import stats  # ~1 s to import: only when a power is due
-
-    n = np.arange(2, cap + 1)
-    df = 2 * n - 2
-    ncp = effect / (spread * np.sqrt(2.0 / n))
-    crit = stats.t.ppf(1 - alpha / 2, df)
-    with np.errstate(all="ignore"):
-        achieved = stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp)
-    achieved = np.where(np.isnan(achieved), np.where(ncp > 40, 1.0, 0.0), achieved)
-    enough = np.nonzero(achieved >= power)[0]
-    return int(n[enough[0]]) if len(enough) else math.inf
-
-
-def fmt_seeds(n: float, cap: int = MAX_SEEDS) -> str:
-    """'12', '>1000' (math.inf) or 'unknown' (NaN)."""
-    if isinstance(n, float) and math.isnan(n):
-        return "unknown"
-    return f">{cap}" if n == math.inf else str(int(n))
 
 
 def fmt_p(p: float | None) -> str:

@@ -185,7 +185,7 @@ class Measurement:
 
 
 def _measure_mode(runner: Runner, train: bool, steps: int, probe: MemoryProbe) -> tuple[float, float]:
-    """(median step ms, peak MB) of one block: one untimed step to refill caches, then `steps`."""
+    """(median step ms, peak MiB) of one block: one untimed step to refill caches, then `steps`."""
     runner.module.train(train)
     step = runner.train_step if train else runner.infer_step
     runner.release_grads()

@@ -19,7 +19,7 @@ def format_bench_table(frame: pd.DataFrame) -> str:
             "train_ratio_setting_paired": "x own first setting",
             "infer_samples_per_sec": "infer img/s", "infer_ratio_paired": "x first ",
             "infer_ratio_spread_pct": "± % ", "train_step_ms": "train ms", "train_spread_pct": "spread %",
-            "peak_mem_mb": "peak MB"}
+            "peak_mem_mb": "peak MiB"}
     if frame["train_mfu"].notna().any():
         cols["train_mfu"] = "train MFU"
     if (frame["error"] != "").any():

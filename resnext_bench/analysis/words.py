@@ -1,0 +1,227 @@
+"""The fixed words of the readings: every clause is generated from a statistic of `stats`.
+
+How a reading is made (the report's "How the readings are computed" section says the same):
+from the results of `stats` (see the report's "How the readings are computed" section):
+
+- each configuration: mean ± sample std (n) and the 95 % Student-t confidence interval of the mean;
+- each comparison with the C=1 configuration of the same group: the difference with its 95 % CI
+  (Welch–Satterthwaite df), Welch's p and Holm's adjusted p over the comparisons of the table. A
+  difference is called lower or higher only when its Holm-adjusted p < 0.05; otherwise it reads
+  "within seed noise (Welch p = …, Holm p = …)", followed by the seeds per configuration that
+  would detect the paper's effect (same data) or the observed difference (other data) at 80 %
+  power ("seeds needed …");
+- "error falls as C grows" and "the paper's ordering is reproduced" only when the trend test
+  (Spearman's rho between C and error over all runs, every seed a point) is significant and in the
+  paper's direction; otherwise "within seed noise; no trend is claimed";
+- the paper's numbers appear beside ours only when our data are the paper's (paper.PAPER_DATA);
+  otherwise the reading says the data differ and compares the direction of the trend only;
+- fewer than 2 seeds per configuration: "no test is possible", and nothing is claimed;
+- a configuration whose mean error is within stats.CHANCE_MARGIN points of guessing is "at chance
+  level", and nothing in its group is ranked or tested.
+
+The header names the sweeps, the runs by status, the files that were skipped, and the provenance
+of the runs (device model, threads, precision) with what it means for reproducing the numbers.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..units import plural, si
+from .cells import ABSENT
+from .power import MAX_SEEDS, POWER, seeds_needed
+from .stats import (CHANCE_MARGIN, Difference, Trend, chance_error, fmt_p, mixed_provenance,
+                    summarize)
+
+
+# Fixed phrases of the readings (tests look for them).
+NOISE = "within seed noise"
+
+
+NO_TEST = "no test is possible"
+
+
+CHANCE = "at chance level"
+
+
+SEEDS = "seeds needed"
+
+
+SIGNIFICANT = "significant"
+
+
+NO_CLAIM = "nothing is claimed"
+
+
+# ---------------------------------------------------------------- small number words
+
+
+def spearman(x, y) -> float:
+    """Spearman's rho of two sequences, NaN with fewer than 3 pairs or a constant side (no p-value: see stats.trend)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from scipy import stats  # ~1 s to import: only when a correlation is due
+
+        return float(stats.spearmanr(x, y).statistic)
+
+
+def rho_words(rho: float, n: int) -> str:
+    if math.isnan(rho):
+        return f"undefined ({plural(n, 'point')}, or no spread)"
+    return f"{rho:+.2f} over {plural(n, 'point')}"
+
+
+def count_words(value) -> str:
+    """A parameter or FLOP count in prose: 3 significant figures ("25.6M", "11.7M"), "—" when unknown."""
+    if value is None or pd.isna(value):
+        return ABSENT
+    return si(value)
+
+
+def yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def falls_monotonically(values) -> bool:
+    """True when each value is below the one before (strictly)."""
+    values = list(values)
+    return len(values) >= 2 and all(b < a for a, b in zip(values, values[1:]))
+
+
+def listing(items, empty: str = "none") -> str:
+    items = list(items)
+    return ", ".join(items) if items else empty
+
+
+def pts(x: float) -> str:
+    """'+1.25', '-0.40'; never '-0.00'."""
+    return f"{round(x, 2) + 0.0:+.2f}"
+
+
+def is_zero(x: float) -> bool:
+    """Zero up to floating-point noise (a difference of equal means computed in another order)."""
+    return abs(x) < 1e-9
+
+
+def summary_words(sample) -> str:
+    """'31.00 ± 1.00 (n = 3; 95% CI 28.52 to 33.48)', '31.00 (n = 1)'."""
+    s = summarize(sample)
+    if s.n == 0:
+        return "no completed run"
+    if s.n == 1:
+        return f"{s.mean:.2f} (n = 1)"
+    return f"{s.mean:.2f} ± {s.std:.2f} (n = {s.n}; 95% CI {s.ci_low:.2f} to {s.ci_high:.2f})"
+
+
+def p_is(p: float | None) -> str:
+    """'p = 0.012', 'p < 0.001'."""
+    text = fmt_p(p)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
+
+
+def p_words(d: Difference) -> str:
+    """'Welch p = 0.012, Holm p = 0.036' (the Holm part only when adjusted)."""
+    holm = f", Holm {p_is(d.p_holm)}" if d.p_holm is not None else ""
+    return f"Welch {p_is(d.p)}{holm}"
+
+
+def verdict(d: Difference, subject: str, reference: str, what: str = "error") -> str:
+    """One comparison in fixed words: lower/higher only when `d.significant`, else within seed noise.
+
+    `d` is subject - reference.
+    """
+    ci = f"95% CI {pts(d.ci_low)} to {pts(d.ci_high)}"
+    if d.significant and not is_zero(d.diff):
+        word = "lower" if d.diff < 0 else "higher"
+        return (f"{subject} has {abs(d.diff):.2f} points {word} {what} than {reference} "
+                f"(difference {pts(d.diff)}, {ci}; {p_words(d)}: {SIGNIFICANT})")
+    return f"{subject} minus {reference}: {pts(d.diff)} points ({ci}), {NOISE} ({p_words(d)})"
+
+
+def seeds_words(d: Difference, effect: float | None = None, whose: str = "the observed difference") -> str:
+    """'seeds needed to detect the observed difference (1.00 points) at 80% power: 24 per configuration'."""
+    effect = d.diff if effect is None else effect
+    if isinstance(effect, float) and math.isnan(effect):
+        return f"{SEEDS}: unknown ({whose} is unknown)"
+    if is_zero(effect):
+        return f"{SEEDS}: no number of seeds detects a difference of 0 ({whose} is 0.00 points)"
+    n = seeds_needed(effect, d.spread)
+    head = f"{SEEDS} to detect {whose} ({abs(effect):.2f} points) at {POWER:.0%} power"
+    if isinstance(n, float) and math.isnan(n):
+        return f"{head}: unknown (no spread known)"
+    if n == math.inf:
+        return f"{head}: more than {MAX_SEEDS} per configuration (spread {d.spread:.2f})"
+    return f"{head}: {n} per configuration (spread {d.spread:.2f})"
+
+
+def trend_words(t: Trend | None, x_name: str = "C", y_name: str = "error", paper_direction: str | None = "falls",
+                same_data: bool = False) -> str:
+    """The trend test in fixed words; a direction only when significant."""
+    if t is None:
+        return f"Trend of {y_name} with {x_name}: {NO_TEST} (too few runs or {x_name} values with 2 or more seeds)"
+    head = f"Trend (Spearman's rho between {x_name} and {y_name} over all {t.n} runs): rho = {t.rho:+.2f}, {p_is(t.p)}"
+    if not t.significant:
+        return f"{head}: {NOISE}; no trend is claimed"
+    word = "falls" if t.rho < 0 else "rises"
+    text = f"{head}: {y_name} {word} as {x_name} {'grow' if x_name.endswith('s') else 'grows'} ({SIGNIFICANT})"
+    if paper_direction is not None:
+        if word == paper_direction:
+            text += ("; the paper's ordering is reproduced" if same_data
+                     else "; the direction of the paper's ordering (on other data)")
+        else:
+            text += "; against the paper's direction"
+    return text
+
+
+def bullets(items: list[str], indent: int = 0) -> str:
+    pad = " " * indent
+    return "\n".join(f"{pad}- {item}" for item in items)
+
+
+def sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith(".") else text + "."
+
+
+def n_range(ns) -> str:
+    ns = [int(n) for n in ns]
+    lo, hi = min(ns), max(ns)
+    return f"n = {lo}" if lo == hi else f"n = {lo}–{hi}"
+
+
+def chance_words(settings: list[str], means: list[float], dataset) -> str:
+    chance = chance_error(dataset)
+    classes = round(100.0 / (100.0 - chance)) if chance is not None and chance < 100 else None
+    span = f"{min(means):.2f}" if len(means) == 1 or min(means) == max(means) else f"{min(means):.2f}–{max(means):.2f}"
+    return (f"{listing(settings)} {CHANCE}: mean error {span}, against {chance:.1f}% for guessing among "
+            f"{classes} classes (within {CHANCE_MARGIN:.0f} points counts as chance): the models learned nothing "
+            f"measurable, so nothing is ranked and no difference is tested")
+
+
+def data_words(dataset, same: bool, recipe=None, epochs=None, paper_recipe: str = "paper-imagenet",
+                paper_data: str = "ImageNet") -> str:
+    if not same:
+        return (f"The data differ from the paper's ({dataset}, not {paper_data}): the paper's numbers are not set "
+                f"beside ours; only the direction of its trend is compared.")
+    words = f"{dataset}, the paper's data: the paper's numbers are set beside ours."
+    if recipe is not None and recipe != paper_recipe:
+        words += (f" The recipe is not the paper's ({recipe}, {epochs} epochs): levels need not match the paper's.")
+    return words
+
+
+def provenance_words(frame: pd.DataFrame) -> str:
+    mixed = mixed_provenance(frame)
+    return (f" The runs of this group differ in {mixed}: part of a difference may come from the machine or the "
+            "precision, not from the configuration." if mixed else "")
+
+
+def reading(text: str) -> str:
+    """'**Reading.** text', with a blank line before a list so markdown renders it."""
+    text = text.strip()
+    return "**Reading.**\n\n" + text if text.startswith("- ") else "**Reading.** " + text
