@@ -27,6 +27,12 @@ def _finite(x) -> bool:
     return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
 
 
+def p_is(p: float | None, name: str = "p") -> str:
+    """'p = 0.042' or 'p < 0.001'."""
+    text = fmt_p(p)
+    return f"{name} {text[0]} {text[1:]}" if text.startswith("<") else f"{name} = {text}"
+
+
 def _pts(x: float) -> str:
     return f"{x:+.2f}"
 
@@ -66,7 +72,7 @@ def difference_claim(subject: str, reference: str, diff: float, ci_low: float, c
     if n_a < 2 or n_b < 2 or p is None or not _finite(diff):
         return f"{head}; {NO_TEST} (fewer than 2 seeds on a side), so nothing is claimed"
     adjusted = p if p_holm is None else p_holm
-    ps = f"Welch p = {fmt_p(p)}" + (f", Holm p = {fmt_p(p_holm)}" if p_holm is not None else "")
+    ps = p_is(p, "Welch p") + (f", {p_is(p_holm, 'Holm p')}" if p_holm is not None else "")
     if adjusted < ALPHA and diff != 0:
         word = "lower" if diff < 0 else "higher"
         return f"{head}; {subject} has {abs(diff):.2f} points {word} {what} than {reference} ({ps}: significant)"
@@ -95,7 +101,7 @@ def ks_claim(pair: str, d: float, p: float | None, p_holm: float | None, mdd: fl
     if p is None or not _finite(d):
         return f"{pair}: {NO_TEST} (too few models), so nothing is claimed"
     adjusted = p if p_holm is None else p_holm
-    ps = f"KS D = {d:.2f}, p = {fmt_p(p)}" + (f", Holm p = {fmt_p(p_holm)}" if p_holm is not None else "")
+    ps = f"KS D = {d:.2f}, {p_is(p)}" + (f", {p_is(p_holm, 'Holm p')}" if p_holm is not None else "")
     if adjusted < ALPHA:
         return f"{pair}: the error distributions differ ({ps})"
     models = f"{n_a} models" if n_a == n_b else f"{n_a} and {n_b} models"

@@ -106,7 +106,7 @@ def check_holm(rng, distribution: str, n: int, sweeps: int) -> list[Row]:
     raw_any = (ps < stats.ALPHA).any(axis=1)
     return [Row(f"Holm family-wise error ({FAMILY} vs 1 baseline)", distribution, n, stats.ALPHA,
                 float(holm_any.mean()), 0.0, sweeps, one_sided=True),
-            Row(f"unadjusted family-wise error (for contrast; not a check)", distribution, n, stats.ALPHA,
+            Row("unadjusted family-wise error (for contrast; not a check)", distribution, n, stats.ALPHA,
                 float(raw_any.mean()), 1.0, sweeps, one_sided=True)]
 
 
