@@ -9,6 +9,10 @@ Level: with Holm's step-down correction over a family of m comparisons, the firs
 tests the smallest p-value at alpha / m. A power or MDE "at the Holm level" is at alpha / m: the level
 every comparison of the family is sure to be tested at (later steps are looser, so this is
 conservative).
+
+The KS MDD is that of the unweighted two-sample KS test; the report's test (edf.ks_test) permutes
+labels within complexity bins on a weighted distance, whose power is close to it when the spaces'
+complexity histograms are alike and lower when weights are uneven: the MDD is then a lower bound.
 """
 from __future__ import annotations
 
