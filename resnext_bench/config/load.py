@@ -5,6 +5,7 @@ Any mistake becomes one `UserError` line that names the file and the key.
 from __future__ import annotations
 
 import copy
+import math
 import dataclasses
 import re
 import types
@@ -166,6 +167,8 @@ def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
             raise UserError(f"seeds[{i}]: expected an integer >= 0, got {seed}")
         if seed in spec.seeds[:i]:
             raise UserError(f"seeds[{i}]: seed {seed} is listed twice")
+    if spec.min_effect is not None and not (math.isfinite(spec.min_effect) and spec.min_effect > 0):
+        raise UserError(f"min_effect: expected a number of points > 0, got {spec.min_effect}")
     if spec.study is not None and spec.study not in STUDIES:
         raise UserError(f"study: expected one of {', '.join(STUDIES)} (or leave it out), got {spec.study!r}")
     return spec

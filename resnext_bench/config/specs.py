@@ -329,6 +329,9 @@ class AblationSpec:
     data: DataSpec = field(default_factory=DataSpec)
     recipe: RecipeSpec = field(default_factory=lambda: RECIPES["short"])
     seeds: tuple[int, ...] = (0,)
+    # points of top-1 error: the smallest difference worth detecting, declared before the runs (the
+    # report gives the seeds needed to detect it); None: only the paper's difference is declared
+    min_effect: Optional[float] = field(default=None, metadata=OMIT_DEFAULT)
     runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
     source: str = ""  # the file it was read from
 
