@@ -9,8 +9,9 @@ from typing import Callable, NoReturn, Optional
 
 
 def one_line(text: str) -> str:
-    """`text` on one line: a newline a user put in a name or a path is shown escaped, not printed."""
-    return text.strip().replace("\r", "\\r").replace("\n", "\\n")
+    """`text` on one line: a newline (or any other control character) a user put in a name or a path
+    is shown escaped, not printed."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode() for c in text.strip())
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -11,7 +11,7 @@ from typing import Optional
 
 from ..units import plural
 from ..config.load import build
-from ..config.validate import require_int, require_number
+from ..config.validate import require_int, require_number, shown
 from ..errors import UserError
 from ..config.yamlfile import read_yaml_mapping
 
@@ -98,6 +98,12 @@ class Profile:
     def __post_init__(self):
         if self.executor not in ("slurm", "local", "debug"):
             raise UserError(f"executor: expected slurm, local or debug, got {self.executor!r}")
+        for key in ("partition", "account", "qos", "constraint"):
+            value = getattr(self, key)
+            # each becomes one `#SBATCH --KEY=VALUE` line: a newline would add lines of its own to the script
+            if value is not None and (not value or len(value) > 200 or not value.isprintable() or " " in value):
+                raise UserError(f"{key}: expected a Slurm name without spaces or control characters (at most 200), "
+                                f"got {shown(value)}")
         for key, (low, limit) in PROFILE_LIMITS.items():
             if key == "mem_gb":
                 require_number(key, self.mem_gb, low, low_open=True, limit=limit)

@@ -144,6 +144,8 @@ def parse_yaml(text: str, where: str) -> Any:
     except yaml.MarkedYAMLError as e:
         problem = " ".join(str(e.problem or e.context or "not valid YAML").split())
         valid = "" if isinstance(e, ConstructorError) and e.problem else "not valid YAML: "
+        if "maximum nesting depth" in problem:  # libyaml's own limit (1,000), met when it scans ahead
+            problem, valid = f"nested deeper than {MAX_DEPTH} levels", ""
         raise YamlRefused(where, f"{_at(e.problem_mark)}{valid}{problem}") from None
     except yaml.reader.ReaderError as e:  # a control character, a character libyaml refuses
         line = text.count("\n", 0, e.position) + 1
