@@ -163,6 +163,10 @@ def cases():
         base = {**PROFILE, "executor": "slurm", "overrides": [{"configurations": ["*"], "nodes": 1}]}
         for label, value in VALUES.items():
             yield f"profile {field}={label}", "profile", with_field(base, field, value), "launch-profile"
+    for i, root in enumerate(["a\0b", "x" * 5000, "", 7, ["a"]]):
+        data = with_field(VALID, "data.root", root)
+        data["data"]["name"] = "cifar10"
+        yield f"data.root #{i} -> launch", "ablation", data, "launch-ablation"
     for i, name in enumerate(NAMES):
         data = {**VALID, "name": name}
         yield f"name #{i} {name!r:.20} -> train", "ablation", data, "train"

@@ -284,3 +284,21 @@ def test_a_garbage_checkpoint_is_named_in_whole_sentences(place, tmp_path):
     written = changes(before, tree(tmp_path))
     assert all(c.split(" ", 1)[1].startswith("a/b/work/run") for c in written), written
     assert "Re-running" not in line and "`torch.)" not in line
+
+
+# ---------------------------------------------------------------- strings that reach the file system or a library
+
+def test_a_data_root_holding_a_nul_is_one_line(place, tmp_path):
+    path = write(place, "a.yaml", SMALL.replace("data: {name: digits,", 'data: {name: cifar10, root: "a\\0b",'))
+    profile = write(place, "p.yaml", "executor: local\n")
+    refused_writing_nothing(tmp_path, ["launch", path, "--cluster", profile, "--dry-run"], "data.root: expected")
+
+
+@pytest.mark.parametrize("kwargs, phrase", [
+    ("{num_classes: 5}", "configurations[0].kwargs: num_classes is not a model keyword the file may set"),
+    ("{nosuch: 1}", "torchvision:resnet18: kwargs {'nosuch': 1} refused (TypeError"),
+])
+def test_a_baseline_keyword_its_library_refuses_is_one_line(place, tmp_path, kwargs, phrase):
+    path = write(place, "a.yaml", SMALL.replace("cardinalities: [1, 2]\n", "configurations:\n"
+                                                f"  - {{baseline: 'torchvision:resnet18', kwargs: {kwargs}}}\n"))
+    refused_writing_nothing(tmp_path, ["grid", path], phrase)

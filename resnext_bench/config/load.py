@@ -101,6 +101,9 @@ def resolve_recipe(value) -> RecipeSpec:
     return build(RecipeSpec, base, "recipe")
 
 
+_SET_BY_THE_SUITE = ("num_classes", "in_chans", "pretrained", "weights")  # a baseline's kwargs may not repeat them
+
+
 def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
     """Validate a parsed ablation mapping; errors name the key."""
     if not isinstance(raw, dict):
@@ -154,6 +157,10 @@ def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
                 raise UserError(f"configurations[{i}].template: {e}") from None
         if entry.baseline is None and entry.kwargs is not None:
             raise UserError(f"configurations[{i}].kwargs: only a baseline takes kwargs")
+        for key in entry.kwargs or {}:
+            if not isinstance(key, str) or key in _SET_BY_THE_SUITE:
+                raise UserError(f"configurations[{i}].kwargs: {shown_key(key)} is not a model keyword the file may "
+                                f"set ({', '.join(_SET_BY_THE_SUITE)} come from the data set and the suite)")
         if entry.baseline is not None:
             try:
                 BaselineSpec(entry.baseline)

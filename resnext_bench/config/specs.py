@@ -11,7 +11,7 @@ from typing import Any, Optional
 from ..errors import UserError
 from .registries import LOSSES, OPTIMIZERS, PRECISIONS, SCHEDULES
 from .templates import BLOCK_FORMS, EXPANSION, get_template
-from .validate import require_choice, require_int, require_number
+from .validate import require_choice, require_int, require_number, shown
 
 # Upper bounds no real experiment exceeds. A value past one is a typo (a few extra zeros) or a
 # hostile file: it is refused when the spec is built (from a file, an override or code), before a
@@ -149,6 +149,9 @@ class DataSpec:
         loaders = IMAGENET_LOADERS if self.name == "imagenet" else ("auto", "device", "workers")
         if self.loader not in loaders:
             raise UserError(f"data.loader: expected one of {', '.join(loaders)} for {self.name}, got {self.loader!r}")
+        if self.root is not None and (not self.root or "\0" in self.root or len(self.root) > 4096):
+            raise UserError(f"data.root: expected a folder's path (no NUL, at most 4,096 characters), "
+                            f"got {shown(self.root)}")
         require_int("data.num_workers", self.num_workers, 0, limit=LIMITS["data.num_workers"])
         require_int("data.image_size", self.image_size, 8, optional=True, limit=LIMITS["data.image_size"])
         require_int("data.train_limit", self.train_limit, 1, optional=True, limit=LIMITS["data.train_limit"])

@@ -163,7 +163,7 @@ def read_yaml_text(path: str | Path) -> str:
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
-            raise YamlRefused(where, "is a folder, not a file")
+            raise YamlRefused(where, "is a directory, not a file")
         if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
             raise YamlRefused(where, "not a regular file")
         if info.st_size > MAX_BYTES:
