@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .units import plural
+from .cliparse import OneLineParser, int_in, positive_number
 from .errors import UserError, printable
 
 
@@ -302,7 +303,7 @@ def _add_set(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="resnext-bench",
         description="Rerun the ResNeXt paper's architecture ablations: grids, training, Slurm, tables.",
     )
@@ -317,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one run in this process (resumes from its checkpoint)")
     p.add_argument("ablation", nargs="?", help="ablation YAML file")
     p.add_argument("configuration", nargs="?", help="configuration name (e.g. 32x4d) or 0-based index")
-    p.add_argument("--seed", type=int, help="one of the ablation's seeds (default: the first)")
+    p.add_argument("--seed", type=int_in(0, 2**32 - 1), help="one of the ablation's seeds (default: the first)")
     p.add_argument("--sweep-dir", help="sweep folder; the run goes to SWEEP/runs/RUN_ID (default sweeps/train/ABLATION: "
                         "its own, never the folder `launch` or `demo` fill)")
     p.add_argument("--run-dir", help="exact run folder; alone, resumes the run already there")
@@ -335,11 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="make the launch's checks and print what it would submit, with a GPU-hour (CPU-hour) estimate")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard events per run (RUN/events; `tensorboard --logdir SWEEP`)")
-    p.add_argument("--throughput", type=float, help="images/s per GPU for the estimate (stated or measured)")
-    p.add_argument("--loader-rate", type=float,
+    p.add_argument("--throughput", type=positive_number(), help="images/s per GPU for the estimate (stated or measured)")
+    p.add_argument("--loader-rate", type=positive_number(),
                    help="ImageNet: training crops/s one CPU core decodes (from loader-bench) for the dry run's "
                         "cores-per-GPU check (default: the figures measured in results/bench)")
-    p.add_argument("--tflops", type=float, default=25.0,
+    p.add_argument("--tflops", type=positive_number(), default=25.0,
                    help="effective training TFLOP/s per GPU for the estimate when --throughput is not given "
                         "(default 25: about ResNeXt-50 at 1,000 images/s)")
     p.add_argument("--retry", nargs="+", metavar="RUN_ID",
@@ -417,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablation", help="default: ablations/demo.yaml")
     p.add_argument("--sweep-dir", help="default: sweeps/demo")
     p.add_argument("-o", "--out", help="default: results/demo")
-    p.add_argument("--timeout-min", type=float, help="give up waiting after this many minutes")
+    p.add_argument("--timeout-min", type=positive_number(43_200), help="give up waiting after this many minutes")
     _add_set(p)
     p.set_defaults(func=cmd_demo)
 
@@ -431,9 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-side", type=int, help="resize (LANCZOS) and re-encode images whose longest side exceeds "
                                                  "this, e.g. 512 (default: keep every size)")
     p.add_argument("--quality", type=int, default=90, help="JPEG quality of re-encoded and converted images")
-    p.add_argument("--shard-size", type=float, default=256.0, metavar="MB", help="shard size bound in MB (10^6 bytes)")
+    p.add_argument("--shard-size", type=positive_number(), default=256.0, metavar="MB", help="shard size bound in MB (10^6 bytes)")
     p.add_argument("--shard-samples", type=int, help="also close a shard at this many samples")
-    p.add_argument("--workers", type=int, help="encoding processes (default: all cores)")
+    p.add_argument("--workers", type=int_in(1, 1024), help="encoding processes (default: all cores)")
     p.add_argument("--force", action="store_true", help="replace a different pack already in OUT")
     p.set_defaults(func=cmd_pack)
 
@@ -469,18 +470,21 @@ def cmd_loader_bench(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or a usage error already printed on one line
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     try:
         return args.func(args)
     except UserError as e:
-        print(f"resnext-bench {args.verb}: error: {e}", file=sys.stderr)
+        print(f"resnext-bench {args.verb}: error: {printable(str(e).strip())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"resnext-bench {args.verb}: interrupted", file=sys.stderr)
         return 130
     except OSError as e:  # an unwritable folder, a full disk: the user's to fix, not a bug to trace
-        where = f"{printable(e.filename)}: " if e.filename else ""
-        print(f"resnext-bench {args.verb}: error: {where}{e.strerror or e}", file=sys.stderr)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"resnext-bench {args.verb}: error: {printable(f'{where}{e.strerror or e}'.strip())}", file=sys.stderr)
         return 2
 
 

@@ -137,7 +137,7 @@ def test_dry_run_prints_runs_resources_and_an_estimate_and_submits_nothing(tmp_p
 @pytest.mark.parametrize("text, message", [
     ("executor: slurm\ngpus: 8\n", "gpus: unknown key"),
     ("executor: kubernetes\n", "executor: expected slurm, local or debug"),
-    ("executor: local\ngpus_per_run: -1\n", "gpus_per_run: expected a number >= 0"),
+    ("executor: local\ngpus_per_run: -1\n", "gpus_per_run: expected an integer >= 0"),
     ("executor: local\nmem_gb: 0\n", "mem_gb: expected a number > 0"),
     ("executor: local\ntimeout_min: 1\nsignal_delay_s: 120\n", "signal_delay_s (120) must be shorter"),
     ("executor: local\ntimeout_min: soon\n", "timeout_min: expected an integer"),

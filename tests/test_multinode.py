@@ -51,7 +51,7 @@ def test_gpus_per_run_still_means_one_node_of_that_many_gpus(tmp_path):
     ("executor: slurm\nnodes: 2\ngpus_per_run: 8\n", "gpus_per_run is one node's GPUs; with nodes: 2 give gpus_per_node"),
     ("executor: slurm\ngpus_per_run: 8\ngpus_per_node: 4\n", "gpus_per_run (8) is not nodes x gpus_per_node (1 x 4)"),
     ("executor: slurm\ngpus_per_node: 4\ntasks_per_node: 2\n", "tasks_per_node (2) must equal gpus_per_node (4)"),
-    ("executor: slurm\nnodes: 0\n", "nodes: expected a number >= 1"),
+    ("executor: slurm\nnodes: 0\n", "nodes: expected an integer >= 1"),
     ("executor: local\nnodes: 2\n", "nodes: 2 needs executor slurm"),
     ("executor: debug\ntasks_per_node: 2\n", "executor debug trains in this process: one task, not 2"),
     ("executor: slurm\noverrides: [{configurations: ['a*']}]\n", "sets none of nodes"),

@@ -37,7 +37,7 @@ def refused(path, overrides) -> str:
 
 # ---------------------------------------------------------------- numbers written with an exponent
 
-@pytest.mark.parametrize("text, value", [("1e-4", 1e-4), ("5E-4", 5e-4), ("1e+6", 1e6), ("1.0e-4", 1e-4)])
+@pytest.mark.parametrize("text, value", [("1e-4", 1e-4), ("5E-4", 5e-4), ("1e+0", 1.0), ("1.0e-4", 1e-4)])
 def test_a_weight_decay_written_with_an_exponent_is_a_number(small, text, value):
     assert load_ablation(small, [f"recipe.weight_decay={text}"]).recipe.weight_decay == value
 

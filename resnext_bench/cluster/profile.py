@@ -10,11 +10,32 @@ from pathlib import Path
 from typing import Optional
 
 from ..units import plural
-from ..config.load import build, load_yaml
+from ..config.load import build
+from ..config.validate import require_int, require_number, shown
 from ..errors import UserError
+from ..config.yamlfile import read_yaml_mapping
 
 
 DEFAULT_MAX_ARRAY_SIZE = 1001
+
+
+# The bounds of a profile's numbers (and of an override's): the lower one is what the field means,
+# the upper one what no real cluster job exceeds; past it is a typo or a hostile file.
+#   field               (lowest, highest)  why the highest
+PROFILE_LIMITS = {
+    "nodes": (1, 1024),  # the largest published ImageNet runs use ~1,000 nodes
+    "gpus_per_node": (0, 16),  # 8 on DGX-class nodes, 16 on the densest
+    "gpus_per_run": (0, 16 * 1024),  # nodes x gpus_per_node
+    "tasks_per_node": (1, 256),  # one a GPU, or CPU processes of a node
+    "cpus_per_gpu": (1, 256),
+    "cpus_per_run": (0, 1024),  # 0: one CPU
+    "mem_gb": (0, 16_384),  # a node's memory: 16 TB is the largest node sold (> 0)
+    "timeout_min": (1, 43_200),  # 30 days, past any partition's MaxTime
+    "array_parallelism": (1, 10_000),
+    "max_retries": (0, 100),
+    "signal_delay_s": (1, 3600),  # USR2 at most an hour before the time limit
+}
+_OPTIONAL = ("gpus_per_node", "gpus_per_run", "tasks_per_node")  # None: derived from the others
 
 
 # The fields of a profile that say what one run's job is given: runs whose resources differ go to
@@ -77,17 +98,17 @@ class Profile:
     def __post_init__(self):
         if self.executor not in ("slurm", "local", "debug"):
             raise UserError(f"executor: expected slurm, local or debug, got {self.executor!r}")
-        for key in ("cpus_per_run", "max_retries"):
-            if getattr(self, key) < 0:
-                raise UserError(f"{key}: expected a number >= 0, got {getattr(self, key)}")
-        for key in ("gpus_per_node", "gpus_per_run"):
-            if getattr(self, key) is not None and getattr(self, key) < 0:
-                raise UserError(f"{key}: expected a number >= 0, got {getattr(self, key)}")
-        for key in ("nodes", "tasks_per_node", "cpus_per_gpu", "timeout_min", "array_parallelism", "signal_delay_s"):
-            if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise UserError(f"{key}: expected a number >= 1, got {getattr(self, key)}")
-        if not self.mem_gb > 0:
-            raise UserError(f"mem_gb: expected a number > 0, got {self.mem_gb}")
+        for key in ("partition", "account", "qos", "constraint"):
+            value = getattr(self, key)
+            # each becomes one `#SBATCH --KEY=VALUE` line: a newline would add lines of its own to the script
+            if value is not None and (not value or len(value) > 200 or not value.isprintable() or " " in value):
+                raise UserError(f"{key}: expected a Slurm name without spaces or control characters (at most 200), "
+                                f"got {shown(value)}")
+        for key, (low, limit) in PROFILE_LIMITS.items():
+            if key == "mem_gb":
+                require_number(key, self.mem_gb, low, low_open=True, limit=limit)
+            else:
+                require_int(key, getattr(self, key), low, optional=key in _OPTIONAL, limit=limit)
         if self.signal_delay_s >= self.timeout_min * 60:
             raise UserError(f"signal_delay_s ({self.signal_delay_s}) must be shorter than timeout_min")
         # One spelling of the GPUs from here on: gpus_per_node, with gpus_per_run = nodes x gpus_per_node.
@@ -153,9 +174,7 @@ class Profile:
 
 def load_profile(path: str | Path) -> Profile:
     """Read and strictly validate a cluster profile."""
-    raw = load_yaml(path)
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: expected a mapping")
+    raw = read_yaml_mapping(path)
     try:
         profile = build(Profile, {**raw, "source": str(path)})
         profile.variants()  # every override's resources are valid too

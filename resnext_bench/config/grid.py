@@ -13,9 +13,9 @@ from typing import Optional
 from .complexity import Complexity, baseline_complexity, block_params, complexity
 from ..errors import UserError
 from ..units import si
-from .specs import AblationSpec, BaselineSpec, ConfigEntry, ModelSpec
+from .specs import LIMITS, AblationSpec, BaselineSpec, ConfigEntry, ModelSpec
 
-MAX_WIDTH = 1 << 14
+MAX_WIDTH = int(LIMITS["model.bottleneck_width"])  # the widest d the solver tries
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,11 @@ import typing
 from pathlib import Path
 from typing import Any, Union
 
-import yaml
-
 from ..errors import UserError
-from .specs import RECIPES, STUDIES, AblationSpec, BaselineSpec, RecipeSpec
+from .yamlfile import YamlRefused, parse_yaml, read_yaml_mapping
+from .specs import LIMITS, RECIPES, STUDIES, AblationSpec, BaselineSpec, RecipeSpec
 from .templates import get_template
-from .validate import is_number
+from .validate import is_number, require_int, require_name, shown, shown_key
 
 
 # A decimal number, optionally with an exponent: 1e-4, 5E-4, 1e+6, -2.5e-3, .5, 3. (not nan, inf, 0x10, 1_000).
@@ -37,36 +36,36 @@ def coerce(value, tp, where: str):
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise UserError(f"{where}: expected a mapping, got {value!r}")
+            raise UserError(f"{where}: expected a mapping, got {shown(value)}")
         return build(tp, value, where)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise UserError(f"{where}: expected a list, got {value!r}")
+            raise UserError(f"{where}: expected a list, got {shown(value)}")
         item_tp = typing.get_args(tp)[0]
         return tuple(coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value))
     if tp is dict or origin is dict:
         if not isinstance(value, dict):
-            raise UserError(f"{where}: expected a mapping, got {value!r}")
+            raise UserError(f"{where}: expected a mapping, got {shown(value)}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise UserError(f"{where}: expected true or false, got {value!r}")
+            raise UserError(f"{where}: expected true or false, got {shown(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise UserError(f"{where}: expected an integer, got {value!r}")
+            raise UserError(f"{where}: expected an integer, got {shown(value)}")
         return value
     if tp is float:
         if isinstance(value, str) and _NUMBER_LITERAL.fullmatch(value):
             value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string; it is a number here
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"{where}: expected a number, got {value!r}")
+            raise UserError(f"{where}: expected a number, got {shown(value)}")
         if not is_number(value):
-            raise UserError(f"{where}: expected a finite number, got {value!r}")
+            raise UserError(f"{where}: expected a finite number, got {shown(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise UserError(f"{where}: expected a string, got {value!r}")
+            raise UserError(f"{where}: expected a string, got {shown(value)}")
         return value
     raise TypeError(f"unsupported annotation {tp!r} at {where}")
 
@@ -78,7 +77,7 @@ def build(cls, mapping: dict, where: str = ""):
     prefix = f"{where}." if where else ""
     unknown = sorted(set(mapping) - names, key=str)
     if unknown:
-        raise UserError(f"{prefix}{unknown[0]}: unknown key (known: {', '.join(sorted(names))})")
+        raise UserError(f"{prefix}{shown_key(unknown[0])}: unknown key (known: {', '.join(sorted(names))})")
     kwargs = {k: coerce(v, hints[k], f"{prefix}{k}") for k, v in mapping.items()}
     try:
         return cls(**kwargs)
@@ -94,13 +93,16 @@ def resolve_recipe(value) -> RecipeSpec:
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, dict):
-        raise UserError(f"recipe: expected a preset name or a mapping, got {value!r}")
+        raise UserError(f"recipe: expected a preset name or a mapping, got {shown(value)}")
     name = value.get("name", "short")
     if not isinstance(name, str) or name not in RECIPES:
         raise UserError(f"recipe.name: unknown recipe {name!r}; known: {', '.join(RECIPES)}")
     base = dataclasses.asdict(RECIPES[name])
     base.update(value)
     return build(RecipeSpec, base, "recipe")
+
+
+_SET_BY_THE_SUITE = ("num_classes", "in_chans", "pretrained", "weights")  # a baseline's kwargs may not repeat them
 
 
 def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
@@ -128,6 +130,7 @@ def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
     recipe = raw.pop("recipe", "short")
     sample = raw.pop("sample", None)  # its own loader: the registries live in config/samplers.py
     spec = build(AblationSpec, {**raw, "source": source}, "")
+    require_name("name", spec.name)  # the sweep folder's name: sweeps/NAME
     spec = dataclasses.replace(spec, recipe=resolve_recipe(recipe))
     if sample is not None:
         from .samplers import sample_from_dict
@@ -138,16 +141,16 @@ def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
     if spec.cardinalities and spec.reference is None:
         raise UserError("reference: required when cardinalities are given (the configuration to match)")
     for i, c in enumerate(spec.cardinalities):
-        if c < 1:
-            raise UserError(f"cardinalities[{i}]: expected an integer >= 1, got {c}")
+        require_int(f"cardinalities[{i}]", c, 1, limit=LIMITS["model.cardinality"])
     for key in ("cardinality", "bottleneck_width"):
-        if spec.reference is not None and getattr(spec.reference, key) < 1:
-            raise UserError(f"reference.{key}: expected an integer >= 1, got {getattr(spec.reference, key)}")
+        if spec.reference is not None:
+            require_int(f"reference.{key}", getattr(spec.reference, key), 1, limit=LIMITS[f"model.{key}"])
     for i, entry in enumerate(spec.configurations):
+        if entry.name is not None:
+            require_name(f"configurations[{i}].name", entry.name)
         for key in ("cardinality", "bottleneck_width", "base_planes", "stem_width"):
-            value = getattr(entry, key)
-            if value is not None and value < 1:
-                raise UserError(f"configurations[{i}].{key}: expected an integer >= 1, got {value}")
+            require_int(f"configurations[{i}].{key}", getattr(entry, key), 1, optional=True,
+                        limit=LIMITS[f"model.{key}"])
         if entry.template is not None:
             try:
                 get_template(entry.template)
@@ -155,6 +158,10 @@ def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
                 raise UserError(f"configurations[{i}].template: {e}") from None
         if entry.baseline is None and entry.kwargs is not None:
             raise UserError(f"configurations[{i}].kwargs: only a baseline takes kwargs")
+        for key in entry.kwargs or {}:
+            if not isinstance(key, str) or key in _SET_BY_THE_SUITE:
+                raise UserError(f"configurations[{i}].kwargs: {shown_key(key)} is not a model keyword the file may "
+                                f"set ({', '.join(_SET_BY_THE_SUITE)} come from the data set and the suite)")
         if entry.baseline is not None:
             try:
                 BaselineSpec(entry.baseline)
@@ -163,8 +170,7 @@ def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
     if not spec.seeds:
         raise UserError("seeds: expected at least one seed")
     for i, seed in enumerate(spec.seeds):
-        if seed < 0:
-            raise UserError(f"seeds[{i}]: expected an integer >= 0, got {seed}")
+        require_int(f"seeds[{i}]", seed, 0, limit=LIMITS["seeds"])
         if seed in spec.seeds[:i]:
             raise UserError(f"seeds[{i}]: seed {seed} is listed twice")
     if spec.min_effect is not None and not (math.isfinite(spec.min_effect) and spec.min_effect > 0):
@@ -174,19 +180,13 @@ def ablation_from_dict(raw: dict, source: str = "") -> AblationSpec:
     return spec
 
 
-def load_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a missing or unparsable file is a one-line UserError."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{path}: not valid YAML{line}") from None
+_OVERRIDE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _quoted(text: str, limit: int = 80) -> str:
+    """`text` quoted on one line (newlines escaped), cut at `limit` characters."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
 
 
 def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
@@ -194,12 +194,13 @@ def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
     raw = copy.deepcopy(raw)
     for item in overrides:
         key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"override {item!r}: expected KEY=VALUE, e.g. recipe.epochs=3")
+        if not sep or not _OVERRIDE_KEY.fullmatch(key):
+            raise UserError(f"override {_quoted(item)}: expected KEY=VALUE with KEY a dotted field name, "
+                            "e.g. recipe.epochs=3")
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise UserError(f"override {item!r}: value is not valid YAML") from None
+            value = parse_yaml(text, key)
+        except YamlRefused as e:
+            raise UserError(f"{key}: {e.why.removeprefix('line 1: ')} (in --set {_quoted(item)})") from None
         parts = key.split(".")
         node = raw
         for part in parts[:-1]:
@@ -209,7 +210,7 @@ def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
             if child is None:
                 child = {}
             if not isinstance(child, dict):
-                raise UserError(f"override {item!r}: {part} is not a mapping")
+                raise UserError(f"override {_quoted(item)}: {part} is not a mapping")
             node[part] = child
             node = child
         node[parts[-1]] = value
@@ -218,10 +219,8 @@ def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
 
 def load_ablation(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> AblationSpec:
     """Read and strictly validate an ablation file, after applying `key=value` overrides."""
-    raw = load_yaml(path)
+    raw = read_yaml_mapping(path)
     if overrides:
-        if not isinstance(raw, dict):
-            raise UserError(f"{path}: expected a mapping at the top level")
         raw = apply_overrides(raw, overrides)
     try:
         return ablation_from_dict(raw, str(path))

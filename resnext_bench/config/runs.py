@@ -14,8 +14,9 @@ from pathlib import Path
 
 
 from ..errors import UserError
-from .specs import AblationSpec, BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec, to_dict
+from .specs import LIMITS, AblationSpec, BaselineSpec, DataSpec, ModelSpec, RecipeSpec, RuntimeSpec, to_dict
 from .load import apply_overrides, build, resolve_recipe
+from .validate import require_int, shown
 
 # Data fields that say where the data lives or how it is read, not what is trained on: they do
 # not enter the run id (the same run on a cluster and a workstation keeps its id).
@@ -139,18 +140,23 @@ def run_from_config(d: dict, where: str) -> Run:
     if not isinstance(d, dict):
         raise UserError(f"{where}: expected a mapping")
     try:
+        for key in ("ablation", "configuration"):
+            if not isinstance(d[key], str):
+                raise UserError(f"{key}: expected a string, got {shown(d[key])}")
+        require_int("seed", d["seed"], 0, limit=LIMITS["seeds"])
+        require_int("image_size", d["image_size"], 8, limit=LIMITS["data.image_size"])
         return Run(
             ablation=d["ablation"], configuration=d["configuration"],
             model=model_from_dict(d["model"], where),
             data=build(DataSpec, d["data"], "data"),
             recipe=resolve_recipe(d["recipe"]),
             runtime=build(RuntimeSpec, d.get("runtime") or {}, "runtime"),
-            seed=int(d["seed"]), complexity=d.get("complexity") or {}, image_size=int(d["image_size"]),
+            seed=d["seed"], complexity=d.get("complexity") or {}, image_size=d["image_size"],
             study=d.get("study"), space=d.get("space"),
         )
     except KeyError as e:
         raise UserError(f"{where}: missing key {e.args[0]}") from None
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, AttributeError) as e:  # a field of the wrong shape (kwargs not a mapping...)
         raise UserError(f"{where}: {e}") from None
     except UserError as e:
         raise UserError(f"{where}: {e}") from None

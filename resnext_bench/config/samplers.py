@@ -24,9 +24,9 @@ from ..errors import UserError
 from ..units import si
 from .complexity import Complexity, complexity
 from .templates import TEMPLATES
-from .specs import BandSpec, DistSpec, ModelSpec, SampleSpec, SpaceSpec
+from .specs import LIMITS, BandSpec, DistSpec, ModelSpec, SampleSpec, SpaceSpec
 from .load import build, coerce
-from .validate import require_int, require_number
+from .validate import require_int, require_number, shown
 
 
 # ---------------------------------------------------------------- distributions
@@ -79,8 +79,9 @@ DISTRIBUTIONS: dict[str, Distribution] = {
 
 # ---------------------------------------------------------------- free parameters
 
-def _check_positive_int(key: str, value) -> None:
-    require_int(key, value, 1)
+def _positive_int(limit: int) -> Callable[[str, Any], None]:
+    """The check of an integer parameter: >= 1 and within its bound (specs.LIMITS)."""
+    return lambda key, value: require_int(key, value, 1, limit=limit)
 
 
 def _check_template(key: str, value) -> None:
@@ -115,10 +116,12 @@ class FreeParam:
 # Registry order is draw order (group_width reads the cardinality drawn before it).
 FREE_PARAMS: dict[str, FreeParam] = {
     "template": FreeParam(_check_template, False, _set("template"), lambda m: m.template),
-    "cardinality": FreeParam(_check_positive_int, True, _set("cardinality")),
-    "bottleneck_width": FreeParam(_check_positive_int, True, _set("bottleneck_width")),
-    "group_width": FreeParam(_check_positive_int, True, _set_group_width),
-    "base_planes": FreeParam(_check_positive_int, True, _set("base_planes"), lambda m: f"bp{m.base_planes}"),
+    "cardinality": FreeParam(_positive_int(LIMITS["model.cardinality"]), True, _set("cardinality")),
+    "bottleneck_width": FreeParam(_positive_int(LIMITS["model.bottleneck_width"]), True, _set("bottleneck_width")),
+    "group_width": FreeParam(_positive_int(LIMITS["model.cardinality"] * LIMITS["model.bottleneck_width"]), True,
+                             _set_group_width),
+    "base_planes": FreeParam(_positive_int(LIMITS["model.base_planes"]), True, _set("base_planes"),
+                             lambda m: f"bp{m.base_planes}"),
 }
 
 BAND_TARGETS = ("flops", "params", "acts")  # Complexity fields a band can bound
@@ -162,7 +165,7 @@ def _dist_from_dict(raw, param: str, where: str) -> DistSpec:
         for key in ("lo", "hi"):
             if getattr(spec, key) is None:
                 raise UserError(f"{where}.{key}: required key is missing ({spec.dist} draws from [lo, hi])")
-            require_int(f"{where}.{key}", getattr(spec, key), 1)
+            free.check(f"{where}.{key}", getattr(spec, key))
         if spec.lo > spec.hi:
             raise UserError(f"{where}.lo: expected lo <= hi, got lo = {spec.lo} > hi = {spec.hi}")
         if dist.support(spec) < 1:
@@ -186,8 +189,10 @@ def _space_from_dict(raw, count: int, where: str) -> SpaceSpec:
     name = raw.get("name")
     if name is None:
         raise UserError(f"{where}.name: required key is missing")
-    if not isinstance(name, str) or not _SPACE_NAME.fullmatch(name):
-        raise UserError(f"{where}.name: expected a name of letters, digits, '_' and '.', got {name!r}")
+    if not isinstance(name, str) or not _SPACE_NAME.fullmatch(name) or len(name) > 64:
+        # (it starts every sampled configuration's name, which must stay a safe name: validate.require_name)
+        raise UserError(f"{where}.name: expected a name of letters, digits, '_' and '.' (at most 64), "
+                        f"got {shown(name)}")
     if raw.get("bottleneck_width") is not None and raw.get("group_width") is not None:
         raise UserError(f"{where}.group_width: give bottleneck_width or group_width (d = group_width / C), not both")
     params = tuple((p, _dist_from_dict(raw[p], p, f"{where}.{p}")) for p in FREE_PARAMS if raw.get(p) is not None)
@@ -212,7 +217,7 @@ def _band_from_dict(raw, where: str) -> BandSpec:
         if key not in raw:
             raise UserError(f"{where}.{key}: required key is missing")
         bounds[key] = coerce(raw[key], float, f"{where}.{key}")  # 0.9e6 (a string to YAML 1.1) is a number
-        require_number(f"{where}.{key}", bounds[key], 0, low_open=False)
+        require_number(f"{where}.{key}", bounds[key], 0, low_open=False, limit=LIMITS["sample.band"])
     if bounds["lo"] > bounds["hi"]:
         raise UserError(f"{where}.lo: expected lo <= hi, got lo = {bounds['lo']:g} > hi = {bounds['hi']:g}")
     return BandSpec(lo=bounds["lo"], hi=bounds["hi"], target=target)
@@ -223,11 +228,11 @@ def sample_from_dict(raw, where: str = "sample") -> SampleSpec:
     raw = _mapping(raw, where, "{seed: 0, count: 32, band: {...}, spaces: [...]}")
     _refuse_unknown(raw, ("seed", "count", "band", "spaces"), where)
     seed = raw.get("seed", 0)
-    require_int(f"{where}.seed", seed, 0)
+    require_int(f"{where}.seed", seed, 0, limit=LIMITS["seeds"])
     if "count" not in raw:
         raise UserError(f"{where}.count: required key is missing (models drawn per space)")
     count = raw["count"]
-    require_int(f"{where}.count", count, 1)
+    require_int(f"{where}.count", count, 1, limit=LIMITS["sample.count"])
     band = None if raw.get("band") is None else _band_from_dict(raw["band"], f"{where}.band")
     spaces = raw.get("spaces")
     if not isinstance(spaces, list) or not spaces:

@@ -11,7 +11,38 @@ from typing import Any, Optional
 from ..errors import UserError
 from .registries import LOSSES, OPTIMIZERS, PRECISIONS, SCHEDULES
 from .templates import BLOCK_FORMS, EXPANSION, get_template
-from .validate import require_choice, require_int, require_number
+from .validate import require_choice, require_int, require_number, shown
+
+# Upper bounds no real experiment exceeds. A value past one is a typo (a few extra zeros) or a
+# hostile file: it is refused when the spec is built (from a file, an override or code), before a
+# model of 1e20 parameters is counted or a run of 1e20 epochs is queued. Lower bounds are in the
+# checks themselves.
+#   field                        bound          what real experiments use
+LIMITS: dict[str, float] = {
+    "model.cardinality": 1024,  # the paper's largest C is 64; past 1,024 groups a conv is per-channel
+    "model.bottleneck_width": 4096,  # d: the paper's 1x64d .. 64x4d; 4096 is a 1x4096d bottleneck
+    "model.base_planes": 4096,  # resnet50: 64, wide_resnet50_2: 128
+    "model.stem_width": 4096,  # 64 in every template
+    "model.num_classes": 100_000,  # ImageNet-21k has 21,841
+    "model.in_chans": 64,  # RGB: 3; multispectral stacks a few dozen
+    "data.image_size": 4096,  # ImageNet trains at 224, evaluates up to ~600
+    "data.num_workers": 256,  # DataLoader processes of one rank
+    "data.train_limit": 10**9,  # the largest labelled sets hold ~10^8 images
+    "data.val_limit": 10**9,
+    "recipe.epochs": 10_000,  # the paper: 100 (ImageNet), 300 (CIFAR)
+    "recipe.batch_size": 65_536,  # the largest published ImageNet batches are 64k
+    "recipe.lr_batch": 65_536,
+    "recipe.lr": 100.0,  # LARS-style large-batch runs peak near 30
+    "recipe.weight_decay": 1.0,  # 1e-4 .. 0.1 (AdamW); 1 already erases the weights
+    "recipe.gamma": 10.0,  # the step schedule's factor: 0.1 in the paper
+    "runtime.threads": 1024,  # CPU threads of one process
+    "runtime.checkpoint_minutes": 10_080.0,  # a week
+    "match.tolerance_pct": 100.0,  # the paper matches within a few %
+    "seeds": 2**32 - 1,  # numpy's seed range (torch's is wider)
+    "sample.count": 100_000,  # models drawn per design space (pycls draws 500)
+    "sample.band": 1e18,  # FLOPs / params / activations of a band (ResNeXt-101 64x4d: 1.6e10 FLOPs)
+}
+
 
 # A field added after run ids were first hashed carries this metadata: `to_dict` leaves it out
 # while it holds its default, so the runs that predate it keep their ids (config/runs.py).
@@ -36,9 +67,7 @@ class ModelSpec:
     def __post_init__(self):
         get_template(self.template)
         for key in ("cardinality", "bottleneck_width", "num_classes", "in_chans", "stem_width", "base_planes"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UserError(f"{key}: expected an integer >= 1, got {value!r}")
+            require_int(key, getattr(self, key), 1, limit=LIMITS[f"model.{key}"])
         if self.block_form not in BLOCK_FORMS:
             raise UserError(f"block_form: expected one of {BLOCK_FORMS}, got {self.block_form!r}")
 
@@ -120,10 +149,13 @@ class DataSpec:
         loaders = IMAGENET_LOADERS if self.name == "imagenet" else ("auto", "device", "workers")
         if self.loader not in loaders:
             raise UserError(f"data.loader: expected one of {', '.join(loaders)} for {self.name}, got {self.loader!r}")
-        require_int("data.num_workers", self.num_workers, 0)
-        require_int("data.image_size", self.image_size, 8, optional=True)
-        require_int("data.train_limit", self.train_limit, 1, optional=True)
-        require_int("data.val_limit", self.val_limit, 1, optional=True)
+        if self.root is not None and (not self.root or "\0" in self.root or len(self.root) > 4096):
+            raise UserError(f"data.root: expected a folder's path (no NUL, at most 4,096 characters), "
+                            f"got {shown(self.root)}")
+        require_int("data.num_workers", self.num_workers, 0, limit=LIMITS["data.num_workers"])
+        require_int("data.image_size", self.image_size, 8, optional=True, limit=LIMITS["data.image_size"])
+        require_int("data.train_limit", self.train_limit, 1, optional=True, limit=LIMITS["data.train_limit"])
+        require_int("data.val_limit", self.val_limit, 1, optional=True, limit=LIMITS["data.val_limit"])
 
 
 @dataclass(frozen=True)
@@ -151,11 +183,11 @@ class RecipeSpec:
         require_choice("recipe.optimizer", self.optimizer, OPTIMIZERS)
         require_choice("recipe.loss", self.loss, LOSSES)
         for key in ("epochs", "batch_size", "lr_batch"):
-            require_int(f"recipe.{key}", getattr(self, key), 1)
-        require_number("recipe.lr", self.lr, 0, low_open=True)
+            require_int(f"recipe.{key}", getattr(self, key), 1, limit=LIMITS[f"recipe.{key}"])
+        require_number("recipe.lr", self.lr, 0, low_open=True, limit=LIMITS["recipe.lr"])
         require_number("recipe.momentum", self.momentum, 0, low_open=False, high=1)
-        require_number("recipe.weight_decay", self.weight_decay, 0, low_open=False)
-        require_number("recipe.gamma", self.gamma, 0, low_open=True)
+        require_number("recipe.weight_decay", self.weight_decay, 0, low_open=False, limit=LIMITS["recipe.weight_decay"])
+        require_number("recipe.gamma", self.gamma, 0, low_open=True, limit=LIMITS["recipe.gamma"])
         require_number("recipe.label_smoothing", self.label_smoothing, 0, low_open=False, high=1)
         require_int("recipe.warmup_epochs", self.warmup_epochs, 0)
         if self.warmup_epochs > self.epochs:
@@ -166,7 +198,7 @@ class RecipeSpec:
             raise UserError(f"recipe.milestones: expected a list of epochs, got {self.milestones!r}")
         for i, m in enumerate(self.milestones):
             key = f"recipe.milestones[{i}]"
-            require_int(key, m, 1)
+            require_int(key, m, 1, limit=LIMITS["recipe.epochs"])
             if i and m <= self.milestones[i - 1]:
                 raise UserError(f"{key}: expected milestones strictly increasing, got {m} after "
                                 f"{self.milestones[i - 1]}")
@@ -224,8 +256,9 @@ class RuntimeSpec:
             require_choice(f"runtime.trackers[{i}]", name, TRACKERS)
         if self.device not in ("auto", "cpu", "cuda"):
             raise UserError(f"runtime.device: expected auto, cpu or cuda, got {self.device!r}")
-        require_number("runtime.checkpoint_minutes", self.checkpoint_minutes, 0, low_open=False)  # 0: at every step
-        require_int("runtime.threads", self.threads, 1, optional=True)
+        require_number("runtime.checkpoint_minutes", self.checkpoint_minutes, 0, low_open=False,  # 0: at every step
+                       limit=LIMITS["runtime.checkpoint_minutes"])
+        require_int("runtime.threads", self.threads, 1, optional=True, limit=LIMITS["runtime.threads"])
 
     @property
     def active_trackers(self) -> tuple[str, ...]:
@@ -244,7 +277,7 @@ class MatchSpec:
     def __post_init__(self):
         if self.target not in ("block_params", "params", "flops"):
             raise UserError(f"match.target: expected block_params, params or flops, got {self.target!r}")
-        require_number("match.tolerance_pct", self.tolerance_pct, 0, low_open=True)
+        require_number("match.tolerance_pct", self.tolerance_pct, 0, low_open=True, limit=LIMITS["match.tolerance_pct"])
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ tries the latest, then the previous one, and says which it used.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -77,8 +78,17 @@ def _load_one(path: Path, map_location) -> dict:
 
 
 def _why(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:160]}" if text else type(e).__name__
+    """The damage in whole words: torch's weights-only refusal by its one informative line (not its
+    advice to re-run with weights_only=False), anything else by its first sentence."""
+    text = str(e).strip()
+    head, marker, detail = text.partition("WeightsUnpickler error:")
+    if marker:
+        lines = [line.strip() for line in detail.splitlines() if line.strip()]
+        return f"{type(e).__name__}: not a weights-only checkpoint ({lines[0] if lines else 'refused'})"
+    sentence = re.split(r"(?<=[.!?])\s", " ".join(text.split()), maxsplit=1)[0]
+    if len(sentence) > 200:  # no sentence end in sight: cut between words, and say so
+        sentence = sentence[:200].rsplit(" ", 1)[0] + " ..."
+    return f"{type(e).__name__}: {sentence}" if sentence else type(e).__name__
 
 
 def load_checkpoint(run_dir: Path, map_location="cpu") -> Optional[Loaded]:

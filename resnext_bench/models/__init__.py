@@ -1,6 +1,8 @@
 """Model construction: our ResNeXt family by spec or name, and timm/torchvision baselines."""
 from __future__ import annotations
 
+import contextlib
+
 from torch import nn
 
 from ..errors import UserError
@@ -35,6 +37,18 @@ def named_spec(name: str) -> ModelSpec:
         raise UserError(f"unknown model {name!r}; known: {', '.join(NAMED)}") from None
 
 
+@contextlib.contextmanager
+def _kwargs_refused(spec: BaselineSpec):
+    """The ablation's kwargs reach the library's constructor: one it refuses is the user's error, not a bug."""
+    try:
+        yield
+    except (TypeError, ValueError, AssertionError) as e:
+        if not spec.kwargs:
+            raise
+        text = " ".join(str(e).split())[:160]
+        raise UserError(f"{spec.name}: kwargs {dict(spec.kwargs)!r:.120} refused ({type(e).__name__}: {text})") from None
+
+
 def build_baseline(spec: BaselineSpec) -> nn.Module:
     """A timm or torchvision model with random weights (nothing is downloaded)."""
     kwargs = dict(spec.kwargs)
@@ -43,14 +57,16 @@ def build_baseline(spec: BaselineSpec) -> nn.Module:
 
         if not timm.is_model(spec.arch):
             raise UserError(f"timm has no model {spec.arch!r}")
-        return timm.create_model(
-            spec.arch, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_chans, **kwargs
-        )
+        with _kwargs_refused(spec):
+            return timm.create_model(
+                spec.arch, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_chans, **kwargs
+            )
     import torchvision
 
     if spec.arch not in torchvision.models.list_models():
         raise UserError(f"torchvision has no model {spec.arch!r}")
-    model = torchvision.models.get_model(spec.arch, weights=None, num_classes=spec.num_classes, **kwargs)
+    with _kwargs_refused(spec):
+        model = torchvision.models.get_model(spec.arch, weights=None, num_classes=spec.num_classes, **kwargs)
     if spec.in_chans != 3:
         # torchvision's ResNets take 3 channels; swap the stem conv for other inputs.
         old = model.conv1
