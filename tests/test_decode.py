@@ -88,8 +88,9 @@ def nvjpeg_twin(root, batch=4, seed=0):
 
 @pytest.fixture
 def tree(tmp_path):
-    write_tree(tmp_path)
-    return tmp_path
+    """The ImageNet-format folder in its own subfolder, so packs written beside it are not inside it."""
+    write_tree(tmp_path / "tree")
+    return tmp_path / "tree"
 
 
 def test_auto_picks_turbo_on_a_cpu_and_workers_means_the_reference():

@@ -56,7 +56,7 @@ def launch(profile: Path, sweep: Path, *extra: str) -> int:
 
 REFUSALS = {
     "partition": "partition 'nosuch' does not exist here (partitions: ",
-    "memory": "no node can run a job with 0 GPUs, 1 CPUs and 100000 GB",
+    "memory": "no node can run a job with 0 GPUs, 1 CPUs and 16000 GB",
     "sweep folder": "is a file, not a folder",
     "store": "is a file, not a folder",
     "lock": "is being launched by host ",
@@ -70,7 +70,7 @@ def test_a_dry_run_refuses_what_the_launch_refuses_in_the_same_line(case, tmp_pa
     sweep, profile, extra = work / "sweep", DEBUG, []
     if case in ("partition", "memory"):  # the local Slurm's: a partition it lacks, memory no node has
         require_slurm()
-        profile = local_profile(tmp_path, **({"partition": "nosuch"} if case == "partition" else {"mem_gb": 100000}))
+        profile = local_profile(tmp_path, **({"partition": "nosuch"} if case == "partition" else {"mem_gb": 16000}))
     elif case in ("sweep folder", "store"):
         (work / "file").write_text("not a folder\n")
         sweep = work / "file" / "sweep" if case == "sweep folder" else sweep

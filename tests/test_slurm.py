@@ -3,6 +3,7 @@
 Skipped with the reason when no cluster answers; with RESNEXT_BENCH_REQUIRE_SLURM=1 (CI) a
 missing cluster is a failure instead.
 """
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -157,11 +158,13 @@ def test_a_failed_run_shows_its_reason_and_only_it_is_resubmitted_after_the_fix(
 def test_impossible_resources_are_one_line_and_exit_2(tmp_path):
     grid = write_grid(tmp_path)
     greedy = tmp_path / "greedy.yaml"
-    greedy.write_text(PROFILE.read_text() + "\n" + "cpus_per_run: 4096\n")
+    text = PROFILE.read_text()
+    assert "cpus_per_run:" in text  # replaced, not given twice (a duplicate key is refused on its own)
+    greedy.write_text(re.sub(r"(?m)^cpus_per_run:.*$", "cpus_per_run: 1000", text))
     # the installed command of this interpreter's environment, not whichever one PATH finds (or none)
     proc = subprocess.run([str(Path(sys.executable).parent / "resnext-bench"), "launch", str(grid), "--cluster", str(greedy),
                            "--sweep-dir", str(tmp_path / "s")], capture_output=True, text=True)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no node can run a job with 0 GPUs, 4096 CPUs" in lines[0]
+    assert len(lines) == 1 and "no node can run a job with 0 GPUs, 1000 CPUs" in lines[0]
     assert not list((tmp_path / "s").rglob("job.json"))
