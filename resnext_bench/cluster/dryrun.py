@@ -40,6 +40,29 @@ def input_lines(runs, estimates: list[dict], profile: Profile, loader_rate: floa
                   f"cores; measure yours with `resnext-bench loader-bench --train-ips {speed:.0f}`)"]
 
 
+def basis_lines(estimates: list[dict], profile: Profile, tflops: float) -> list[str]:
+    """Which rate each estimate used: stated, a measured row (and its record), or the FLOP fallback."""
+    lines = []
+    for basis in ("stated", "measured", "flops"):
+        used = [e for e in estimates if e["basis"] == basis and e["gpu_hours"] is not None]
+        if not used:
+            continue
+        names = ", ".join(sorted({e["configuration"] for e in used}))
+        if basis == "stated":
+            lines.append(f"  rate: {used[0]['images_per_sec']:g} images/s per GPU (stated) for {names}")
+        elif basis == "measured":
+            for source in sorted({e["source"] for e in used}):
+                these = [e for e in used if e["source"] == source]
+                lines.append(f"  rate: measured on {profile.gpu_model} ({source}), scaled by multiply-adds: "
+                             + ", ".join(f"{e['configuration']} {e['images_per_sec']:,.0f} img/s" for e in these))
+        else:
+            why = (f"no measured row for {profile.gpu_model} fits" if profile.gpu_model else
+                   "the profile names no gpu_model")
+            lines.append(f"  rate: fallback, {tflops:g} effective TFLOP/s per GPU, training = 3 x 2 x forward "
+                         f"multiply-adds per image ({why}) for {names}")
+    return lines
+
+
 def dry_run_report(plan: LaunchPlan, profile: Profile, tflops: float, throughput: float | None,
                    loader_rate: float | None = None) -> str:
     """What a launch would submit, with resources and a GPU-hour estimate; submits nothing."""
@@ -67,13 +90,12 @@ def dry_run_report(plan: LaunchPlan, profile: Profile, tflops: float, throughput
         who = "each run" if len(sets) == 1 else (
             f"{plural(len(ids), 'run')} of {', '.join(sorted({configurations[i] for i in ids}))}")
         lines.append(f"{who}: {resources.describe()}, partition {profile.partition or '(default)'}")
-    estimates = estimate_gpu_hours(todo, tflops, throughput)
+    estimates = estimate_gpu_hours(todo, tflops, throughput, gpu_model=profile.gpu_model)
     est = {e["run_id"]: e["gpu_hours"] for e in estimates}
     known = [h for h in est.values() if h is not None]
-    basis = (f"{throughput:g} images/s per GPU (stated)" if throughput else
-             f"{tflops:g} effective TFLOP/s per GPU, training = 3 x 2 x forward multiply-adds per image")
     if known:
-        lines.append(f"estimate: {sum(known):.2f} GPU-hours for {plural(len(known), 'run')} at {basis}")
+        lines.append(f"estimate: {sum(known):.2f} GPU-hours for {plural(len(known), 'run')}")
+        lines += basis_lines(estimates, profile, tflops)
         for resources, ids in sets.values():
             hours = [est[i] for i in ids if est.get(i) is not None]
             if hours:
