@@ -9,6 +9,10 @@ starting backend rotates), so machine noise falls on all alike. A backend's rate
 CPU-second of this process (file read included, page cache warm): images/s per core. Its ratio to
 the PIL reference is taken per repeat (paired), then the median and the range over repeats.
 
+The `floor` row reads each file and decodes it at 1/8 scale in libjpeg-turbo (the entropy decoding
+alone, no IDCT, crop or resize): no CPU path that decodes the stored pixels can be faster, so the
+distance from `turbo` to `floor` is all a faster CPU resampler could still win.
+
 Given a model's training images/s per GPU (`--train-ips`, from `bench`), the table says how many
 CPU cores each backend needs to keep one GPU fed. The `nvjpeg` backend (GPU decoding) is measured
 on a CUDA device: its CPU cost is the workers' read + header parse and the training process's
@@ -102,18 +106,23 @@ def size_summary(samples: list[tuple[str, int]]) -> str:
 
 # ---------------------------------------------------------------- measuring
 
+FLOOR = "floor: entropy decoding alone (1/8 scale)"
+
+
 def _cpu_backends() -> dict[str, Callable]:
-    """name -> decode(data, size, box_of, flip): every CPU backend (and turbo binding) usable here."""
+    """name -> decode(data, size, box_of, flip): every CPU backend (and turbo binding) usable here,
+    the training crops' path of each, and the floor (which returns no image)."""
     from functools import partial
 
-    from ..engine.data import decode_pil, decode_turbo, turbo_decoder
+    from ..engine.data import decode_floor, decode_pil, decode_turbo, decode_turbo_training, turbo_decoder
 
     found = {"pil": decode_pil}
     if turbo_decoder() == "simplejpeg":
-        found["turbo"] = partial(decode_turbo, binding="simplejpeg")
-        found["turbo (torchvision.io)"] = partial(decode_turbo, binding="torchvision.io")
-    else:
-        found["turbo (torchvision.io)"] = partial(decode_turbo, binding="torchvision.io")
+        found["turbo"] = partial(decode_turbo_training, binding="simplejpeg")
+        found["turbo, accurate (evaluation crops)"] = partial(decode_turbo, binding="simplejpeg")
+    found["turbo (torchvision.io)"] = partial(decode_turbo, binding="torchvision.io")
+    if turbo_decoder() == "simplejpeg":
+        found[FLOOR] = lambda data, size, box_of, flip: decode_floor(data)
     return found
 
 
@@ -136,7 +145,7 @@ def _time_cpu(decode, tickets, size: int) -> tuple[float, list[int]]:
         with open(path, "rb") as f:
             data = f.read()
         image = decode(data, size, box_of, flip)
-        assert image.shape == (3, size, size)
+        assert image is None or image.shape == (3, size, size)  # None: the floor makes no crop
         labels.append(label)
     return time.process_time() - start, labels
 

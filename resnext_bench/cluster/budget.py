@@ -6,6 +6,7 @@ from typing import Optional
 
 from ..errors import UserError
 from ..units import plural
+from .dryrun import run_cpus
 from .estimate import estimate_gpu_hours
 from .plan import LaunchPlan
 from .profile import Profile
@@ -31,15 +32,16 @@ def run_hours(plan: LaunchPlan, profile: Profile, cap: HoursCap) -> list[tuple[s
     """(run id, estimated hours in `hours_unit`) of each run the plan would submit, in the dry run's order.
 
     The dry run's estimate (estimate.py) is GPU-hours at a per-GPU rate; on a CPU profile the same
-    rate is per training process, and each process holds `cpus_per_task` cores.
+    rate is per run, and each hour costs the run's CPUs (all its nodes' tasks' cores), as the dry run counts.
     """
     todo = [r for r in plan.runs if r.run_id in plan.to_submit]
-    estimates = {e["run_id"]: e["gpu_hours"] for e in estimate_gpu_hours(todo, cap.tflops, cap.throughput)}
+    estimates = {e["run_id"]: e["gpu_hours"] for e in estimate_gpu_hours(todo, cap.tflops, cap.throughput,
+                                                                       gpu_model=profile.gpu_model)}
     out = []
     for r in todo:
         hours = estimates.get(r.run_id)
         if hours is not None and not profile.gpus_per_node:
-            hours *= profile.for_configuration(r.configuration).cpus_per_task
+            hours *= run_cpus(profile.for_configuration(r.configuration))
         out.append((r.run_id, hours))
     return out
 

@@ -40,6 +40,30 @@ def input_lines(runs, estimates: list[dict], profile: Profile, loader_rate: floa
                   f"cores; measure yours with `resnext-bench loader-bench --train-ips {speed:.0f}`)"]
 
 
+def basis_lines(estimates: list[dict], profile: Profile, tflops: float) -> list[str]:
+    """Which rate each estimate used: stated, a measured row (and its record), or the FLOP fallback."""
+    per = "GPU" if profile.gpus_per_node > 0 else "run"  # without GPUs a rate is a run's (its CPUs)
+    lines = []
+    for basis in ("stated", "measured", "flops"):
+        used = [e for e in estimates if e["basis"] == basis and e["gpu_hours"] is not None]
+        if not used:
+            continue
+        names = ", ".join(sorted({e["configuration"] for e in used}))
+        if basis == "stated":
+            lines.append(f"  rate: {used[0]['images_per_sec']:g} images/s per {per} (stated) for {names}")
+        elif basis == "measured":
+            for source in sorted({e["source"] for e in used}):
+                these = [e for e in used if e["source"] == source]
+                lines.append(f"  rate: measured on {profile.gpu_model} ({source}), scaled by multiply-adds: "
+                             + ", ".join(f"{e['configuration']} {e['images_per_sec']:,.0f} img/s" for e in these))
+        else:
+            why = (f"no measured row for {profile.gpu_model} fits" if profile.gpu_model else
+                   "the profile names no gpu_model" if per == "GPU" else "no GPU: measured rows are GPU rates")
+            lines.append(f"  rate: fallback, {tflops:g} effective TFLOP/s per {per}, training = 3 x 2 x forward "
+                         f"multiply-adds per image ({why}) for {names}")
+    return lines
+
+
 def dry_run_report(plan: LaunchPlan, profile: Profile, tflops: float, throughput: float | None,
                    loader_rate: float | None = None) -> str:
     """What a launch would submit, with resources and a GPU-hour estimate; submits nothing."""
@@ -69,30 +93,28 @@ def dry_run_report(plan: LaunchPlan, profile: Profile, tflops: float, throughput
         who = "each run" if len(sets) == 1 else (
             f"{plural(len(ids), 'run')} of {', '.join(sorted({configurations[i] for i in ids}))}")
         lines.append(f"{who}: {resources.describe()}, partition {profile.partition or '(default)'}")
-    estimates = estimate_gpu_hours(todo, tflops, throughput)
+    estimates = estimate_gpu_hours(todo, tflops, throughput, gpu_model=profile.gpu_model)
     est = {e["run_id"]: e["gpu_hours"] for e in estimates}
     known = [h for h in est.values() if h is not None]
     gpus = profile.gpus_per_node > 0
     # On GPUs the rate is per GPU and an hour of it a GPU-hour; without, the rate is a run's and each of
     # its hours costs its CPUs.
-    basis = (f"{throughput:g} images/s per {'GPU' if gpus else 'run'} (stated)" if throughput else
-             f"{tflops:g} effective TFLOP/s per {'GPU' if gpus else 'run'}, "
-             "training = 3 x 2 x forward multiply-adds per image")
     per_set = []  # (resources, hours of each run), one a set of resources
     for resources, ids in sets.values():
         hours = [est[i] for i in ids if est.get(i) is not None]
         if hours:
             per_set.append((resources, hours))
     if known:
-        total = sum(sum(hours) * (1 if gpus else _cpus(res)) for res, hours in per_set)
-        lines.append(f"estimate: {total:.2f} {'GPU' if gpus else 'CPU'}-hours for {plural(len(known), 'run')} at {basis}")
+        total = sum(sum(hours) * (1 if gpus else run_cpus(res)) for res, hours in per_set)
+        lines.append(f"estimate: {total:.2f} {'GPU' if gpus else 'CPU'}-hours for {plural(len(known), 'run')}")
+        lines += basis_lines(estimates, profile, tflops)
     for resources, hours in per_set:
         if gpus:
             n = max(resources.gpus_per_run, 1)
             lines.append(f"  {resources.nodes} x {plural(resources.gpus_per_node, 'GPU')}: {sum(hours):.2f} "
                          f"GPU-hours, wall time per run on {plural(n, 'GPU')}: up to {max(hours) / n:.2f} h")
         else:
-            n = _cpus(resources)
+            n = run_cpus(resources)
             lines.append(f"  {resources.nodes} x {plural(resources.tasks_per_node, 'CPU task')}: "
                          f"{sum(hours) * n:.2f} CPU-hours, wall time per run on {plural(n, 'CPU')}: "
                          f"up to {max(hours):.2f} h")
@@ -102,6 +124,6 @@ def dry_run_report(plan: LaunchPlan, profile: Profile, tflops: float, throughput
     return "\n".join(lines)
 
 
-def _cpus(profile: Profile) -> int:
+def run_cpus(profile: Profile) -> int:
     """The CPUs one run of a profile without GPUs holds, over all its nodes."""
     return profile.nodes * profile.tasks_per_node * profile.cpus_per_task

@@ -83,6 +83,7 @@ class Profile:
     gpus_per_run: Optional[int] = None  # one node's GPUs (earlier profiles); kept equal to nodes x gpus_per_node
     tasks_per_node: Optional[int] = None  # = gpus_per_node with GPUs; CPU processes (gloo) a node without (default 1)
     cpus_per_gpu: int = 8
+    gpu_model: Optional[str] = None  # e.g. H200: picks the measured training rates of the GPU-hour estimate
     cpus_per_run: int = 0  # CPUs of each task of a run without GPUs (0: 1)
     mem_gb: float = 16.0  # a node's
     timeout_min: int = 60

@@ -17,31 +17,32 @@ if TYPE_CHECKING:  # specs.py imports this module's names to validate against th
 
 # ---------------------------------------------------------------- optimizers
 
-def _sgd(params, recipe: RecipeSpec, nesterov: bool = False):
+def _sgd(params, recipe: RecipeSpec, nesterov: bool = False, fused: Optional[bool] = None):
     """SGD with the recipe's momentum and weight decay (Nesterov if the recipe's `nesterov` says so)."""
     import torch
 
     return torch.optim.SGD(params, lr=recipe.scaled_lr, momentum=recipe.momentum,
-                           weight_decay=recipe.weight_decay, nesterov=nesterov or recipe.nesterov)
+                           weight_decay=recipe.weight_decay, nesterov=nesterov or recipe.nesterov, fused=fused)
 
 
-def _sgd_nesterov(params, recipe: RecipeSpec):
-    return _sgd(params, recipe, nesterov=True)
+def _sgd_nesterov(params, recipe: RecipeSpec, fused: Optional[bool] = None):
+    return _sgd(params, recipe, nesterov=True, fused=fused)
 
 
-def _adamw(params, recipe: RecipeSpec):
+def _adamw(params, recipe: RecipeSpec, fused: Optional[bool] = None):
     """AdamW (decoupled weight decay = the recipe's weight_decay; torch's default betas and eps)."""
     import torch
 
-    return torch.optim.AdamW(params, lr=recipe.scaled_lr, weight_decay=recipe.weight_decay)
+    return torch.optim.AdamW(params, lr=recipe.scaled_lr, weight_decay=recipe.weight_decay, fused=fused)
 
 
 OPTIMIZERS: dict[str, Callable] = {"sgd": _sgd, "sgd-nesterov": _sgd_nesterov, "adamw": _adamw}
 
 
-def build_optimizer(params, recipe: RecipeSpec):
-    """The torch optimizer the recipe names, over `params`."""
-    return OPTIMIZERS[recipe.optimizer](params, recipe)
+def build_optimizer(params, recipe: RecipeSpec, fused: bool = False):
+    """The torch optimizer the recipe names, over `params`; `fused`: one fused kernel for the whole
+    update (CUDA parameters), else torch's default (foreach on CUDA, a loop on the CPU)."""
+    return OPTIMIZERS[recipe.optimizer](params, recipe, fused=True if fused else None)
 
 
 # ---------------------------------------------------------------- losses

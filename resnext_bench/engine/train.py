@@ -31,6 +31,10 @@ from ..record.schema import EPOCH_FIELDS, Epoch, Result
 from .stopping import StopFlag, Stopped
 
 
+class NonFinite(Exception):
+    """A non-finite training loss found when the device's sums were read: the run fails, unsaved."""
+
+
 # ---------------------------------------------------------------- the loop
 
 @dataclass
@@ -45,6 +49,36 @@ class EpochSums:
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+class DeviceSums:
+    """The epoch's loss and correct-prediction sums and the first non-finite loss, kept on the device.
+
+    A training step only adds to them (no host synchronisation: the GPU runs ahead of Python); they
+    are read once per `READ_EVERY` steps, before a checkpoint and at the epoch's end. The device
+    sums continue the host's running sums in float64 and are never reset mid-epoch, so the additions
+    happen in the same order, with the same roundings, as `loss.item() * n` added step by step on
+    the host: a resumed run's sums are bit-identical to an uninterrupted one's wherever it reads them.
+    """
+
+    READ_EVERY = 50  # steps between reads (a log interval); also the progress bar's refresh
+
+    def __init__(self, sums: EpochSums, device: torch.device):
+        self.values = torch.tensor([sums.loss, sums.correct], dtype=torch.float64, device=device)
+        self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)  # step of the first non-finite loss
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, step: int) -> None:
+        loss = loss.detach()
+        self.values[0].add_(loss.double() * labels.numel())
+        self.values[1].add_((logits.detach().argmax(1) == labels).sum().double())
+        bad = (self.first_bad < 0) & ~torch.isfinite(loss)
+        self.first_bad = torch.where(bad, step, self.first_bad)
+
+    def read(self, sums: EpochSums) -> Optional[int]:
+        """Copy the device sums into `sums` (one synchronisation); the first non-finite step or None."""
+        (loss, correct), bad = self.values.tolist(), int(self.first_bad)
+        sums.loss, sums.correct = loss, correct
+        return bad if bad >= 0 else None
 
 
 @dataclass
@@ -112,7 +146,8 @@ class Trainer:
         if rt.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self.optimizer = build_optimizer(model.parameters(), run.recipe)
+        # One fused kernel for the update on a GPU; the CPU keeps torch's loop (its numbers unchanged).
+        self.optimizer = build_optimizer(model.parameters(), run.recipe, fused=self.device.type == "cuda")
         self.loss_fn = build_loss(run.recipe)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=PRECISIONS[rt.precision].grad_scaler)
         self.forward = wrap_model(model, dist, self.device)
@@ -124,10 +159,28 @@ class Trainer:
         self.fallback: Optional[str] = None  # why the latest checkpoint was not the one resumed
         self.loader_switch: Optional[str] = None  # the data loader differs from the checkpoint's
         self.last_checkpoint = time.monotonic()
+        self.device_sums: Optional[DeviceSums] = None  # the epoch in progress's sums, on the device
+        self.bad_step: Optional[int] = None  # global step of the first non-finite training loss
+
+    def read_sums(self) -> None:
+        """Bring the device's running sums to the host (one synchronisation), noting a non-finite loss."""
+        if self.device_sums is not None:
+            bad = self.device_sums.read(self.state.sums)
+            if bad is not None and self.bad_step is None:
+                self.bad_step = bad
+
+    def _nonfinite(self) -> Optional[str]:
+        if self.bad_step is None:
+            return None
+        steps = self.train_data.num_batches
+        return (f"non-finite training loss at epoch {self.bad_step // steps + 1}, step {self.bad_step % steps}")
 
     # -- checkpoints
     def save(self) -> None:
         """Checkpoint (rank 0 writes). Collective under DDP: every rank calls it at the same step."""
+        self.read_sums()
+        if self._nonfinite():  # never checkpoint weights a non-finite loss has already reached
+            raise NonFinite(self._nonfinite())
         rank_sums = self._rank_sums()
         self.last_checkpoint = time.monotonic()
         if not self.dist.main:
@@ -236,6 +289,7 @@ class Trainer:
             from tqdm import tqdm
             progress = tqdm(total=steps, initial=s.step_in_epoch, desc=f"epoch {s.epoch + 1}/{recipe.epochs}",
                             leave=False, unit="batch")
+        self.device_sums = DeviceSums(s.sums, self.device)
         try:
             while s.step_in_epoch < steps:
                 t0 = time.perf_counter()
@@ -249,26 +303,30 @@ class Trainer:
                 with _autocast(self.device, rt.precision):
                     logits = self.forward(images)
                     loss = self.loss_fn(logits, labels)
-                if not torch.isfinite(loss):
-                    return f"non-finite training loss ({loss.item()}) at epoch {s.epoch + 1}, step {s.step_in_epoch}"
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
-                n = labels.numel()
-                s.sums.loss += loss.item() * n
-                s.sums.correct += (logits.detach().argmax(1) == labels).sum().item()
-                s.sums.seen += n
+                self.device_sums.add(loss, logits, labels, s.global_step)
+                s.sums.seen += labels.numel()
+                s.step_in_epoch += 1
+                s.global_step += 1
+                if s.step_in_epoch % DeviceSums.READ_EVERY == 0 or s.step_in_epoch >= steps:
+                    self.read_sums()  # the log interval's one synchronisation
+                    if self._nonfinite():
+                        return self._nonfinite()
+                    if progress:
+                        progress.set_postfix(loss=f"{s.sums.loss / max(s.sums.seen, 1):.3f}", lr=f"{lr:.3g}")
                 t2 = time.perf_counter()
                 s.sums.seconds += t2 - t0
                 s.sums.data_seconds += t1 - t0
                 s.wall_seconds += t2 - t0
-                s.step_in_epoch += 1
-                s.global_step += 1
                 if progress:
                     progress.update(1)
-                    progress.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.3g}")
-                self._at_step_boundary(epoch_ends=s.step_in_epoch >= steps)
+                try:
+                    self._at_step_boundary(epoch_ends=s.step_in_epoch >= steps)
+                except NonFinite as e:
+                    return str(e)
         finally:
             if progress:
                 progress.close()
@@ -300,6 +358,7 @@ class Trainer:
         s.epoch += 1
         s.step_in_epoch = 0
         s.sums = EpochSums()
+        self.device_sums = None  # read at the epoch's last step; the next epoch starts its own
         self.history.append(epoch)
         if self.dist.main:
             runwrite.append_epoch(self.run_dir, epoch)

@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# The prepared GPU proof (issue "Proof on a GPU"): ONE call on a fresh machine with one CUDA GPU, from
-# the repository root, within about 9 minutes (RB_BUDGET_S, default 540 s, bounds every step):
+# The prepared GPU measurement: ONE call on a fresh machine with one CUDA GPU, from the repository root,
+# within about 9 minutes (RB_BUDGET_S, default 540 s, bounds every step). By default it runs install, env
+# and e2e (the end-to-end training measurement); RB_STEPS picks others (the first GPU proof ran
+# "install,env,tests,eager,loader,parity,compiled,table"):
+#
+#   e2e       python -m resnext_bench.bench.e2e: a pack of 12,800 ImageNet-sized JPEGs (512 unique ones,
+#             hard-linked), then the engine's own `train` of resnext50_32x4d and resnet50, 2 epochs of batch
+#             256, bf16 + channels_last, through each input backend (nvjpeg with 3 loader workers, i.e. 4
+#             CPU cores; turbo and pil with up to 12), eager and compiled, one bounded process a trial
+#             (RB_E2E_TRIALS: MODEL:BACKEND:eager|compile ...), most important first; e2e.jsonl (one line a
+#             trial) and e2e.md: epoch-2 img/s, MFU, data-wait share, CUDA peak memory.
 #
 #   install   RB_INSTALL=machine (the default with --device cuda: GPU machines here have no package index):
 #             the machine's python3 (RB_PY) with its own torch, the carried wheels (RB_WHEELS, default .whl:
@@ -31,6 +40,8 @@
 #   bash results/bench/gpu.sh                       # on the GPU machine
 #   OUT=/tmp/r bash results/bench/gpu.sh --device cpu   # dry rehearsal on a CPU: reuses an existing
 #                                                   # .venv, RB_TEST_DEVICE=cpu, tiny bench shapes
+#   OUT=/tmp/r RB_PY=.venv/bin/python bash results/bench/gpu.sh --smoke   # the e2e steps on a CPU at tiny
+#                                                   # size (tests/test_gpu_script.py runs it)
 # Knobs: RB_DEVICE (cuda|cpu, or --device), RB_BUDGET_S, RB_STEPS (e.g. "env,eager,compiled,table" for
 # a rerun on a warm machine), RB_VENV, RB_WHEELS, RB_PIP_ARGS (extra pip options), RB_COMPILE_TIMEOUT_S.
 set -uo pipefail
@@ -38,12 +49,14 @@ cd "$(dirname "$0")/../.." || exit 2
 START=$(date +%s)
 
 DEVICE=${RB_DEVICE:-cuda}
+SMOKE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --device) DEVICE=${2:?--device needs cuda or cpu}; shift 2 ;;
         --device=*) DEVICE=${1#--device=}; shift ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
-        *) echo "unknown argument: $1 (expected --device cuda|cpu)" >&2; exit 2 ;;
+        --smoke) SMOKE=1; DEVICE=cpu; shift ;;
+        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1 (expected --device cuda|cpu, or --smoke)" >&2; exit 2 ;;
     esac
 done
 case "$DEVICE" in cuda|cpu) ;; *) echo "--device: expected cuda or cpu, got $DEVICE" >&2; exit 2 ;; esac
@@ -57,8 +70,8 @@ printf 'step\texit\tseconds\n' >"$STEPS"
 BUDGET=${RB_BUDGET_S:-$([ "$DEVICE" = cpu ] && echo 900 || echo 540)}  # the CPU compiles for minutes
 DEADLINE=$((START + BUDGET))
 RESERVE=40  # seconds kept for the table and the summary until the table step
-WANT=",${RB_STEPS:-install,env,tests,eager,loader,parity,compiled,table},"
-INSTALL=${RB_INSTALL:-$([ "$DEVICE" = cuda ] && echo machine || echo venv)}
+WANT=",${RB_STEPS:-$([ "$SMOKE" = 1 ] && echo env,e2e || echo install,env,e2e)},"
+INSTALL=${RB_INSTALL:-$([ "$DEVICE" = cuda ] || [ "$SMOKE" = 1 ] && echo machine || echo venv)}
 VENV=${RB_VENV:-.venv}
 WHEELS=${RB_WHEELS:-.whl}
 PY=$VENV/bin/python
@@ -199,6 +212,35 @@ fi
 if wanted tests; then
     RB_TEST_DEVICE=$DEVICE step tests 240 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py \
         tests/test_decode.py -rs -s --durations=0
+fi
+
+# ---------------------------------------------------------------- end to end
+if wanted e2e; then
+    E2E_WORK=${RB_E2E_WORK:-/tmp/rb-e2e}
+    smoke=()
+    [ "$DEVICE" = cpu ] && smoke=(--smoke)  # a CPU runs the tiny sizes only
+    if [ "$DEVICE" = cuda ]; then
+        default_trials="resnext50_32x4d:nvjpeg:eager resnet50:nvjpeg:eager resnext50_32x4d:nvjpeg:compile \
+resnet50:nvjpeg:compile resnext50_32x4d:turbo:eager resnet50:turbo:eager resnext50_32x4d:pil:eager \
+resnet50:pil:eager resnext50_32x4d:turbo:compile resnext50_32x4d:pil:compile"
+    else  # nvjpeg decodes on a GPU only (its CPU twin is tested in tests/test_decode.py)
+        default_trials="resnext50_32x4d:turbo:eager resnet50:pil:eager"
+    fi
+    : >"$OUT/e2e.jsonl"
+    if step e2e-prepare 150 "$PY" -m resnext_bench.bench.e2e prepare --work "$E2E_WORK" "${smoke[@]}"; then
+        for trial in ${RB_E2E_TRIALS:-$default_trials}; do
+            IFS=: read -r model backend mode <<<"$trial"
+            flags=(--model "$model" --backend "$backend" --device "$DEVICE")
+            cap=${RB_E2E_EAGER_TIMEOUT_S:-90}
+            if [ "$mode" = compile ]; then flags+=(--compile); cap=${RB_E2E_COMPILE_TIMEOUT_S:-180}; fi
+            [ "$backend" = nvjpeg ] && flags+=(--workers 3)  # 4 CPU cores in all: the GPU decodes
+            step "e2e-$model-$backend-$mode" "$cap" "$PY" -m resnext_bench.bench.e2e run --work "$E2E_WORK" \
+                "${smoke[@]}" "${flags[@]}" --results "$OUT/e2e.jsonl"
+        done
+    fi
+    RESERVE=5
+    step e2e-table 30 "$PY" -m resnext_bench.bench.e2e report "$OUT/e2e.jsonl" --out "$OUT/e2e.md"
+    RESERVE=40
 fi
 
 # ---------------------------------------------------------------- throughput

@@ -20,7 +20,7 @@ _LAZY = {
     "TrainData": "build", "ValData": "build", "build_data": "build", "resolve_loader": "build",
     "Schedule": "draws",
     "load_arrays": "sources",
-    "decode_pil": "decode", "decode_turbo": "decode", "turbo_decoder": "decode", "ticket_view": "decode",
+    "decode_pil": "decode", "decode_turbo": "decode", "decode_turbo_training": "decode", "decode_floor": "decode", "turbo_decoder": "decode", "ticket_view": "decode",
     "nvjpeg_available": "decode",
     "EncodedImages": "gpudecode", "decode_batch": "gpudecode",
     "FolderImages": "workers",

@@ -8,8 +8,11 @@ for evaluation. They differ in the decoder and the resampler only:
           every run before the backends existed used, pixel for pixel).
   turbo   libjpeg-turbo through simplejpeg (torchvision.io's decoder when simplejpeg is missing),
           decoding at 1/2, 1/4 or 1/8 scale in the DCT when the box still covers the output size
-          there, then torch's antialiased bilinear uint8 resize of the box. Anything it cannot
-          decode (PNG or CMYK inside a .JPEG, progressive oddities) goes through the pil path.
+          there, then torch's antialiased bilinear uint8 resize of the box. Training crops use
+          libjpeg-turbo's fast integer IDCT and fast chroma upsampling (a few % of the decode);
+          evaluation crops the accurate ones, so evaluation parity with pil is what it was.
+          Anything it cannot decode (PNG or CMYK inside a .JPEG, progressive oddities) goes
+          through the pil path.
   nvjpeg  the workers only read the bytes and the header; the training process decodes the batch
           on the GPU (engine/data/gpudecode.py). Not bit-identical to the CPU decoders.
 
@@ -118,11 +121,12 @@ def dct_scale(width: int, height: int, box: Box, size: int) -> int:
     return 1
 
 
-def _turbo_pixels(data: bytes, width: int, height: int, k: int, binding: str) -> torch.Tensor:
+def _turbo_pixels(data: bytes, width: int, height: int, k: int, binding: str, fast: bool = False) -> torch.Tensor:
     """RGB (H, W, 3) uint8 at scale 1/k, or Unreadable when libjpeg-turbo refuses the bytes."""
     try:
         if binding == "simplejpeg":
-            pixels = _simplejpeg().decode_jpeg(data, "RGB", min_height=math.ceil(height / k),
+            pixels = _simplejpeg().decode_jpeg(data, "RGB", fastdct=fast, fastupsample=fast,
+                                               min_height=math.ceil(height / k),
                                                min_width=math.ceil(width / k))
             return torch.from_numpy(pixels)
         from torchvision.io import ImageReadMode, decode_jpeg
@@ -153,11 +157,12 @@ def resize_box(pixels_hwc: torch.Tensor, box: Box, size: int, flip: bool) -> tor
 
 
 def decode_turbo(data: bytes, size: int, box_of: Callable[[int, int], Box], flip: bool,
-                 binding: Optional[str] = None) -> torch.Tensor:
+                 binding: Optional[str] = None, fast: bool = False) -> torch.Tensor:
     """libjpeg-turbo at the cheapest DCT scale that covers the box, torch's uint8 resize: (3, S, S).
 
-    `binding`: simplejpeg (DCT scaling) or torchvision.io (full size only); default: simplejpeg
-    when installed. What libjpeg-turbo cannot decode to RGB goes through the PIL path.
+    `binding`: simplejpeg (DCT scaling; `fast`: fast IDCT and chroma upsampling) or torchvision.io
+    (full size, accurate only); default: simplejpeg when installed. What libjpeg-turbo cannot decode
+    to RGB goes through the PIL path.
     """
     binding = binding or turbo_decoder()
     header = _turbo_header(data, binding)
@@ -167,14 +172,30 @@ def decode_turbo(data: bytes, size: int, box_of: Callable[[int, int], Box], flip
     box = box_of(width, height)
     k = dct_scale(width, height, box, size) if binding == "simplejpeg" else 1
     try:
-        pixels = _turbo_pixels(data, width, height, k, binding)
+        pixels = _turbo_pixels(data, width, height, k, binding, fast)
     except Unreadable:
         return decode_pil(data, size, box_of, flip)  # raises Unreadable itself if PIL cannot either
     sy, sx = pixels.shape[0] / height, pixels.shape[1] / width
     return resize_box(pixels, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy), size, flip)
 
 
-CPU_DECODERS: dict[str, Callable[..., torch.Tensor]] = {"pil": decode_pil, "turbo": decode_turbo}
+def decode_turbo_training(data: bytes, size: int, box_of: Callable[[int, int], Box], flip: bool,
+                          binding: Optional[str] = None) -> torch.Tensor:
+    """`decode_turbo` with libjpeg-turbo's fast IDCT and upsampling: the training crops' path."""
+    return decode_turbo(data, size, box_of, flip, binding, fast=True)
+
+
+def decode_floor(data: bytes) -> None:
+    """Entropy decoding alone: libjpeg-turbo at 1/8 scale (DC coefficients, no IDCT, no crop or resize).
+
+    No full-resolution CPU crop can cost less than this; beyond it only fewer stored pixels or the
+    GPU help. Needs simplejpeg (torchvision.io cannot scale in the DCT)."""
+    _simplejpeg().decode_jpeg(data, "RGB", fastdct=True, fastupsample=True, min_factor=8)
+
+
+# backend -> (training-crop decoder, evaluation-crop decoder)
+CPU_DECODERS: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]] = {
+    "pil": (decode_pil, decode_pil), "turbo": (decode_turbo_training, decode_turbo)}
 
 
 # ---------------------------------------------------------------- choosing one

@@ -29,12 +29,12 @@ class EncodedImages(FolderImages):
     bytes, box, ...) for nvjpeg, ("pixels", image, None, ...) for what only PIL decodes, or ("skip",
     None, why, ...) for an unreadable sample (a `StopData` why: a damaged shard)."""
 
-    def _item(self, data: bytes, box_of, flip: bool, label: int, index: int):
+    def _item(self, decode, data: bytes, box_of, flip: bool, label: int, index: int):
         size = rgb_jpeg_size(data)
         if size is not None:
             encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
             return "jpeg", encoded, box_of(*size), flip, label, index
-        return "pixels", self.decode(data, self.size, box_of, flip), None, False, label, index
+        return "pixels", decode(data, self.size, box_of, flip), None, False, label, index
 
     def _failed(self, index: int, label: int, why: str):
         return "skip", None, why, False, label, index

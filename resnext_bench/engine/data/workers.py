@@ -48,7 +48,7 @@ class FolderImages(Dataset):
 
     def __init__(self, source, size: int, seed: int, backend: str = "pil"):
         self.source, self.size, self.seed = source, size, seed
-        self.decode = CPU_DECODERS[backend]
+        self.train_decode, self.eval_decode = CPU_DECODERS[backend]
 
     def __len__(self) -> int:
         return len(self.source)
@@ -56,15 +56,16 @@ class FolderImages(Dataset):
     def __getitem__(self, ticket):
         index, box_of, flip = ticket_view(ticket, self.seed, self.size, self.resize)
         label = self.source.label(index)
+        decode = self.train_decode if isinstance(ticket, tuple) else self.eval_decode
         try:
-            return self._item(self.source.read(index), box_of, flip, label, index)
+            return self._item(decode, self.source.read(index), box_of, flip, label, index)
         except (Unreadable, OSError) as e:
             return self._failed(index, label, str(e) if isinstance(e, Unreadable) else f"{type(e).__name__}: {e}")
         except UserError as e:  # a damaged shard: it stops the run, with its one line (see _Skips)
             return self._failed(index, label, StopData(str(e)))
 
-    def _item(self, data: bytes, box_of, flip: bool, label: int, index: int):
-        return self.decode(data, self.size, box_of, flip), label
+    def _item(self, decode, data: bytes, box_of, flip: bool, label: int, index: int):
+        return decode(data, self.size, box_of, flip), label
 
     def _failed(self, index: int, label: int, why: str):
         return None, index, why
