@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from support.slurm import fake_gpu_partition
+
 from resnext_bench.cli import main
 from resnext_bench.cluster.estimate import (THROUGHPUT_TABLE, estimate_gpu_hours, gpu_key, measured_rate,
                                             measured_rates)
@@ -70,7 +72,8 @@ def test_the_estimate_says_which_rate_it_used():
     assert {e["basis"] for e in estimate_gpu_hours(runs, 25.0, None)} == {"flops"}  # no GPU model named
 
 
-def test_the_h200_dry_run_of_table3_uses_measured_rows_and_says_so(tmp_path, capsys):
+def test_the_h200_dry_run_of_table3_uses_measured_rows_and_says_so(tmp_path, capsys, monkeypatch):
+    fake_gpu_partition(tmp_path / "bin", monkeypatch, mem_gb=2048)  # an H200 node: the dry run checks it
     assert main(["launch", str(TABLE3), "--cluster", str(H200_PROFILE), "--sweep-dir", str(tmp_path / "s"),
                  "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -83,7 +86,8 @@ def test_the_h200_dry_run_of_table3_uses_measured_rows_and_says_so(tmp_path, cap
     assert not (tmp_path / "s").exists()
 
 
-def test_a_dry_run_without_a_fitting_row_falls_back_to_flops_and_says_why(tmp_path, capsys):
+def test_a_dry_run_without_a_fitting_row_falls_back_to_flops_and_says_why(tmp_path, capsys, monkeypatch):
+    fake_gpu_partition(tmp_path / "bin", monkeypatch, mem_gb=2048)
     profile = tmp_path / "a100.yaml"
     profile.write_text(H200_PROFILE.read_text().replace("gpu_model: H200", "gpu_model: A100"))
     assert main(["launch", str(TABLE3), "--cluster", str(profile), "--sweep-dir", str(tmp_path / "s"),
