@@ -210,6 +210,7 @@ class Difference:
     spread: float  # pooled sample std of the samples (for `seeds_needed`)
     p_holm: float | None = None
     confidence: float = CONFIDENCE
+    family: int = 1  # comparisons in its Holm family (set by `holm_adjust`): power and MDE are at ALPHA / family
 
     @property
     def p_adjusted(self) -> float:
@@ -287,7 +288,7 @@ def holm_adjust(diffs: dict) -> dict:
     adjusted = holm([diffs[k].p for k in keys])
     out = dict(diffs)
     for k, p in zip(keys, adjusted):
-        out[k] = replace(diffs[k], p_holm=p)
+        out[k] = replace(diffs[k], p_holm=p, family=len(keys))
     return out
 
 
