@@ -102,7 +102,7 @@ def read_residual(table: Table, ctx: Context) -> str:
         if paper_gap is not None:
             words += f"; paper ({prow['paper_model'].iloc[0]}): gap {paper_gap:+.1f}"
         elif not same:
-            words += f"; the data differ from the paper's ({g[1]}): no difference to its gap is computed"
+            words += f"; the data differ from the paper's ({g[1]}): its gap is not compared with ours"
         diff = family.get(i)
         if any(s.n and at_chance(s.mean, g[1]) for s in (s_with, s_without)):
             words += f"; {CHANCE}: {NO_CLAIM}"

@@ -231,14 +231,14 @@ def chance_words(settings: list[str], means: list[float], dataset) -> str:
     span = f"{min(means):.2f}" if len(means) == 1 or min(means) == max(means) else f"{min(means):.2f}–{max(means):.2f}"
     return (f"{listing(settings)} {CHANCE}: mean error {span}, against {chance:.1f}% for guessing among "
             f"{classes} classes (within {CHANCE_MARGIN:.0f} points counts as chance): the models learned nothing "
-            f"measurable, so nothing is ranked and no difference is tested")
+            f"measurable, so nothing is ranked or tested")
 
 
 def data_words(dataset, same: bool, recipe=None, epochs=None, paper_recipe: str = "paper-imagenet",
                 paper_data: str = "ImageNet") -> str:
     if not same:
         return (f"The data differ from the paper's ({dataset}, not {paper_data}): the paper's numbers stand in the "
-                f"table for reference only, no difference to them is computed, and only the direction of its trend "
+                f"table for reference only, ours are not compared with them, and only the direction of its trend "
                 f"is compared.")
     words = f"{dataset}, the paper's data: the paper's numbers are set beside ours."
     if recipe is not None and recipe != paper_recipe:
