@@ -57,7 +57,7 @@ def ks_words(t, m: int = 1) -> str:
     models = f"{t.n_a} models" if t.n_a == t.n_b else f"{t.n_a} and {t.n_b} models"
     mdd = ks_mdd(t.n_a, t.n_b, level)
     size = (f"no KS distance larger than {mdd:.2f} {DETECTABLE} with {models} ({POWER:.0%} power, "
-            f"{level_words(level, m)}; a lower bound for the weighted test)" if mdd == mdd else
+            f"{level_words(level, m)}; of the unweighted test: the weighted one may need a larger distance)" if mdd == mdd else
             f"{NO_TEST} at {models} at {level_words(level, m)}")
     return (f"{pair}: {SPACE_SAME} at this size: {size} ({stat}; {plain}; weighted median error "
             f"{t.median_a:.2f} and {t.median_b:.2f})")
