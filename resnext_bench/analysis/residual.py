@@ -13,8 +13,9 @@ from .runs import (configurations, depth_of, group_label, in_group, runs_of, set
                    varying_fields, with_field)
 from .stats import at_chance, contrast, difference, holm_adjust, stat_of
 from .study import Context, TableStudy
+from .claims import pts
 from .words import (CHANCE, NO_CLAIM, NO_TEST, SIGNIFICANT, contrast_detectable, declared_seeds, detectable, p_words,
-                    pts, sentence, summary_words)
+                    sentence, summary_words)
 
 
 def with_shortcut(cfg: tuple) -> tuple:

@@ -17,8 +17,9 @@ from .runs import (config_order, configurations, depth_of, group_label, in_group
 from .stats import ALPHA, ERR, Trend, at_chance, baseline_config, completed, difference, holm_adjust, stat_of, trend
 from .study import Context, FigureStudy, TableStudy
 from .table3_robust import CAVEAT, flops_words, robust_columns, robust_items
+from .claims import pts
 from .words import (NOT_SIGNIFICANT, NO_CLAIM, NO_TEST, bullets, chance_words, data_words, declared_seeds,
-                    falls_monotonically, listing, n_range, provenance_words, pts, sentence, summary_words, trend_words,
+                    falls_monotonically, listing, n_range, provenance_words, sentence, summary_words, trend_words,
                     verdict, yes_no)
 from ..units import plural
 from .style import (CI_WORDS, SEED, Plot, jittered, draw_chance, fit_limits, in_group_order, legend_below, near_chance, new_figure,

@@ -34,7 +34,7 @@ import pandas as pd
 
 from ..units import plural, si
 from .cells import ABSENT
-from .claims import DETECTABLE, detectable_words, level_words, p_is, seeds_claim
+from .claims import DETECTABLE, detectable_words, difference_claim, level_words, p_is, seeds_claim
 from .power import POWER, holm_level, mde, seeds_for_effect
 from .stats import CHANCE_MARGIN, Difference, Trend, chance_error, mixed_provenance, summarize
 
@@ -101,11 +101,6 @@ def listing(items, empty: str = "none") -> str:
     return ", ".join(items) if items else empty
 
 
-def pts(x: float) -> str:
-    """'+1.25', '-0.40'; never '-0.00'."""
-    return f"{round(x, 2) + 0.0:+.2f}"
-
-
 def is_zero(x: float) -> bool:
     """Zero up to floating-point noise (a difference of equal means computed in another order)."""
     return abs(x) < 1e-9
@@ -147,17 +142,12 @@ def contrast_detectable(d: Difference) -> str:
 
 
 def verdict(d: Difference, subject: str, reference: str, what: str = "error") -> str:
-    """One comparison in fixed words: the estimate and its 95% CI first, then lower/higher only when
-    `d.significant`, else the minimum detectable effect at the seeds used (claims.difference_claim).
-
-    `d` is subject - reference.
-    """
-    ci = f"95% CI {pts(d.ci_low)} to {pts(d.ci_high)}"
-    if d.significant and not is_zero(d.diff):
-        word = "lower" if d.diff < 0 else "higher"
-        return (f"{subject} has {abs(d.diff):.2f} points {word} {what} than {reference} "
-                f"(difference {pts(d.diff)}, {ci}; {p_words(d)}: {SIGNIFICANT})")
-    return f"{subject} minus {reference}: {pts(d.diff)} points ({ci}); {p_words(d)}: {detectable(d)}"
+    """One comparison in fixed words (claims.difference_claim): the estimate and its 95% CI first, then
+    lower/higher only when `d.significant`, else the minimum detectable effect at the seeds used and the
+    Holm level of `d`'s family. `d` is subject - reference."""
+    level = holm_level(d.family)
+    return difference_claim(subject, reference, d.diff, d.ci_low, d.ci_high, d.p, d.p_holm,
+                            mde(d.ns[0], d.ns[-1], d.spread, alpha=level), d.ns[0], d.ns[-1], level, d.family, what)
 
 
 def seeds_words(d: Difference, effect: float | None, whose: str) -> str:
