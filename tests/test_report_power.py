@@ -185,3 +185,32 @@ def test_table5_is_in_the_report_exactly_when_runs_have_evaluations(tmp_path):
     bare = tmp_path / "bare-out"
     text = write_report([_evaluated_sweep(tmp_path / "bare", False)], bare).read_text()
     assert "Table 5" not in text and not (bare / "table5.md").exists()
+
+
+@pytest.mark.parametrize("text, why", [("min_effect: big\n", "is not a number of points > 0"),
+                                       ("min_effect: [unclosed\n", "ablation file unreadable")])
+def test_a_bad_min_effect_in_the_sweeps_ablation_file_is_skipped_with_a_reason_and_declares_nothing(
+        tmp_path, text, why):
+    sweep = make_sweep(tmp_path, no_effect_errors())
+    (sweep / "ablation.yaml").write_text(text)
+    out = tmp_path / "out"
+    report = write_report([sweep], out).read_text()
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert any(why in reason for reason in skipped["reason"]), skipped
+    assert "min_effect" not in load_runs(out).columns
+    assert "seeds needed" not in report and "ablation.yaml" in report  # the header lists the skipped file
+
+
+def test_a_baseline_with_enough_seeds_gets_its_expected_best_of_k_with_a_band(tmp_path):
+    sweep = tmp_path / "sweep"
+    errors = [21.0, 19.5, 20.2, 22.4]
+    for seed, err in enumerate(errors):
+        make_run(sweep, f"r50-s{seed}", baseline="torchvision:resnet50", ablation="baselines", study=None,
+                 seed=seed, err=err)
+    text = write_report([sweep], tmp_path / "out").read_text()
+    section = text.split("## Baselines", 1)[1].split("\n## ", 1)[0]
+    assert "biased low" in section, "the selection-bias note stands beside the numbers"
+    curve = robust.expected_best_of_k(errors, [1, 2, 4])
+    for k, e in curve.items():
+        assert f"k={k} {e.value:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}]" in section, section
+    assert curve[4].value == pytest.approx(min(errors)) and curve[1].value == pytest.approx(np.mean(errors))

@@ -129,7 +129,7 @@ def baseline_config(frame: pd.DataFrame, variant: tuple | None = None) -> tuple[
 # Everything below is a pure function of the numbers it is given. scipy is imported inside the
 # functions that need it (~1 s to import). The readings (words.py) turn these results into fixed
 # sentences: a difference is called lower or higher only when `Difference.significant`, a trend only
-# when `Trend.significant`; otherwise it reads "within seed noise (p = ...)".
+# when `Trend.significant`; otherwise it reads "not significant; no trend is claimed".
 
 CONFIDENCE = 0.95  # level of every confidence interval
 CHANCE_MARGIN = 5.0  # points: a mean error this close to the chance level (or above it) is chance level
@@ -219,7 +219,7 @@ class Difference:
 
     @property
     def significant(self) -> bool:
-        """Beyond seed noise: (Holm-adjusted) p < ALPHA."""
+        """(Holm-adjusted) p < ALPHA."""
         return self.p_adjusted < ALPHA
 
 
