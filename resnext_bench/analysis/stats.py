@@ -16,8 +16,9 @@ For the report's words (the second half of this module; pure functions):
 - `holm`, `holm_adjust`, `compare_to_baseline`: Holm's step-down correction over the comparisons a
   table makes; "significant" means Holm-adjusted p < ALPHA (`Difference.significant`).
 - `trend`: Spearman's rho over runs (every seed a point, never over means alone) with its p.
-- `power.t_test_power`, `power.seeds_needed`: seeds per configuration for 80 % power at ALPHA two-sided,
-  exact noncentral-t power of the two-sample t-test (scipy.stats.nct), capped at MAX_SEEDS.
+- `power.mde` (what a comparison could detect) and `power.seeds_for_effect` (seeds for an effect
+  declared before the runs), both at the strictest Holm level of the comparison's family
+  (`Difference.family`, set by `holm_adjust`).
 - `chance_error`, `at_chance`: the error of guessing, 100 * (1 - 1/classes), and whether a mean
   error is within CHANCE_MARGIN points of it.
 """
@@ -207,7 +208,7 @@ class Difference:
     t: float
     p: float
     ns: tuple[int, ...]
-    spread: float  # pooled sample std of the samples (for `seeds_needed`)
+    spread: float  # pooled sample std of the samples (for `power.mde` and `power.seeds_for_effect`)
     p_holm: float | None = None
     confidence: float = CONFIDENCE
     family: int = 1  # comparisons in its Holm family (set by `holm_adjust`): power and MDE are at ALPHA / family
