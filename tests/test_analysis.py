@@ -447,7 +447,7 @@ def test_report_shows_tables_figures_readings_and_environment(report_dir):
     assert "broken/result.json" in text and "truncated" in text
     assert "torch: 2.14.1" in text and "device: cpu" in text
     assert "error falls monotonically with C: yes" in text  # 101-layer: 28.0 > 27.5 > 26.2
-    assert "Beyond seed noise vs C=1 (Welch, p < 0.05): 4x6d" in text
+    assert re.search(r"Significant vs C=1 \(Holm-adjusted Welch p < 0\.05 over the table's \d+ comparisons\): 4x6d", text)
     assert "torchvision:resnet50" in text
 
 

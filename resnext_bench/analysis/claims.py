@@ -34,8 +34,9 @@ def p_is(p: float | None, name: str = "p") -> str:
     return f"{name} {text[0]} {text[1:]}" if text.startswith("<") else f"{name} = {text}"
 
 
-def _pts(x: float) -> str:
-    return f"{x:+.2f}"
+def pts(x: float) -> str:
+    """'+1.25', '-0.40'; never '-0.00'."""
+    return f"{round(x, 2) + 0.0:+.2f}"
 
 
 def level_words(level: float, m: int) -> str:
@@ -48,8 +49,8 @@ def level_words(level: float, m: int) -> str:
 def interval_words(estimate: float, low: float, high: float, unit: str = " points") -> str:
     """'+0.42 points (95% CI -0.31 to +1.15)'; the interval is omitted when unknown."""
     if not (_finite(low) and _finite(high)):
-        return f"{_pts(estimate)}{unit} (no interval: fewer than 2 values on a side)"
-    return f"{_pts(estimate)}{unit} (95% CI {_pts(low)} to {_pts(high)})"
+        return f"{pts(estimate)}{unit} (no interval: fewer than 2 values on a side)"
+    return f"{pts(estimate)}{unit} (95% CI {pts(low)} to {pts(high)})"
 
 
 def detectable_words(mde: float, n_a: int, n_b: int, level: float, m: int, unit: str = " points") -> str:

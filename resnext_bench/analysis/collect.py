@@ -20,10 +20,13 @@ which the `device` column beside it makes plain.
 from __future__ import annotations
 
 import csv
+import math
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ..units import plural
 from .. import fsutil
@@ -138,6 +141,29 @@ def _curve_rows(sweep: str, run_id: str, metrics: list[dict], extra: set) -> lis
     return rows
 
 
+def declared_min_effect(sweep: Path, skipped: list) -> float | None:
+    """The `min_effect` the sweep's ablation file (its copy in the sweep) declares, or None.
+
+    A copy that does not parse, or a value that is not a number > 0, is listed in `skipped` and
+    declares nothing: the report then shows no seeds-needed for that sweep's runs.
+    """
+    path = Path(sweep) / sweep_layout.ABLATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        skipped.append((str(path), f"ablation file unreadable, min_effect ignored ({type(exc).__name__})"))
+        return None
+    value = data.get("min_effect") if isinstance(data, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        skipped.append((str(path), f"min_effect {value!r} is not a number of points > 0, ignored"))
+        return None
+    return float(value)
+
+
 def collect(sweeps: list[Path], out: Path, verbose: bool = True) -> CollectResult:
     """Gather every SWEEP/runs/*/ folder into out/runs.csv and out/curves.csv."""
     sweeps = [Path(s) for s in sweeps]
@@ -154,9 +180,12 @@ def collect(sweeps: list[Path], out: Path, verbose: bool = True) -> CollectResul
         # Thousands of runs on a shared file system take minutes: say how far along (not for a few).
         talk = verbose and len(run_dirs) >= LARGE_SWEEP
         listed = sweep_layout.entries(sweep)
+        declared = declared_min_effect(sweep, result.skipped)
         for run_dir in progress(run_dirs, len(run_dirs), f"collect {name}", lambda d: d.name) if talk else run_dirs:
             row, metrics = collect_run(run_dir, name, result.skipped)
-            result.runs.extend(sweep_rows(row, run_dir, sweep, listed))
+            # this sweep's rows (run id and sweep) carry the effect its ablation declared before the runs
+            result.runs.extend({**r, "min_effect": declared} if declared is not None else r
+                               for r in sweep_rows(row, run_dir, sweep, listed))
             curves.extend(_curve_rows(name, row["run_id"], metrics, extra))
     more = {k for row in result.runs for k in row} - set(RUN_COLUMNS)
     evaluated = runcolumns.evaluation_order(more)

@@ -11,7 +11,7 @@ import pandas as pd
 from .runs import configurations, group_label, in_group, runs_of, setting_label, sorted_groups, varying_fields
 from .stats import at_chance, baseline_config, completed, difference, holm_adjust
 from .study import Context, FigureStudy
-from .words import NO_CLAIM, NO_TEST, chance_words, seeds_words, sentence, summary_words, verdict
+from .words import NO_CLAIM, NO_TEST, chance_words, declared_seeds, sentence, summary_words, verdict
 from ..units import plural
 from .style import (Plot, draw_chance, fit_limits, in_group_order, legend_below, near_chance, new_figure, not_drawn,
                     setting_order, setting_palette, sns)
@@ -163,7 +163,7 @@ def read_curves(plot: Plot, ctx: Context) -> str:
             elif split == "train" and d.significant:
                 text += ", unlike the paper's Fig. 5"
             if not d.significant:
-                text += "; " + seeds_words(d)
+                text += declared_seeds(d, None, pd.concat([lo, hi]))
             words.append(text)
         tested = any(family.get((i, split)) is not None for split in ("train", "val"))
         parts.append("- " + head + ". " + ". ".join(w[0].upper() + w[1:] for w in words) + "."

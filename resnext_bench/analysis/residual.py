@@ -13,7 +13,9 @@ from .runs import (configurations, depth_of, group_label, in_group, runs_of, set
                    varying_fields, with_field)
 from .stats import at_chance, contrast, difference, holm_adjust, stat_of
 from .study import Context, TableStudy
-from .words import CHANCE, NOISE, NO_CLAIM, NO_TEST, SIGNIFICANT, p_words, pts, seeds_words, sentence, summary_words
+from .claims import pts
+from .words import (CHANCE, NO_CLAIM, NO_TEST, SIGNIFICANT, contrast_detectable, declared_seeds, detectable, p_words,
+                    sentence, summary_words)
 
 
 def with_shortcut(cfg: tuple) -> tuple:
@@ -101,7 +103,7 @@ def read_residual(table: Table, ctx: Context) -> str:
         if paper_gap is not None:
             words += f"; paper ({prow['paper_model'].iloc[0]}): gap {paper_gap:+.1f}"
         elif not same:
-            words += f"; the data differ from the paper's ({g[1]}): its gap is not set beside ours"
+            words += f"; the data differ from the paper's ({g[1]}): its gap is not compared with ours"
         diff = family.get(i)
         if any(s.n and at_chance(s.mean, g[1]) for s in (s_with, s_without)):
             words += f"; {CHANCE}: {NO_CLAIM}"
@@ -113,8 +115,8 @@ def read_residual(table: Table, ctx: Context) -> str:
                       f"{pts(diff.ci_low)} to {pts(diff.ci_high)}; {p_words(diff)}: {SIGNIFICANT})")
         else:
             words += (f"; without minus with: {pts(diff.diff)} points (95% CI {pts(diff.ci_low)} to "
-                      f"{pts(diff.ci_high)}), {NOISE} ({p_words(diff)}); "
-                      + (seeds_words(diff, paper_gap, "the paper's gap") if paper_gap is not None else seeds_words(diff)))
+                      f"{pts(diff.ci_high)}); {p_words(diff)}: {detectable(diff)}"
+                      + declared_seeds(diff, paper_gap, in_group(without, g), "the paper's gap"))
         parts.append("- " + sentence(words))
     # Does C>1 lose less than C=1? A contrast of the two gaps, Holm over the group's C>1 configurations.
     for g in sorted({r[0] for r in rows}, key=lambda k: sorted_groups(without).index(k)):
@@ -135,14 +137,15 @@ def read_residual(table: Table, ctx: Context) -> str:
             continue
         less = all(v.significant and v.diff < 0 for v in gaps.values())
         each = "; ".join(f"{setting_label(*cfg, shown[g])}: gap minus C=1's gap {pts(v.diff)} (95% CI "
-                         f"{pts(v.ci_low)} to {pts(v.ci_high)}, {p_words(v)})" for cfg, v in gaps.items())
+                         f"{pts(v.ci_low)} to {pts(v.ci_high)}, {p_words(v)}"
+                         + ("" if v.significant else f"; {contrast_detectable(v)}") + ")" for cfg, v in gaps.items())
         if less:
             tail = " as in the paper (3.9 vs 7.3 points)" if same else ""
             parts.append(f"- **{label}**: the ResNeXt configurations lose less without the shortcut than C=1{tail} "
                          f"({SIGNIFICANT}): {each}.")
         else:
-            parts.append(f"- **{label}**: the gap of the ResNeXt configurations against C=1's: not every one beyond "
-                         f"seed noise, so no difference is claimed, {NOISE} where not significant: {each}.")
+            parts.append(f"- **{label}**: the gap of the ResNeXt configurations against C=1's: not every one is "
+                         f"{SIGNIFICANT}, so {NO_CLAIM}: {each}.")
     return "\n".join(parts)
 
 

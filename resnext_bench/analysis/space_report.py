@@ -13,29 +13,34 @@ from .edf import BAND, BINS, COLUMN_WORDS, ERR, MIN_RUNS, PERMUTATIONS, RESAMPLE
 from .render import Table, to_csv, to_markdown
 from .space_plots import make_space_plots
 from .spaces import best_models, design_spaces, paper_points
+from .best_of_k import best_of_k_method, best_of_k_words
+from .power import KS_MDD_METHOD, POWER, holm_level, ks_mdd
 from .stats import ALPHA
 from .style import save_figure
-from .words import NO_CLAIM, NO_TEST, SIGNIFICANT, count_words, listing, p_is, reading, sentence
+from .claims import DETECTABLE, level_words, p_is
+from .words import NO_CLAIM, NO_TEST, SIGNIFICANT, count_words, listing, reading, sentence
 
 
 # The section reads the design-space statistics with fixed words: a space is called better
 # ("its EDF lies to the left") only when the KS test of the complexity-weighted EDFs is significant
 # (Holm-adjusted permutation p < ALPHA) and the direction is clear (spaces.KSTest.better); otherwise
-# "the error distributions of the spaces are not distinguishable (KS D = ..., p = ...)".
+# "the error distributions of the spaces are not distinguishable at this size: no KS distance larger than
+# X was detectable with n models (...)" (power.ks_mdd at the Holm level of the pairs).
 
 
 SPACE_BETTER = "its EDF lies to the left"
 
 
-SPACE_SAME = "the error distributions of the spaces are not distinguishable"
+SPACE_SAME = "the error distributions of the spaces are not distinguishable"  # always with the KS MDD
 
 
 SPACE_FIGURE_TITLES = {"fig_edf": "Design spaces: error EDFs", "fig_space_params": "Design spaces: error against "
                        "the sampled parameters", "fig_space_cost": "Design spaces: error against cost"}
 
 
-def ks_words(t) -> str:
-    """One pair of spaces (spaces.KSTest) in fixed words: better/worse only when significant and clear."""
+def ks_words(t, m: int = 1) -> str:
+    """One pair of spaces (spaces.KSTest) in fixed words: better/worse only when significant and clear; otherwise
+    the smallest KS distance the two spaces' model counts could detect at the Holm level of the m pairs."""
     holm_p = f", Holm {p_is(t.p_holm)}" if t.p_holm is not None else ""
     stat = f"KS D = {t.d:.2f}, permutation {p_is(t.p)}{holm_p}"
     plain = f"unweighted scipy ks_2samp: D = {t.d_unweighted:.2f}, {p_is(t.p_unweighted)}"
@@ -48,8 +53,14 @@ def ks_words(t) -> str:
     if t.significant:
         return (f"{pair}: the error distributions differ ({stat}) but the EDFs cross (weighted median error "
                 f"{t.median_a:.2f} and {t.median_b:.2f}), so no space is ranked and {NO_CLAIM} beyond that ({plain})")
-    return (f"{pair}: {SPACE_SAME} ({stat}; {plain}; weighted median error {t.median_a:.2f} and "
-            f"{t.median_b:.2f})")
+    level = holm_level(m)
+    models = f"{t.n_a} models" if t.n_a == t.n_b else f"{t.n_a} and {t.n_b} models"
+    mdd = ks_mdd(t.n_a, t.n_b, level)
+    size = (f"no KS distance larger than {mdd:.2f} {DETECTABLE} with {models} ({POWER:.0%} power, "
+            f"{level_words(level, m)}; of the unweighted test: the weighted one may need a larger distance)" if mdd == mdd else
+            f"{NO_TEST} at {models} at {level_words(level, m)}")
+    return (f"{pair}: {SPACE_SAME} at this size: {size} ({stat}; {plain}; weighted median error "
+            f"{t.median_a:.2f} and {t.median_b:.2f})")
 
 
 def normalisation_words(study) -> str:
@@ -138,9 +149,12 @@ def design_space_section(runs: pd.DataFrame, out: Path | None = None, reference:
              "above the other's where they differ most, its weighted median error is the smaller, and the other's EDF "
              f"nowhere lies above it beyond permutation noise, one-sided p >= {ALPHA}: EDFs that cross rank nothing); "
              f"otherwise nothing is ranked. A space needs {MIN_RUNS} completed runs to be tested or drawn. Bands: "
-             f"{BAND:.0%} pointwise bootstrap bands ({RESAMPLES} resamples of the space's models, seed {SEED})."]
+             f"{BAND:.0%} pointwise bootstrap bands ({RESAMPLES} resamples of the space's models, seed {SEED}). "
+             f"When a pair is not called different, the reading gives the {KS_MDD_METHOD}. Expected best-of-k: "
+             f"{best_of_k_method()}."]
     if not studies:
         return lines + ["", "No run of a design space has completed yet: nothing to compare."]
+    m = sum(len(s.tests) for s in studies)  # the Holm family: every pair of every group (spaces.design_spaces)
     table = _best_table(studies, reference)
     if out is not None:
         fsutil.write_text(Path(out) / "design_spaces.md", to_markdown(table))
@@ -157,9 +171,11 @@ def design_space_section(runs: pd.DataFrame, out: Path | None = None, reference:
         else:
             lines += ["", f"The data differ from the paper's ({study.dataset}, not ImageNet): the paper's hand-picked "
                           "models are not set beside the models found."]
-        items = [ks_words(t) for t in study.tests]
+        items = [ks_words(t, m) for t in study.tests]
         items += [f"{s}: {plural(st.n, 'completed run')}, fewer than {MIN_RUNS}: {NO_TEST}, {NO_CLAIM}"
                   for s, st in study.spaces.items() if not st.testable]
+        items += [best_of_k_words(s, study.frame.loc[study.frame["space"] == s, ERR])
+                  for s, st in study.spaces.items() if st.testable]
         if len(study.spaces) < 2:
             items.append(f"Only one space ({listing(study.spaces)}) has completed runs in this group: nothing to "
                          f"compare, {NO_CLAIM}")

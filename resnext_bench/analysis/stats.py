@@ -16,8 +16,9 @@ For the report's words (the second half of this module; pure functions):
 - `holm`, `holm_adjust`, `compare_to_baseline`: Holm's step-down correction over the comparisons a
   table makes; "significant" means Holm-adjusted p < ALPHA (`Difference.significant`).
 - `trend`: Spearman's rho over runs (every seed a point, never over means alone) with its p.
-- `power.t_test_power`, `power.seeds_needed`: seeds per configuration for 80 % power at ALPHA two-sided,
-  exact noncentral-t power of the two-sample t-test (scipy.stats.nct), capped at MAX_SEEDS.
+- `power.mde` (what a comparison could detect) and `power.seeds_for_effect` (seeds for an effect
+  declared before the runs), both at the strictest Holm level of the comparison's family
+  (`Difference.family`, set by `holm_adjust`).
 - `chance_error`, `at_chance`: the error of guessing, 100 * (1 - 1/classes), and whether a mean
   error is within CHANCE_MARGIN points of it.
 """
@@ -129,7 +130,7 @@ def baseline_config(frame: pd.DataFrame, variant: tuple | None = None) -> tuple[
 # Everything below is a pure function of the numbers it is given. scipy is imported inside the
 # functions that need it (~1 s to import). The readings (words.py) turn these results into fixed
 # sentences: a difference is called lower or higher only when `Difference.significant`, a trend only
-# when `Trend.significant`; otherwise it reads "within seed noise (p = ...)".
+# when `Trend.significant`; otherwise it reads "not significant; no trend is claimed".
 
 CONFIDENCE = 0.95  # level of every confidence interval
 CHANCE_MARGIN = 5.0  # points: a mean error this close to the chance level (or above it) is chance level
@@ -207,9 +208,10 @@ class Difference:
     t: float
     p: float
     ns: tuple[int, ...]
-    spread: float  # pooled sample std of the samples (for `seeds_needed`)
+    spread: float  # pooled sample std of the samples (for `power.mde` and `power.seeds_for_effect`)
     p_holm: float | None = None
     confidence: float = CONFIDENCE
+    family: int = 1  # comparisons in its Holm family (set by `holm_adjust`): power and MDE are at ALPHA / family
 
     @property
     def p_adjusted(self) -> float:
@@ -218,7 +220,7 @@ class Difference:
 
     @property
     def significant(self) -> bool:
-        """Beyond seed noise: (Holm-adjusted) p < ALPHA."""
+        """(Holm-adjusted) p < ALPHA."""
         return self.p_adjusted < ALPHA
 
 
@@ -287,7 +289,7 @@ def holm_adjust(diffs: dict) -> dict:
     adjusted = holm([diffs[k].p for k in keys])
     out = dict(diffs)
     for k, p in zip(keys, adjusted):
-        out[k] = replace(diffs[k], p_holm=p)
+        out[k] = replace(diffs[k], p_holm=p, family=len(keys))
     return out
 
 

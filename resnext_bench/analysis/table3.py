@@ -14,10 +14,13 @@ from .render import Table
 from .rows import STAT_NOTE, WELCH_NOTE, diff_notes, diff_of, table_row, tidy_frame
 from .runs import (config_order, configurations, depth_of, group_label, in_group, model_words, runs_of, setting_label,
                    sorted_groups, varying_fields, with_variant)
-from .stats import ERR, Trend, at_chance, baseline_config, completed, difference, holm_adjust, stat_of, trend
+from .stats import ALPHA, ERR, Trend, at_chance, baseline_config, completed, difference, holm_adjust, stat_of, trend
 from .study import Context, FigureStudy, TableStudy
-from .words import (NOISE, NO_CLAIM, NO_TEST, bullets, chance_words, data_words, falls_monotonically, listing, n_range,
-                    provenance_words, pts, seeds_words, sentence, summary_words, trend_words, verdict, yes_no)
+from .table3_robust import CAVEAT, flops_words, robust_columns, robust_items
+from .claims import pts
+from .words import (NOT_SIGNIFICANT, NO_CLAIM, NO_TEST, bullets, chance_words, data_words, declared_seeds,
+                    falls_monotonically, listing, n_range, provenance_words, sentence, summary_words, trend_words,
+                    verdict, yes_no)
 from ..units import plural
 from .style import (CI_WORDS, SEED, Plot, jittered, draw_chance, fit_limits, in_group_order, legend_below, near_chance, new_figure,
                     not_drawn, setting_order, setting_palette, sns, t_ci95)
@@ -79,8 +82,10 @@ def build_table3(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
                 row.append(fmt_welch(p, (c, d, v) == base, p_holm) if s is not None and s.planned else ABSENT)
             # The CSV holds the number on every row; `same_data` says whether it compares like with like
             # (on other data it is a difference of level that the paper's numbers cannot judge).
+            base_stat = stat_of(runs_of(frame, *base)) if base else None
             records.append(table_row("table3", g, c, d, s, pval, diff_of(s, pval, True), p, p_holm=p_holm,
-                                   paper_depth=pdepth, baseline=(c, d, v) == base, setting=label, same_data=same))
+                                   paper_depth=pdepth, baseline=(c, d, v) == base, setting=label, same_data=same,
+                                   **robust_columns(s, base_stat, (c, d, v) == base)))
         table_rows.append(row)
     depths = sorted({(depth_of(g[0]), nearest_depth(depth_of(g[0]), paper["depth"])) for g in groups},
                     key=lambda x: (x[0] or 0, x[1]))
@@ -91,6 +96,8 @@ def build_table3(runs: pd.DataFrame, reference: dict[str, pd.DataFrame]) -> Tabl
     notes += diff_notes([(g[1], same_data[g]) for g in groups], "imagenet")
     if any(welch_cols.values()):
         notes.append(WELCH_NOTE)
+    notes.append("table3.csv also holds each configuration's interquartile mean and its probability of lower error "
+                 f"than C=1 with bootstrap 95% intervals, {CAVEAT}.")
     return Table("table3", "Table 3: cardinality vs width at equal complexity (top-1 error, %)",
                  columns, table_rows, spans, notes, tidy_frame(records), n_label=3)
 
@@ -196,7 +203,7 @@ def _read_sweep(sw: _Sweep, diffs: dict, m: int) -> str:
         return f"- **{sw.label}**: no completed run."
     head = (f"**{sw.label}**: seeds per configuration: {n_range(sw.stats[c].n for c in done)}. "
             + data_words(sw.dataset, sw.same_data, sw.key[2], sw.key[3])
-            + provenance_words(completed(sw.frame)))
+            + provenance_words(completed(sw.frame)) + flops_words(sw.frame))
     items = []
     if sw.chance:
         means = [sw.stats[c].mean for c in done if sw.setting(c) in sw.chance]
@@ -224,8 +231,7 @@ def _read_sweep(sw: _Sweep, diffs: dict, m: int) -> str:
             if effect is not None:
                 words += f"; the paper's difference to C=1: {pts(effect)}"
             if not d.significant:
-                words += ("; " + seeds_words(d, effect, "the paper's difference") if effect is not None
-                          else "; " + seeds_words(d))
+                words += declared_seeds(d, effect, sw.frame)
         elif cfg != sw.base and sw.base is not None and s.n < 2 and sw.stats[sw.base].n >= 2:
             words += f"; fewer than 2 seeds: {NO_TEST}"
         items.append(sentence(words))
@@ -240,8 +246,10 @@ def _read_sweep(sw: _Sweep, diffs: dict, m: int) -> str:
     if diffs:
         sig = [sw.setting(c) for c, d in diffs.items() if d is not None and d.significant]
         ns = [sw.setting(c) for c, d in diffs.items() if d is not None and not d.significant]
-        items.append(f"Beyond seed noise vs C=1 (Welch, p < 0.05): {listing(sig)}; {NOISE}: {listing(ns)} "
-                     f"(p Holm-adjusted over the table's {plural(m, 'comparison')}).")
+        items.append(f"Significant vs C=1 (Holm-adjusted Welch p < {ALPHA:g} over the table's "
+                     f"{plural(m, 'comparison')}): {listing(sig)}; {NOT_SIGNIFICANT} (each with its detectable "
+                     f"difference above): {listing(ns)}.")
+    items += robust_items(sw)
     if sw.same_data:
         gaps = [sw.stats[c].mean - sw.paper[c] for c in done if sw.paper.get(c) is not None]
         if gaps:
@@ -345,8 +353,9 @@ def plot_cardinality(runs: pd.DataFrame, reference: dict | None = None) -> Plot:
                "configurations); dots spread sideways by a seeded jitter; "
                "no interval with one seed. Right: the paper's Table 3 (ImageNet), its own panel. "
                + ("All panels share one y-axis (the same data). " if same else
-                  f"Every panel's y-axis spans the same {height:.1f} points, so slopes compare across panels; "
-                  "the levels do not (different data). ")
+                  f"Every panel's y-axis spans the same {height:.1f} points, so a slope reads at the same scale in "
+                  "every panel; the panels are different data, so neither their slopes nor their levels are "
+                  "compared across panels. ")
                + (("Dotted: chance (" + "; ".join(chances) + ").") if chances else ""))
     fig.suptitle("Top-1 error against cardinality at equal complexity (cf. paper Table 3)", fontsize="medium")
     data = pd.concat([ours, paper], ignore_index=True)

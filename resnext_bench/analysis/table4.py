@@ -13,7 +13,7 @@ from .rows import STAT_NOTE, diff_notes, diff_of, nan_if_none, table_row, tidy_f
 from .runs import complexity_of, config_order, data_label, depth_of, runs_of, setting_label, varying_fields
 from .stats import at_chance, completed, difference, holm_adjust, stat_of
 from .study import Context, TableStudy
-from .words import (NO_CLAIM, NO_TEST, bullets, chance_words, data_words, provenance_words, seeds_words, sentence,
+from .words import (NO_CLAIM, NO_TEST, bullets, chance_words, data_words, provenance_words, declared_seeds, sentence,
                     summary_words, verdict)
 from ..units import plural
 
@@ -129,7 +129,7 @@ def read_table4(table: Table, ctx: Context) -> str:
         else:
             d = family[i]
             words = verdict(d, name(ranked[0]), f"the next, {name(ranked[1])}", "top-1 error")
-            words += "" if d.significant else "; " + seeds_words(d)
+            words += "" if d.significant else declared_seeds(d, None, frame)
             items.append(sentence(words + f" (Holm over the table's {plural(len(family), 'comparison')})"))
         if same:
             diffs = data[(data["group"] == label)]["diff"].dropna() if "diff" in data else []

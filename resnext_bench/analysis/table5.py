@@ -8,25 +8,29 @@ runs of one configuration, data and recipe; a run id counts once) at one view: m
 crop with the usual resize; the difference is given only on the paper's data (imagenet).
 
 The reading compares two views of one model run by run (the same weights seen at two crops): the
-mean paired difference with a paired t-test (scipy.stats.ttest_rel), called lower or higher only
-when p < ALPHA; with fewer than 2 runs evaluated at both, no test is possible and nothing is claimed.
+mean paired difference with a paired t-test (scipy.stats.ttest_rel), Holm over the table's paired
+tests, called lower or higher only when the Holm-adjusted p < ALPHA, otherwise with the smallest
+paired difference it could have detected; with fewer than 2 runs evaluated at both, no test is
+possible and nothing is claimed.
 """
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import pandas as pd
 
-from .. import fsutil
 from ..record.runcolumns import EVAL_PREFIX, evaluation_order
 from .cells import ABSENT, fmt_diff, fmt_num, fmt_stat
 from .paper import REFERENCE_DIR, load_reference
-from .render import FORMATS, RENDERERS, Table, to_markdown, with_counts
+from .claims import DETECTABLE, level_words, p_is
+from .power import POWER, holm_level
+from .render import Table, with_counts
 from .runs import data_label, depth_of, setting_label, varying_fields
-from .stats import ALPHA, Stat, one_run_per_seed, stat_of
+from .stats import ALPHA, Stat, holm, one_run_per_seed, stat_of
+from .study import Context, TableStudy
+from .words import NO_CLAIM, NO_TEST, SIGNIFICANT
 
 NAME = "table5"
 TITLE = "Table 5: test error at several test crops (top-1 / top-5, %)"
@@ -141,69 +145,75 @@ def _nan(value) -> float:
 
 def paired(frame: pd.DataFrame, a: str, b: str) -> tuple[int, float, Optional[float]]:
     """(runs evaluated at both views, mean top-1 difference a - b, paired t-test p or None with n < 2)."""
-    frame = one_run_per_seed(frame)
-    x = pd.to_numeric(frame[f"{EVAL_PREFIX}err1_{a}"], errors="coerce")
-    y = pd.to_numeric(frame[f"{EVAL_PREFIX}err1_{b}"], errors="coerce")
-    both = x.notna() & y.notna()
-    diffs = (x[both] - y[both]).to_numpy(dtype=float)
+    diffs = _paired_diffs(frame, a, b)
     if len(diffs) < 2:
         return len(diffs), float(np.mean(diffs)) if len(diffs) else math.nan, None
     if np.all(diffs == diffs[0]):  # no spread: the views differ exactly when the difference is not zero
         return len(diffs), float(diffs[0]), 0.0 if diffs[0] else 1.0
-    from scipy.stats import ttest_rel
+    from scipy.stats import ttest_1samp  # the paired t-test is the one-sample test of the differences
 
-    return len(diffs), float(np.mean(diffs)), float(ttest_rel(x[both], y[both]).pvalue)
+    return len(diffs), float(np.mean(diffs)), float(ttest_1samp(diffs, 0.0).pvalue)
 
 
-def read_table5(runs: pd.DataFrame) -> str:
-    """Per model: each larger crop against the smallest, run by run (the module docstring's rule)."""
+def paired_detectable(diffs: np.ndarray, level: float, m: int) -> str:
+    """The smallest mean paired difference the paired t-test detects with 80% power at `level`:
+    (t_{1-level/2} + t_{power}) * sd / sqrt(n) on n - 1 df (the t approximation)."""
+    from scipy import stats  # ~1 s to import: only when a power is due
+
+    n = len(diffs)
+    sd = float(np.std(diffs, ddof=1))
+    size = (stats.t.ppf(1 - level / 2, n - 1) + stats.t.ppf(POWER, n - 1)) * sd / math.sqrt(n)
+    return (f"no difference larger than {size:.2f} points {DETECTABLE} over {n} paired runs "
+            f"({POWER:.0%} power, {level_words(level, m)}, t approximation)")
+
+
+def _paired_diffs(frame: pd.DataFrame, a: str, b: str) -> np.ndarray:
+    frame = one_run_per_seed(frame)
+    x = pd.to_numeric(frame[f"{EVAL_PREFIX}err1_{a}"], errors="coerce")
+    y = pd.to_numeric(frame[f"{EVAL_PREFIX}err1_{b}"], errors="coerce")
+    both = x.notna() & y.notna()
+    return (x[both] - y[both]).to_numpy(dtype=float)
+
+
+def read_table5(table: Table, ctx: Context) -> str:
+    """Per model: each larger crop against the smallest, run by run, Holm over the table's paired tests."""
+    runs = ctx.runs
     shown_views = views(runs)
-    items = []
     by_model = models(runs[runs["status"] == "completed"])
     shown = varying_fields(k[-1] for k in by_model)
+    lines, tests = [], []  # lines: text, or an index into tests
     for key, frame in by_model.items():
         mine = [v for v in shown_views if pd.to_numeric(frame[f"{EVAL_PREFIX}err1_{v}"], errors="coerce").notna().any()]
         name = f"{_model_name(key, shown)} ({data_label(*key[2:5])})"
         if len(mine) < 2:
-            items.append(f"- {name}: evaluated at one view ({mine[0] if mine else 'none'}); nothing to compare, "
-                         "nothing is claimed.")
+            lines.append(f"- {name}: evaluated at one view ({mine[0] if mine else 'none'}); nothing to compare, "
+                         f"{NO_CLAIM}.")
             continue
-        base = mine[0]
         for view in mine[1:]:
-            n, mean, p = paired(frame, view, base)
+            n, mean, p = paired(frame, view, mine[0])
             if p is None:
-                items.append(f"- {name}: {view} vs {base}: {n} run(s) evaluated at both; no test is possible, "
-                             "nothing is claimed.")
-            elif p < ALPHA:
-                word = "lower" if mean < 0 else "higher"
-                items.append(f"- {name}: top-1 error at {view} is {word} than at {base} by {abs(mean):.2f} points "
-                             f"(paired over {n} runs, paired t-test p = {p:.3g}).")
+                lines.append(f"- {name}: {view} vs {mine[0]}: {n} run(s) evaluated at both; {NO_TEST}, {NO_CLAIM}.")
             else:
-                items.append(f"- {name}: {view} vs {base}: {mean:+.2f} points, within seed noise "
-                             f"(paired over {n} runs, paired t-test p = {p:.3g}); nothing is claimed.")
-    return "\n".join(items)
+                lines.append(len(tests))
+                tests.append((name, view, mine[0], n, mean, p, _paired_diffs(frame, view, mine[0])))
+    m = len(tests)
+    adjusted = holm([t[5] for t in tests])
+    out = []
+    for line in lines:
+        if isinstance(line, str):
+            out.append(line)
+            continue
+        name, view, base, n, mean, p, diffs = tests[line]
+        p_holm = adjusted[line]
+        ps = p_is(p, "paired t-test p") + (f", {p_is(p_holm, 'Holm p')}" if m > 1 else "")
+        if p_holm < ALPHA and mean != 0:
+            word = "lower" if mean < 0 else "higher"
+            out.append(f"- {name}: top-1 error at {view} is {word} than at {base} by {abs(mean):.2f} points "
+                       f"(paired over {n} runs, {ps}: {SIGNIFICANT}).")
+        else:
+            out.append(f"- {name}: {view} minus {base}: {mean:+.2f} points (paired over {n} runs, {ps}); "
+                       f"{paired_detectable(diffs, holm_level(m), m)}.")
+    return "\n".join(out)
 
 
-def write_table5(results_dir: Path, runs: pd.DataFrame, formats=FORMATS,
-                 reference: Optional[dict] = None) -> list[Path]:
-    """Write table5.md/.tex/.csv into results_dir when a run was evaluated; the paths written."""
-    table = build_table5(runs, reference)
-    if table is None:
-        return []
-    paths = []
-    for fmt in (formats,) if isinstance(formats, str) else formats:
-        ext, render = RENDERERS[fmt]
-        path = Path(results_dir) / f"{NAME}.{ext}"
-        fsutil.write_text(path, render(table))
-        paths.append(path)
-    return paths
-
-
-def table5_section(runs: pd.DataFrame, reference: Optional[dict] = None) -> list[str]:
-    """The report's Table 5 block (heading, table, files, reading) as lines; [] when no run was evaluated."""
-    table = build_table5(runs, reference)
-    if table is None:
-        return []
-    return ["", f"### {table.title}", "", to_markdown(table).split("\n", 2)[2].rstrip(), "",
-            f"Files: [{NAME}.md]({NAME}.md), [{NAME}.tex]({NAME}.tex), [{NAME}.csv]({NAME}.csv)", "",
-            "**Reading.**", "", read_table5(runs)]
+TABLE = TableStudy(NAME, build_table5, read_table5)

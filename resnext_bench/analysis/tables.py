@@ -1,6 +1,6 @@
 """The paper's tables from runs.csv, our numbers beside the paper's.
 
-Five tables (`studies.TABLES`; one module each), each built from the runs that feed it (`paper.table_of`: the run's declared study,
+Six tables (`studies.TABLES`; one module each), each built from the runs that feed it (`paper.table_of`: the run's declared study,
 never the ablation's name) and written by `write_tables` in markdown, LaTeX and CSV (`render`).
 Headers say each thing once: a column group ("ours", "paper", a Table 3 group's label) spans its
 columns, whose leaf names say only what differs ("ours", "paper", "diff", "vs C=1"); a column
@@ -11,6 +11,8 @@ blank in every row (a diff column when no run is on the paper's data) is not dis
   recipe, epochs) group, each configuration tested against the group's C=1 (`stats.welch`);
 - table4: the models of about twice the complexity, top-1 and top-5, one section per data and
   recipe (depths mixed, as in the paper);
+- table5: test error at several test crops, from the runs' evaluations (`evaluate`); absent when
+  no run was evaluated;
 - residual: the runs without the shortcut (study residual, or an older run with shortcut false),
   each beside every run of the same configuration, data and recipe that keeps the shortcut,
   whatever its study;

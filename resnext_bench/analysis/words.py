@@ -7,14 +7,16 @@ from the results of `stats` (see the report's "How the readings are computed" se
 - each comparison with the C=1 configuration of the same group: the difference with its 95 % CI
   (Welch–Satterthwaite df), Welch's p and Holm's adjusted p over the comparisons of the table. A
   difference is called lower or higher only when its Holm-adjusted p < 0.05; otherwise it reads
-  "within seed noise (Welch p = …, Holm p = …)", followed by the seeds per configuration that
-  would detect the paper's effect (same data) or the observed difference (other data) at 80 %
-  power ("seeds needed …");
+  "no difference larger than X points was detectable at n seeds (80% power, Holm level ...)"
+  (power.mde at the strictest Holm level of the family), followed, only for an effect declared
+  before the runs (the paper's difference on the paper's data, or the ablation's min_effect), by
+  the seeds per configuration that would detect it at that level ("seeds needed …");
 - "error falls as C grows" and "the paper's ordering is reproduced" only when the trend test
   (Spearman's rho between C and error over all runs, every seed a point) is significant and in the
-  paper's direction; otherwise "within seed noise; no trend is claimed";
-- the paper's numbers appear beside ours only when our data are the paper's (paper.PAPER_DATA);
-  otherwise the reading says the data differ and compares the direction of the trend only;
+  paper's direction; otherwise "not significant; no trend is claimed";
+- differences to the paper's numbers are computed only when our data are the paper's
+  (paper.PAPER_DATA); otherwise the reading says the data differ and compares the direction of the
+  trend only;
 - fewer than 2 seeds per configuration: "no test is possible", and nothing is claimed;
 - a configuration whose mean error is within stats.CHANCE_MARGIN points of guessing is "at chance
   level", and nothing in its group is ranked or tested.
@@ -32,13 +34,13 @@ import pandas as pd
 
 from ..units import plural, si
 from .cells import ABSENT
-from .power import MAX_SEEDS, POWER, seeds_needed
-from .stats import (CHANCE_MARGIN, Difference, Trend, chance_error, fmt_p, mixed_provenance,
-                    summarize)
+from .claims import DETECTABLE, detectable_words, difference_claim, level_words, p_is, seeds_claim
+from .power import POWER, holm_level, mde, seeds_for_effect
+from .stats import CHANCE_MARGIN, Difference, Trend, chance_error, mixed_provenance, summarize
 
 
 # Fixed phrases of the readings (tests look for them).
-NOISE = "within seed noise"
+NOT_SIGNIFICANT = "not significant"
 
 
 NO_TEST = "no test is possible"
@@ -99,11 +101,6 @@ def listing(items, empty: str = "none") -> str:
     return ", ".join(items) if items else empty
 
 
-def pts(x: float) -> str:
-    """'+1.25', '-0.40'; never '-0.00'."""
-    return f"{round(x, 2) + 0.0:+.2f}"
-
-
 def is_zero(x: float) -> bool:
     """Zero up to floating-point noise (a difference of equal means computed in another order)."""
     return abs(x) < 1e-9
@@ -119,45 +116,67 @@ def summary_words(sample) -> str:
     return f"{s.mean:.2f} ± {s.std:.2f} (n = {s.n}; 95% CI {s.ci_low:.2f} to {s.ci_high:.2f})"
 
 
-def p_is(p: float | None) -> str:
-    """'p = 0.012', 'p < 0.001'."""
-    text = fmt_p(p)
-    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
-
-
 def p_words(d: Difference) -> str:
     """'Welch p = 0.012, Holm p = 0.036' (the Holm part only when adjusted)."""
-    holm = f", Holm {p_is(d.p_holm)}" if d.p_holm is not None else ""
-    return f"Welch {p_is(d.p)}{holm}"
+    holm = f", {p_is(d.p_holm, 'Holm p')}" if d.p_holm is not None else ""
+    return f"{p_is(d.p, 'Welch p')}{holm}"
+
+
+def detectable(d: Difference) -> str:
+    """'no difference larger than 1.40 points was detectable at 6 seeds (80% power, Holm level ...)'.
+
+    The MDE of the Welch test at the seeds `d` compared, at the strictest Holm level of its family."""
+    level = holm_level(d.family)
+    return detectable_words(mde(d.ns[0], d.ns[-1], d.spread, alpha=level), d.ns[0], d.ns[-1], level, d.family)
+
+
+def contrast_detectable(d: Difference) -> str:
+    """The detectable size of a contrast of several means (a difference of gaps): (t_{1-a/2} + t_{power}) * se on
+    its Welch df at the Holm level of its family (the normal-theory approximation; power.mde covers two means)."""
+    from scipy import stats  # ~1 s to import: only when a power is due
+
+    level = holm_level(d.family)
+    size = (stats.t.ppf(1 - level / 2, d.df) + stats.t.ppf(POWER, d.df)) * d.se
+    return (f"no difference larger than {size:.2f} points {DETECTABLE} at {n_range(d.ns)} seeds "
+            f"({POWER:.0%} power, {level_words(level, d.family)}, t approximation)")
 
 
 def verdict(d: Difference, subject: str, reference: str, what: str = "error") -> str:
-    """One comparison in fixed words: lower/higher only when `d.significant`, else within seed noise.
-
-    `d` is subject - reference.
-    """
-    ci = f"95% CI {pts(d.ci_low)} to {pts(d.ci_high)}"
-    if d.significant and not is_zero(d.diff):
-        word = "lower" if d.diff < 0 else "higher"
-        return (f"{subject} has {abs(d.diff):.2f} points {word} {what} than {reference} "
-                f"(difference {pts(d.diff)}, {ci}; {p_words(d)}: {SIGNIFICANT})")
-    return f"{subject} minus {reference}: {pts(d.diff)} points ({ci}), {NOISE} ({p_words(d)})"
+    """One comparison in fixed words (claims.difference_claim): the estimate and its 95% CI first, then
+    lower/higher only when `d.significant`, else the minimum detectable effect at the seeds used and the
+    Holm level of `d`'s family. `d` is subject - reference."""
+    level = holm_level(d.family)
+    return difference_claim(subject, reference, d.diff, d.ci_low, d.ci_high, d.p, d.p_holm,
+                            mde(d.ns[0], d.ns[-1], d.spread, alpha=level), d.ns[0], d.ns[-1], level, d.family, what)
 
 
-def seeds_words(d: Difference, effect: float | None = None, whose: str = "the observed difference") -> str:
-    """'seeds needed to detect the observed difference (1.00 points) at 80% power: 24 per configuration'."""
-    effect = d.diff if effect is None else effect
-    if isinstance(effect, float) and math.isnan(effect):
-        return f"{SEEDS}: unknown ({whose} is unknown)"
+def seeds_words(d: Difference, effect: float | None, whose: str) -> str:
+    """Seeds per configuration to detect an effect DECLARED before the runs (the paper's difference,
+    the ablation's min_effect) at 80% power and the Holm level of `d`'s family; '' when none was declared."""
+    if effect is None or (isinstance(effect, float) and math.isnan(effect)):
+        return ""
     if is_zero(effect):
         return f"{SEEDS}: no number of seeds detects a difference of 0 ({whose} is 0.00 points)"
-    n = seeds_needed(effect, d.spread)
-    head = f"{SEEDS} to detect {whose} ({abs(effect):.2f} points) at {POWER:.0%} power"
-    if isinstance(n, float) and math.isnan(n):
-        return f"{head}: unknown (no spread known)"
-    if n == math.inf:
-        return f"{head}: more than {MAX_SEEDS} per configuration (spread {d.spread:.2f})"
-    return f"{head}: {n} per configuration (spread {d.spread:.2f})"
+    n = seeds_for_effect(effect, d.spread, m=d.family)
+    return seeds_claim(effect, whose, n, d.spread, holm_level(d.family), d.family)
+
+
+def declared_effect(frame: pd.DataFrame) -> float | None:
+    """The ablation's `min_effect` its runs carry (runs.csv's column, from the sweep's ablation file), or None."""
+    if frame is None or "min_effect" not in frame:
+        return None
+    values = pd.to_numeric(frame["min_effect"], errors="coerce").dropna().unique()
+    return float(min(values)) if len(values) else None  # two sweeps declaring two sizes: the stricter
+
+
+def declared_seeds(d: Difference, paper_effect: float | None, frame: pd.DataFrame | None = None,
+                   paper_words: str = "the paper's difference") -> str:
+    """'; seeds needed ...' for the paper's effect (same data) or else the ablation's min_effect; '' for none."""
+    if paper_effect is not None:
+        words = seeds_words(d, paper_effect, paper_words)
+    else:
+        words = seeds_words(d, declared_effect(frame), "the declared min_effect")
+    return f"; {words}" if words else ""
 
 
 def trend_words(t: Trend | None, x_name: str = "C", y_name: str = "error", paper_direction: str | None = "falls",
@@ -165,9 +184,10 @@ def trend_words(t: Trend | None, x_name: str = "C", y_name: str = "error", paper
     """The trend test in fixed words; a direction only when significant."""
     if t is None:
         return f"Trend of {y_name} with {x_name}: {NO_TEST} (too few runs or {x_name} values with 2 or more seeds)"
-    head = f"Trend (Spearman's rho between {x_name} and {y_name} over all {t.n} runs): rho = {t.rho:+.2f}, {p_is(t.p)}"
+    head = (f"Trend (Spearman's rho between {x_name} and {y_name} over all {t.n} runs): rho = {t.rho:+.2f}, "
+            f"{p_is(t.p)}")
     if not t.significant:
-        return f"{head}: {NOISE}; no trend is claimed"
+        return f"{head}: {NOT_SIGNIFICANT}; no trend is claimed"
     word = "falls" if t.rho < 0 else "rises"
     text = f"{head}: {y_name} {word} as {x_name} {'grow' if x_name.endswith('s') else 'grows'} ({SIGNIFICANT})"
     if paper_direction is not None:
@@ -201,14 +221,15 @@ def chance_words(settings: list[str], means: list[float], dataset) -> str:
     span = f"{min(means):.2f}" if len(means) == 1 or min(means) == max(means) else f"{min(means):.2f}–{max(means):.2f}"
     return (f"{listing(settings)} {CHANCE}: mean error {span}, against {chance:.1f}% for guessing among "
             f"{classes} classes (within {CHANCE_MARGIN:.0f} points counts as chance): the models learned nothing "
-            f"measurable, so nothing is ranked and no difference is tested")
+            f"measurable, so nothing is ranked or tested")
 
 
 def data_words(dataset, same: bool, recipe=None, epochs=None, paper_recipe: str = "paper-imagenet",
                 paper_data: str = "ImageNet") -> str:
     if not same:
-        return (f"The data differ from the paper's ({dataset}, not {paper_data}): the paper's numbers are not set "
-                f"beside ours; only the direction of its trend is compared.")
+        return (f"The data differ from the paper's ({dataset}, not {paper_data}): the paper's numbers stand in the "
+                f"table for reference only, ours are not compared with them, and only the direction of its trend "
+                f"is compared.")
     words = f"{dataset}, the paper's data: the paper's numbers are set beside ours."
     if recipe is not None and recipe != paper_recipe:
         words += (f" The recipe is not the paper's ({recipe}, {epochs} epochs): levels need not match the paper's.")
