@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from support.report import readings, sentences
-from support.sweeps import make_run
+from support.sweeps import add_evaluations, make_run
 
 from resnext_bench.analysis import power, robust
 from resnext_bench.analysis.report import write_report
@@ -20,7 +20,6 @@ from resnext_bench.analysis.space_report import SPACE_SAME, design_space_section
 from resnext_bench.analysis.stats import difference
 from resnext_bench.analysis.runs import load_runs, prepare_runs
 from resnext_bench.analysis.collect import RUN_COLUMNS
-from resnext_bench.record import evaluations
 
 CONFIGS = {1: 16, 2: 10, 4: 6, 8: 4}  # C -> d of a 50-layer equal-complexity sweep
 SEEDS = 5
@@ -158,9 +157,7 @@ def test_table3_gives_iqm_and_probability_of_improvement_with_bootstrap_interval
 # ---------------------------------------------------------------- Table 5 when the runs were evaluated
 
 def _evaluate(run_dir: Path, crop: int, err: float) -> None:
-    evaluations.record_evaluation(run_dir, evaluations.Evaluation(
-        crop=crop, resize=evaluations.default_resize(crop), split="val", top1_err=err, top5_err=err / 4,
-        images=100, checkpoint_epoch=3, run_id=run_dir.name))
+    add_evaluations(run_dir, {crop: err})
 
 
 def _evaluated_sweep(root: Path, evaluated: bool) -> Path:

@@ -63,7 +63,7 @@ def test_a_second_ablation_trains_only_what_the_first_did_not(tmp_path, capsys):
     assert "3 runs, 1 to submit, 2 skipped" in dry
     for rid in shared:
         assert f"completed; reused from {(tmp_path / 'sa').resolve()}" in dry.split(rid)[1].splitlines()[0]
-    assert "for 1 run at" in dry  # the estimate counts only what will train
+    assert "hours for 1 run\n" in dry  # the estimate counts only what will train
     assert launch_debug(b, tmp_path / "sb") == 0
     out = capsys.readouterr()
     assert "1 run submitted, 2 skipped (2 reused from other sweeps)" in out.out

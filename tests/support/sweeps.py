@@ -83,3 +83,14 @@ def make_every_table_sweep(sweep: Path, dataset: str = "digits") -> Path:
             make_run(sweep, f"t7-{data}-s{seed}", ablation="table7", study="table7", template="cifar-29",
                      cardinality=8, bottleneck_width=64, dataset=data, seed=seed, err=err + seed, params=34_400_000)
     return sweep
+
+
+def add_evaluations(run_dir: Path, errors: dict) -> Path:
+    """Record `evaluate` entries {crop: top-1 error} in a run folder, as the evaluate verb writes them."""
+    from resnext_bench.record import evaluations
+
+    for crop, err in errors.items():
+        evaluations.record_evaluation(run_dir, evaluations.Evaluation(
+            crop=crop, resize=evaluations.default_resize(crop), split="val", top1_err=err, top5_err=err / 4,
+            images=100, checkpoint_epoch=3, run_id=run_dir.name))
+    return run_dir
