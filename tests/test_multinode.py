@@ -179,7 +179,8 @@ def test_each_rank_resumes_its_own_partial_sums_and_other_world_sizes_count_them
     from types import SimpleNamespace
 
     from resnext_bench.engine.distributed import Dist
-    from resnext_bench.engine.train import EpochSums, Trainer
+    from resnext_bench.engine.sums import EpochSums
+    from resnext_bench.engine.train import Trainer
 
     rows = [dict(loss=1.5, correct=3.0, seen=4.0, seconds=0.5, data_seconds=0.25),
             dict(loss=2.5, correct=1.0, seen=4.0, seconds=0.75, data_seconds=0.5)]

@@ -7,7 +7,7 @@ import torch
 
 from resnext_bench.config.registries import build_optimizer
 from resnext_bench.config.specs import RecipeSpec
-from resnext_bench.engine.train import DeviceSums, EpochSums
+from resnext_bench.engine.sums import DeviceSums, EpochSums
 
 
 def steps(n: int, seed: int = 0):
