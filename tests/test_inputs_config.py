@@ -294,11 +294,14 @@ def test_a_data_root_holding_a_nul_is_one_line(place, tmp_path):
     refused_writing_nothing(tmp_path, ["launch", path, "--cluster", profile, "--dry-run"], "data.root: expected")
 
 
-@pytest.mark.parametrize("kwargs, phrase", [
-    ("{num_classes: 5}", "configurations[0].kwargs: num_classes is not a model keyword the file may set"),
-    ("{nosuch: 1}", "torchvision:resnet18: kwargs {'nosuch': 1} refused (TypeError"),
+@pytest.mark.parametrize("baseline, kwargs, phrase", [
+    ("torchvision:resnet18", "{num_classes: 5}",
+     "configurations[0].kwargs: num_classes is not a model keyword the file may set"),
+    ("torchvision:resnet18", "{nosuch: 1}", "torchvision:resnet18: kwargs {'nosuch': 1} refused (TypeError"),
+    # stored by the constructor, refused only by the forward pass that measures the model's FLOPs
+    ("timm:resnet18", "{drop_rate: abc}", "timm:resnet18: kwargs {'drop_rate': 'abc'} refused (ValueError"),
 ])
-def test_a_baseline_keyword_its_library_refuses_is_one_line(place, tmp_path, kwargs, phrase):
+def test_a_baseline_keyword_its_library_refuses_is_one_line(place, tmp_path, baseline, kwargs, phrase):
     path = write(place, "a.yaml", SMALL.replace("cardinalities: [1, 2]\n", "configurations:\n"
-                                                f"  - {{baseline: 'torchvision:resnet18', kwargs: {kwargs}}}\n"))
+                                                f"  - {{baseline: '{baseline}', kwargs: {kwargs}}}\n"))
     refused_writing_nothing(tmp_path, ["grid", path], phrase)

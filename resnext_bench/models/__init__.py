@@ -39,7 +39,8 @@ def named_spec(name: str) -> ModelSpec:
 
 @contextlib.contextmanager
 def _kwargs_refused(spec: BaselineSpec):
-    """The ablation's kwargs reach the library's constructor: one it refuses is the user's error, not a bug."""
+    """The ablation's kwargs reach the library's model: one its constructor or forward pass refuses is the user's
+    error, not a bug."""
     try:
         yield
     except (TypeError, ValueError, AssertionError) as e:
@@ -87,7 +88,9 @@ def build_model(spec: ModelSpec | BaselineSpec | str) -> nn.Module:
 def baseline_complexity(spec: BaselineSpec, image_size: int) -> Complexity:
     """A timm/torchvision baseline's params and FLOPs, measured on the built model; no block_params
     or activations (those are our family's analytic counts)."""
-    measured = measured_complexity(build_baseline(spec), image_size, spec.in_chans)
+    model = build_baseline(spec)
+    with _kwargs_refused(spec):  # a kwarg the constructor stores but the forward pass refuses (drop_rate: abc)
+        measured = measured_complexity(model, image_size, spec.in_chans)
     return Complexity(measured["params"], measured["params"], measured["flops"], 0, 0)
 
 
