@@ -5,6 +5,8 @@ import math
 
 import pytest
 
+from support.ablations import SMALL_TABLE3
+
 from resnext_bench.analysis import claims, power
 from resnext_bench.config.load import load_ablation
 from resnext_bench.errors import UserError
@@ -94,23 +96,13 @@ def test_a_robust_estimate_reads_value_then_interval():
 
 # ---------------------------------------------------------------- min_effect: declared in the ablation file
 
-ABLATION = """\
-name: t
-study: table3
-template: cifar-29
-model: {base_planes: 8, stem_width: 8}
-reference: {cardinality: 1, bottleneck_width: 8}
-cardinalities: [1, 2]
-data: {name: digits}
-recipe: {name: short, epochs: 2}
-"""
 
 
 def test_an_ablation_may_declare_min_effect_before_the_runs(tmp_path):
     path = tmp_path / "t.yaml"
-    path.write_text(ABLATION + "min_effect: 0.5\n")
+    path.write_text(SMALL_TABLE3 + "min_effect: 0.5\n")
     assert load_ablation(path).min_effect == 0.5
-    path.write_text(ABLATION)
+    path.write_text(SMALL_TABLE3)
     assert load_ablation(path).min_effect is None
 
 
@@ -121,7 +113,7 @@ def test_an_ablation_may_declare_min_effect_before_the_runs(tmp_path):
 ])
 def test_a_bad_min_effect_is_refused_in_one_line(tmp_path, text, expected):
     path = tmp_path / "t.yaml"
-    path.write_text(ABLATION + f"min_effect: {text}\n")
+    path.write_text(SMALL_TABLE3 + f"min_effect: {text}\n")
     with pytest.raises(UserError) as info:
         load_ablation(path)
     assert expected in str(info.value) and "\n" not in str(info.value)
@@ -131,7 +123,7 @@ def test_min_effect_does_not_change_the_run_ids(tmp_path):
     from resnext_bench.config.runs import resolve_runs
 
     path = tmp_path / "t.yaml"
-    path.write_text(ABLATION)
+    path.write_text(SMALL_TABLE3)
     plain = [r.run_id for r in resolve_runs(load_ablation(path))]
-    path.write_text(ABLATION + "min_effect: 0.5\n")
+    path.write_text(SMALL_TABLE3 + "min_effect: 0.5\n")
     assert [r.run_id for r in resolve_runs(load_ablation(path))] == plain

@@ -3,26 +3,18 @@ import math
 
 import pytest
 
+from support.ablations import SMALL_TABLE3
+
 from resnext_bench.config.specs import RECIPES
 from resnext_bench.config.load import load_ablation
 from resnext_bench.errors import UserError
 
-SMALL = """\
-name: t
-study: table3
-template: cifar-29
-model: {base_planes: 8, stem_width: 8}
-reference: {cardinality: 1, bottleneck_width: 8}
-cardinalities: [1, 2]
-data: {name: digits}
-recipe: {name: short, epochs: 2}
-"""
 
 
 @pytest.fixture
 def small(tmp_path):
     path = tmp_path / "t.yaml"
-    path.write_text(SMALL)
+    path.write_text(SMALL_TABLE3)
     return path
 
 
@@ -52,7 +44,7 @@ def test_a_negative_exponent_literal_reaches_the_invariant_not_the_type_check(sm
 
 def test_exponent_numbers_in_the_file_itself_are_numbers(tmp_path):
     path = tmp_path / "e.yaml"
-    path.write_text(SMALL.replace("epochs: 2}", "epochs: 2, lr: 5E-2, weight_decay: 1e-4}"))
+    path.write_text(SMALL_TABLE3.replace("epochs: 2}", "epochs: 2, lr: 5E-2, weight_decay: 1e-4}"))
     recipe = load_ablation(path).recipe
     assert (recipe.lr, recipe.weight_decay) == (5e-2, 1e-4)
 

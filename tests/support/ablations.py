@@ -11,6 +11,19 @@ def small_spec(template: str, cardinality: int, width: int, **overrides) -> Mode
     return ModelSpec(template, cardinality, width, **fields)
 
 
+# A two-configuration Table 3 of 1/8-width ResNeXt-29s on digits: the smallest valid ablation file.
+SMALL_TABLE3 = """\
+name: t
+study: table3
+template: cifar-29
+model: {base_planes: 8, stem_width: 8}
+reference: {cardinality: 1, bottleneck_width: 8}
+cardinalities: [1, 2]
+data: {name: digits}
+recipe: {name: short, epochs: 2}
+"""
+
+
 # One ResNeXt-29 at 1/8 width on a slice of digits: a whole run trains in seconds on one core.
 TINY_ABLATION = """
 name: tiny
