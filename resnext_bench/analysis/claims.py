@@ -62,6 +62,13 @@ def detectable_words(mde: float, n_a: int, n_b: int, level: float, m: int, unit:
             f"({POWER:.0%} power, {level_words(level, m)})")
 
 
+def approx_detectable_words(size: float, seeds: str, level: float, m: int) -> str:
+    """'no difference larger than 1.40 points was detectable at 6 seeds (80% power, Holm level ..., t approximation)'
+    for a size from power.mde_t_approx; `seeds` says over what ('at 6 seeds', 'over 3 paired runs')."""
+    return (f"no difference larger than {size:.2f} points {DETECTABLE} {seeds} "
+            f"({POWER:.0%} power, {level_words(level, m)}, t approximation)")
+
+
 def difference_claim(subject: str, reference: str, diff: float, ci_low: float, ci_high: float, p: float | None,
                      p_holm: float | None, mde: float, n_a: int, n_b: int, level: float, m: int,
                      what: str = "error") -> str:

@@ -183,6 +183,14 @@ def welch_power_simulated(effect: float, n_a: int, n_b: int, spread: float, alph
     return float(np.mean(np.abs(effect / spread + noise) > critical))
 
 
+def mde_t_approx(se: float, df: float, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The detectable size of an estimate with standard error `se` on `df` degrees of freedom (a contrast of
+    several means, a mean of paired differences): (t_{1-alpha/2} + t_{power}) * se, the t approximation."""
+    from scipy import stats  # ~1 s to import: only when a power is due
+
+    return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * se)
+
+
 def mde(n_a: int, n_b: int, spread: float, alpha: float = ALPHA, power: float = POWER) -> float:
     """The minimum detectable effect (MDE_METHOD): the smallest |difference| detected with `power` at `alpha`.
 

@@ -24,8 +24,8 @@ import pandas as pd
 from ..record.runcolumns import EVAL_PREFIX, evaluation_order
 from .cells import ABSENT, fmt_diff, fmt_num, fmt_stat
 from .paper import REFERENCE_DIR, load_reference
-from .claims import DETECTABLE, level_words, p_is
-from .power import POWER, holm_level
+from .claims import approx_detectable_words, p_is
+from .power import holm_level, mde_t_approx
 from .render import Table, with_counts
 from .runs import data_label, depth_of, setting_label, varying_fields
 from .stats import ALPHA, Stat, holm, one_run_per_seed, stat_of
@@ -156,15 +156,11 @@ def paired(frame: pd.DataFrame, a: str, b: str) -> tuple[int, float, Optional[fl
 
 
 def paired_detectable(diffs: np.ndarray, level: float, m: int) -> str:
-    """The smallest mean paired difference the paired t-test detects with 80% power at `level`:
-    (t_{1-level/2} + t_{power}) * sd / sqrt(n) on n - 1 df (the t approximation)."""
-    from scipy import stats  # ~1 s to import: only when a power is due
-
+    """The smallest mean paired difference the paired t-test detects with 80% power at `level`: sd / sqrt(n) as
+    the standard error on n - 1 df (power.mde_t_approx)."""
     n = len(diffs)
-    sd = float(np.std(diffs, ddof=1))
-    size = (stats.t.ppf(1 - level / 2, n - 1) + stats.t.ppf(POWER, n - 1)) * sd / math.sqrt(n)
-    return (f"no difference larger than {size:.2f} points {DETECTABLE} over {n} paired runs "
-            f"({POWER:.0%} power, {level_words(level, m)}, t approximation)")
+    size = mde_t_approx(float(np.std(diffs, ddof=1)) / math.sqrt(n), n - 1, alpha=level)
+    return approx_detectable_words(size, f"over {n} paired runs", level, m)
 
 
 def _paired_diffs(frame: pd.DataFrame, a: str, b: str) -> np.ndarray:

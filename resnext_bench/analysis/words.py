@@ -34,8 +34,8 @@ import pandas as pd
 
 from ..units import plural, si
 from .cells import ABSENT
-from .claims import DETECTABLE, detectable_words, difference_claim, level_words, p_is, seeds_claim
-from .power import POWER, holm_level, mde, seeds_for_effect
+from .claims import approx_detectable_words, detectable_words, difference_claim, p_is, seeds_claim
+from .power import holm_level, mde, mde_t_approx, seeds_for_effect
 from .stats import CHANCE_MARGIN, Difference, Trend, chance_error, mixed_provenance, summarize
 
 
@@ -131,14 +131,11 @@ def detectable(d: Difference) -> str:
 
 
 def contrast_detectable(d: Difference) -> str:
-    """The detectable size of a contrast of several means (a difference of gaps): (t_{1-a/2} + t_{power}) * se on
-    its Welch df at the Holm level of its family (the normal-theory approximation; power.mde covers two means)."""
-    from scipy import stats  # ~1 s to import: only when a power is due
-
+    """The detectable size of a contrast of several means (a difference of gaps) on its Welch df at the Holm
+    level of its family (power.mde_t_approx; power.mde covers two means)."""
     level = holm_level(d.family)
-    size = (stats.t.ppf(1 - level / 2, d.df) + stats.t.ppf(POWER, d.df)) * d.se
-    return (f"no difference larger than {size:.2f} points {DETECTABLE} at {n_range(d.ns)} seeds "
-            f"({POWER:.0%} power, {level_words(level, d.family)}, t approximation)")
+    return approx_detectable_words(mde_t_approx(d.se, d.df, alpha=level), f"at {n_range(d.ns)} seeds", level,
+                                   d.family)
 
 
 def verdict(d: Difference, subject: str, reference: str, what: str = "error") -> str:
