@@ -109,10 +109,6 @@ def cmd_launch(args) -> int:
     overrides = list(args.set) + (["runtime.tensorboard=true"] if args.tensorboard else [])
     ablation = load_ablation(args.ablation, overrides)
     profile = load_profile(args.cluster)
-    for flag, value in (("--throughput", args.throughput), ("--tflops", args.tflops),
-                        ("--loader-rate", args.loader_rate), ("--max-gpu-hours", args.max_gpu_hours)):
-        if value is not None and not (value > 0 and value < float("inf")):
-            raise UserError(f"{flag}: expected a number > 0, got {value:g}")
     sweep = Path(args.sweep_dir or f"sweeps/{ablation.name}")
     store = store_for(sweep, args.store)
     from .engine.data import check_data
@@ -352,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "report.md) when its last run ends, whatever the outcome")
     p.add_argument("--report-dir", metavar="DIR",
                    help="where --report writes (default results/ABLATION)")
-    p.add_argument("--max-gpu-hours", type=float, metavar="N",
+    p.add_argument("--max-gpu-hours", type=positive_number(), metavar="N",
                    help="refuse the launch when the dry run's estimate of what would train exceeds N GPU-hours "
                         "(CPU-hours, cores x hours, on a profile without GPUs) and say which runs fit")
     _add_set(p)
