@@ -29,7 +29,7 @@ REPORT_TIME_MIN = 60  # collect, tables and plots of a few hundred runs take min
 REPORT_MEM_GB = 4
 POLL_S = 5.0
 LOCAL_TIMEOUT_MIN = 30 * 24 * 60  # a local report job waits as long as the runs take
-PENDING_WORDS = ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "SUSPENDED")
+WAITING = (schema.PENDING, schema.HELD, schema.REQUEUED)  # queued and not started: its report is still to come
 
 
 def report_command(sweep: str, out: str) -> list[str]:
@@ -77,16 +77,11 @@ def live_job_ids(plan: LaunchPlan, submitted: list[str]) -> list[str]:
     return sorted(ids, key=lambda j: (len(j), j))
 
 
-def slurm_state(job_id: str) -> Optional[tuple[str, str]]:
-    """(squeue's state, its reason) of one job; ("", "") when squeue no longer lists it, None when squeue fails."""
-    out = run_cmd(["squeue", "-h", "-t", "all", "-o", "%i|%T|%r"])
-    if out is None:
-        return None
-    for line in out.splitlines():
-        jid, state, reason = (line.split("|", 2) + ["", ""])[:3]
-        if jid.strip() == job_id:
-            return state.strip(), reason.strip()
-    return "", ""
+def slurm_entry(job_id: str) -> tuple[bool, Optional[runstate.Queued]]:
+    """(whether squeue answered, what it says of the job in the record's words: queue.queue_states), the
+    entry None when squeue no longer lists the job."""
+    states = queue_states([], slurm=True)
+    return states is not None, (states or {}).get(job_id)
 
 
 def report_pending(record: dict) -> bool:
@@ -94,8 +89,8 @@ def report_pending(record: dict) -> bool:
     never taken for gone), or the local process alive."""
     if record.get("executor") == "local":
         return str(record["job_id"]).isdigit() and _alive(int(record["job_id"]))
-    state = slurm_state(str(record["job_id"]))
-    return state is None or state[0] in PENDING_WORDS
+    answered, entry = slurm_entry(str(record["job_id"]))
+    return not answered or (entry is not None and entry.state in WAITING)
 
 
 def _executor(profile: Profile, sweep: Path, name: str, code_dir: Optional[Path], commit: Optional[str],
@@ -186,12 +181,12 @@ def report_job_line(sweep: Path) -> Optional[str]:
     if record.get("executor") == "local":
         live = "waiting for the runs, then writing" if report_pending(record) else ""
     else:
-        state = slurm_state(job_id)
-        if state is None:
+        answered, entry = slurm_entry(str(job_id))
+        if not answered:
             return f"report job {job_id}: unknown (squeue did not answer); writes {report}"
-        word, reason = state
-        live = (f"{word.lower()} ({reason or 'no reason given'})" if word in PENDING_WORDS else
-                "running" if word in ("RUNNING", "COMPLETING") else "")
+        state = entry.state if entry is not None else None
+        live = (f"{state} ({entry.reason or 'no reason given'})" if state in WAITING else
+                "running" if state == schema.RUNNING else "")
     if live:
         return f"report job {job_id}: {live}; writes {report}"
     if report.is_file() and report.stat().st_mtime >= _epoch(record.get("submitted_at")):
