@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ..config.yamlfile import YamlRefused, read_yaml_mapping
 from ..units import plural
 from .. import fsutil
 from ..record import evaluations, runcolumns, runfolder, runstate, schema, sweep as sweep_layout
@@ -151,11 +150,11 @@ def declared_min_effect(sweep: Path, skipped: list) -> float | None:
     if not path.is_file():
         return None
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        skipped.append((str(path), f"ablation file unreadable, min_effect ignored ({type(exc).__name__})"))
+        data = read_yaml_mapping(path)  # the suite's one strict YAML reader
+    except YamlRefused as exc:
+        skipped.append((str(path), f"ablation file unreadable, min_effect ignored ({exc.why})"))
         return None
-    value = data.get("min_effect") if isinstance(data, dict) else None
+    value = data.get("min_effect")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
